@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Idempotent machine setup: Debian's babeltrace2 + python3-bt2 (not on PyPI), then a venv
+# on Debian's own Python 3.11 (the one python3-bt2 is built for) that sees dist-packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYS_PY=/usr/bin/python3
+APT_PKGS=(babeltrace2 python3-bt2 python3-venv)
+
+need_apt=0
+if ! [ -x "$SYS_PY" ] || ! "$SYS_PY" -c 'import bt2, venv, ensurepip' >/dev/null 2>&1; then
+    need_apt=1
+fi
+if ! command -v babeltrace2 >/dev/null 2>&1; then
+    need_apt=1
+fi
+if [ "$need_apt" = 1 ]; then
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+            echo "setup: need root (or sudo) to run: apt-get install -y ${APT_PKGS[*]}" >&2; exit 2
+        fi
+    fi
+    echo "setup: installing ${APT_PKGS[*]} with apt-get" >&2
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PKGS[@]}" >/dev/null
+fi
+
+if ! [ -x .venv/bin/python ] || ! .venv/bin/python -c 'import bt2' >/dev/null 2>&1; then
+    rm -rf .venv
+    echo "setup: creating .venv (with Debian's site-packages, for bt2)" >&2
+    "$SYS_PY" -m venv --system-site-packages .venv
+fi
+
+stamp=.venv/.installed-stamp
+if ! [ -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "setup: installing w2a-tui and its dev tools into .venv" >&2
+    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+    touch "$stamp"
+fi
