@@ -1,0 +1,620 @@
+"""The state store: every lane's intervals as numpy columns, answering the TUI's per-frame
+questions (what does each lane look like over these columns?) in O(log n) per lane.
+
+Layout (all lanes concatenated, lane `l` owns rows `lane_off[l]:lane_off[l+1]`):
+
+- `starts` int64, `states` uint8, `exits` and `evidence` narrowed signed ints: the lane's
+  intervals in time order; interval i is `[starts[i], starts[i+1])`, the last ends at the
+  lane's `end`.
+- `gkey` (int32 when it fits): the lane's interval indexes grouped by state, each group in
+  time order, stored as `state * (n + 1) + index` so that the whole array is sorted and one
+  `searchsorted` answers "how many intervals of state s come before interval j" for every s.
+- `cum` int64, `n + 1` per lane: exclusive prefix sums of the durations in `gkey` order, so
+  the time spent in state s before interval j is `cum[p] - cum[group_start(s)]`.
+
+That is 8 + 1 + 2..8 + 2..4 + 4 + 8 ≈ 27 bytes per interval, plus the columnar evidence table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from w2a_tui.model import (
+    N_STATES,
+    AnalysisResult,
+    Evidence,
+    LaneData,
+    State,
+    TraceMeta,
+    VmInfo,
+)
+from w2a_tui.store.columns import narrow_signed
+from w2a_tui.store.evidence_table import EvidenceTable
+
+NO_DATA: Final = 255  # `ColumnSummary.dominant` of a column the lane does not cover
+
+I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
+AnyInts = npt.NDArray[Any]
+
+_STATE_RANGE: Final = np.arange(N_STATES, dtype=np.int64)
+_FIND_FIRST_WINDOW: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """One interval of one lane, `[start, end)` in ns; `exit_reason` -1 when none."""
+
+    lane: int
+    index: int
+    start: int
+    end: int
+    state: State
+    exit_reason: int
+    evidence: Evidence | None
+
+    @property
+    def duration(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class LaneInfo:
+    """Who a lane is: one vCPU of one VM."""
+
+    index: int
+    vm_pid: int
+    vm_name: str
+    vcpu: int
+    tid: int
+    comm: str
+    n_intervals: int
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSummary:
+    """A lane over `ncols` columns: `dominant[k]` is the state holding most of column k
+    (lowest state value on ties, `NO_DATA` where the lane does not cover the column), and
+    `time[k, s]` the ns spent in state s within column k."""
+
+    dominant: U8
+    time: I64
+
+
+@dataclass(frozen=True, slots=True)
+class LaneRecord:
+    """What the store keeps about a lane besides its columns (round-tripped by the cache)."""
+
+    vm_pid: int
+    vcpu: int
+    tid: int
+    comm: str
+    end_ns: int
+    exit_counts: Mapping[int, int]
+
+
+class _Lane:
+    """Views of one lane's rows in the store's concatenated columns (no copies)."""
+
+    __slots__ = (
+        "cum",
+        "end",
+        "evidence",
+        "exits",
+        "first",
+        "gkey",
+        "group_cum",
+        "group_start",
+        "group_stop",
+        "key_base",
+        "n",
+        "starts",
+        "states",
+        "stride",
+    )
+
+    def __init__(self, store: StateStore, lane: int) -> None:
+        a, b = int(store._lane_off[lane]), int(store._lane_off[lane + 1])
+        self.n = b - a
+        self.stride = self.n + 1
+        self.starts: I64 = store._starts[a:b]
+        self.states: U8 = store._states[a:b]
+        self.exits: AnyInts = store._exits[a:b]
+        self.evidence: AnyInts = store._evidence[a:b]
+        self.gkey: AnyInts = store._gkey[a:b]
+        self.cum: I64 = store._cum[a + lane : b + lane + 1]
+        self.end = int(store._lane_end[lane])
+        self.first = int(self.starts[0]) if self.n else self.end
+        goff = store._group_off[lane]
+        self.group_start: I64 = goff[:-1]
+        self.group_stop: I64 = goff[1:]
+        self.group_cum: I64 = self.cum[self.group_start]
+        self.key_base: I64 = _STATE_RANGE * self.stride
+
+
+def _state_filter(states: Collection[State] | None) -> list[int] | None:
+    return None if states is None else sorted({int(s) for s in states})
+
+
+def _boundaries(t0: int, t1: int, ncols: int) -> I64:
+    """Column edges `t0 + floor(k * (t1 - t0) / ncols)`, exact without int64 overflow."""
+    if ncols <= 0:
+        raise ValueError("ncols must be positive")
+    if t1 <= t0:
+        raise ValueError("the window [t0, t1) is empty")
+    q, r = divmod(t1 - t0, ncols)
+    k = np.arange(ncols + 1, dtype=np.int64)
+    return np.int64(t0) + k * np.int64(q) + (k * np.int64(r)) // np.int64(ncols)
+
+
+class StateStore:
+    """All lanes of an analysis, queryable per frame. Build with `from_result` (or the
+    cache's loader); lane indexes follow `lanes`, sorted by (vm_pid, vcpu)."""
+
+    def __init__(
+        self,
+        *,
+        meta: TraceMeta,
+        vms: list[VmInfo],
+        warnings: list[str],
+        records: list[LaneRecord],
+        lane_off: I64,
+        starts: I64,
+        states: U8,
+        exits: AnyInts,
+        evidence: AnyInts,
+        gkey: AnyInts,
+        cum: I64,
+        group_off: I64,
+        evidence_table: EvidenceTable,
+    ) -> None:
+        """Adopt already-built columns (no copy); `from_result` is the usual way in."""
+        n_lanes = len(records)
+        total = int(lane_off[-1]) if len(lane_off) else 0
+        if len(lane_off) != n_lanes + 1 or group_off.shape != (n_lanes, N_STATES + 1):
+            raise ValueError("lane offsets do not match the lanes")
+        for name, column in (
+            ("starts", starts),
+            ("states", states),
+            ("exits", exits),
+            ("evidence", evidence),
+            ("gkey", gkey),
+        ):
+            if len(column) != total:
+                raise ValueError(f"column {name} has {len(column)} rows, expected {total}")
+        if len(cum) != total + n_lanes:
+            raise ValueError("column cum does not match the lanes")
+        self.meta = meta
+        self.vms = vms
+        self.warnings = warnings
+        self._records = records
+        self._lane_off = lane_off
+        self._starts = starts
+        self._states = states
+        self._exits = exits
+        self._evidence = evidence
+        self._gkey = gkey
+        self._cum = cum
+        self._group_off = group_off
+        self._lane_end = np.array([r.end_ns for r in records], dtype=np.int64)
+        self.evidence_table = evidence_table
+        names = {vm.pid: vm.name for vm in vms}
+        self.lanes: list[LaneInfo] = [
+            LaneInfo(
+                i,
+                r.vm_pid,
+                names.get(r.vm_pid, ""),
+                r.vcpu,
+                r.tid,
+                r.comm,
+                int(lane_off[i + 1] - lane_off[i]),
+            )
+            for i, r in enumerate(records)
+        ]
+        self._views = [_Lane(self, i) for i in range(n_lanes)]
+        self._by_vm: dict[int, list[int]] = {}
+        for info in self.lanes:
+            self._by_vm.setdefault(info.vm_pid, []).append(info.index)
+        spans = [(v.first, v.end) for v in self._views if v.n]
+        if spans:
+            self.start_ns = min(s for s, _ in spans)
+            self.end_ns = max(e for _, e in spans)
+        else:
+            self.start_ns, self.end_ns = meta.first_ns, meta.last_ns
+
+    # ---------------------------------------------------------------- building
+
+    @classmethod
+    def from_result(cls, result: AnalysisResult) -> StateStore:
+        """Index an analysis result. Raises ValueError if its lanes break the contract
+        (unsorted starts, unknown states, evidence ids past the table)."""
+        table = EvidenceTable.from_list(result.evidence)
+        ordered = sorted(result.lanes, key=lambda lane: (lane.vm_pid, lane.vcpu))
+        records: list[LaneRecord] = []
+        parts: dict[str, list[AnyInts]] = {
+            k: [] for k in ("starts", "states", "exits", "evidence", "gkey", "cum")
+        }
+        group_off = np.zeros((len(ordered), N_STATES + 1), dtype=np.int64)
+        max_stride = max((len(lane) + 1 for lane in ordered), default=1)
+        key_dtype = np.int32 if max_stride * N_STATES < 2**31 else np.int64
+        for li, lane in enumerate(ordered):
+            starts = (
+                np.frombuffer(lane.starts, dtype=np.int64).astype(np.int64)
+                if len(lane.starts)
+                else np.zeros(0, np.int64)
+            )
+            states = (
+                np.frombuffer(lane.states, dtype=np.uint8).copy()
+                if len(lane.states)
+                else np.zeros(0, np.uint8)
+            )
+            exits = np.asarray(lane.exit_reasons, dtype=np.int64)
+            evidence = np.asarray(lane.evidence, dtype=np.int64)
+            _check_lane(lane, starts, states, exits, evidence, len(table))
+            gkey, cum, offsets = _index_lane(starts, states, lane.end_ns, key_dtype)
+            parts["starts"].append(starts)
+            parts["states"].append(states)
+            parts["exits"].append(exits)
+            parts["evidence"].append(evidence)
+            parts["gkey"].append(gkey)
+            parts["cum"].append(cum)
+            group_off[li] = offsets
+            records.append(
+                LaneRecord(
+                    lane.vm_pid, lane.vcpu, lane.tid, lane.comm, lane.end_ns, dict(lane.exit_counts)
+                )
+            )
+        lane_off = np.zeros(len(ordered) + 1, dtype=np.int64)
+        lane_off[1:] = np.cumsum([len(lane) for lane in ordered])
+
+        def cat(name: str, dtype: Any) -> AnyInts:
+            return (
+                np.concatenate(parts[name]).astype(dtype, copy=False)
+                if parts[name]
+                else np.zeros(0, dtype)
+            )
+
+        return cls(
+            meta=result.meta,
+            vms=list(result.vms),
+            warnings=list(result.warnings),
+            records=records,
+            lane_off=lane_off,
+            starts=cat("starts", np.int64),
+            states=cat("states", np.uint8),
+            exits=narrow_signed(cat("exits", np.int64)),
+            evidence=narrow_signed(cat("evidence", np.int64)),
+            gkey=cat("gkey", key_dtype),
+            cum=cat("cum", np.int64),
+            group_off=group_off,
+            evidence_table=table,
+        )
+
+    def to_result(self) -> AnalysisResult:
+        """The analysis result again (lanes sorted by vm pid, vcpu), e.g. for export."""
+        lanes = []
+        for view, record in zip(self._views, self._records, strict=True):
+            data = LaneData(record.vm_pid, record.vcpu, record.tid, record.comm, record.end_ns)
+            data.starts.frombytes(view.starts.astype("<i8").tobytes())
+            data.states.frombytes(view.states.tobytes())
+            data.exit_reasons.frombytes(view.exits.astype("<i8").tobytes())
+            data.evidence.frombytes(view.evidence.astype("<i8").tobytes())
+            data.exit_counts = dict(record.exit_counts)
+            lanes.append(data)
+        return AnalysisResult(
+            meta=self.meta,
+            vms=list(self.vms),
+            lanes=lanes,
+            evidence=self.evidence_table.to_list(),
+            warnings=list(self.warnings),
+        )
+
+    def columns(self) -> dict[str, AnyInts]:
+        """The raw columns (for the cache); do not modify them."""
+        return {
+            "lane_off": self._lane_off,
+            "starts": self._starts,
+            "states": self._states,
+            "exits": self._exits,
+            "evidence": self._evidence,
+            "gkey": self._gkey,
+            "cum": self._cum,
+            "group_off": self._group_off,
+        }
+
+    @property
+    def records(self) -> list[LaneRecord]:
+        return list(self._records)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the columns and the evidence table."""
+        return sum(int(a.nbytes) for a in self.columns().values()) + self.evidence_table.nbytes
+
+    @property
+    def n_intervals(self) -> int:
+        return len(self._starts)
+
+    # ----------------------------------------------------------------- queries
+
+    def _view(self, lane: int) -> _Lane:
+        if not 0 <= lane < len(self._views):
+            raise IndexError(f"lane {lane} out of range (0..{len(self._views) - 1})")
+        return self._views[lane]
+
+    def _make(self, lane: int, view: _Lane, i: int) -> Interval:
+        end = int(view.starts[i + 1]) if i + 1 < view.n else view.end
+        ev = int(view.evidence[i])
+        return Interval(
+            lane=lane,
+            index=i,
+            start=int(view.starts[i]),
+            end=end,
+            state=State(int(view.states[i])),
+            exit_reason=int(view.exits[i]),
+            evidence=self.evidence_table[ev] if ev >= 0 else None,
+        )
+
+    def interval(self, lane: int, index: int) -> Interval:
+        view = self._view(lane)
+        if not 0 <= index < view.n:
+            raise IndexError(f"interval {index} out of range for lane {lane}")
+        return self._make(lane, view, index)
+
+    def interval_at(self, lane: int, t: int) -> Interval | None:
+        """The interval holding time t, None outside `[lane start, lane end)`."""
+        view = self._view(lane)
+        if view.n == 0 or t < view.first or t >= view.end:
+            return None
+        i = int(np.searchsorted(view.starts, t, "right")) - 1
+        return self._make(lane, view, i)
+
+    def intervals(self, lane: int, t0: int, t1: int, limit: int | None = None) -> list[Interval]:
+        """Intervals overlapping `[t0, t1)` (start < t1 and end > t0), in time order, at most
+        `limit` of them (the earliest)."""
+        view = self._view(lane)
+        if view.n == 0 or t1 <= t0 or t0 >= view.end or t1 <= view.first:
+            return []
+        i0 = max(int(np.searchsorted(view.starts, t0, "right")) - 1, 0)
+        i1 = int(np.searchsorted(view.starts, t1, "left"))
+        if limit is not None:
+            i1 = min(i1, i0 + max(limit, 0))
+        return [self._make(lane, view, i) for i in range(i0, i1)]
+
+    def next_transition(
+        self, lane: int, t: int, states: Collection[State] | None = None
+    ) -> Interval | None:
+        """The first interval whose start is > t (and whose state is in `states`, if given)."""
+        view = self._view(lane)
+        i = int(np.searchsorted(view.starts, t, "right"))
+        found = self._next_in_states(view, i, _state_filter(states))
+        return None if found is None else self._make(lane, view, found)
+
+    def prev_transition(
+        self, lane: int, t: int, states: Collection[State] | None = None
+    ) -> Interval | None:
+        """The last interval whose start is < t (state filter as in `next_transition`).
+
+        With t inside an interval, that interval itself is returned (its start is < t); with
+        t exactly at an interval start (where cursors sit), the previous interval is. So
+        `prev_transition(lane, iv.start)` steps back one interval, like `next_transition(
+        lane, iv.start)` steps forward one."""
+        view = self._view(lane)
+        i = int(np.searchsorted(view.starts, t, "left")) - 1
+        found = self._prev_in_states(view, i, _state_filter(states))
+        return None if found is None else self._make(lane, view, found)
+
+    def _next_in_states(self, view: _Lane, i: int, states: list[int] | None) -> int | None:
+        """Smallest index >= i whose state is in `states` (any state if None)."""
+        if i >= view.n:
+            return None
+        if states is None:
+            return i
+        if not states:
+            return None
+        s = np.asarray(states, dtype=np.int64)
+        pos = np.searchsorted(view.gkey, s * view.stride + i, "left")
+        ok = pos < view.group_stop[s]
+        if not ok.any():
+            return None
+        hits = view.gkey[pos[ok]].astype(np.int64) - s[ok] * view.stride
+        return int(hits.min())
+
+    def _prev_in_states(self, view: _Lane, i: int, states: list[int] | None) -> int | None:
+        """Largest index <= i whose state is in `states` (any state if None)."""
+        if i < 0 or view.n == 0:
+            return None
+        i = min(i, view.n - 1)
+        if states is None:
+            return i
+        if not states:
+            return None
+        s = np.asarray(states, dtype=np.int64)
+        pos = np.searchsorted(view.gkey, s * view.stride + i, "right") - 1
+        ok = pos >= view.group_start[s]
+        if not ok.any():
+            return None
+        hits = view.gkey[pos[ok]].astype(np.int64) - s[ok] * view.stride
+        return int(hits.max())
+
+    def find(
+        self,
+        lane: int,
+        t: int,
+        *,
+        states: Collection[State] | None = None,
+        evidence_match: Callable[[Evidence], bool] | None = None,
+        forward: bool = True,
+    ) -> Interval | None:
+        """The next (start > t) or previous (start < t, as `prev_transition`) interval whose
+        state is in `states` and whose evidence satisfies `evidence_match` (intervals without
+        evidence never match a predicate).
+
+        Without a predicate this is `next_transition`/`prev_transition` (O(log n)). With
+        one, the lane is scanned outward from t in growing windows, vectorised over states
+        and evidence ids; the predicate runs once per distinct evidence id met."""
+        if evidence_match is None:
+            if forward:
+                return self.next_transition(lane, t, states)
+            return self.prev_transition(lane, t, states)
+        view = self._view(lane)
+        wanted = _state_filter(states)
+        lut: npt.NDArray[np.bool_] | None = None
+        if wanted is not None:
+            lut = np.zeros(256, dtype=np.bool_)
+            lut[wanted] = True
+        memo: dict[int, bool] = {}
+        table = self.evidence_table
+
+        def first_match(lo: int, hi: int) -> int | None:
+            ev = view.evidence[lo:hi]
+            mask = ev >= 0
+            if lut is not None:
+                mask &= lut[view.states[lo:hi]]
+            rows = np.flatnonzero(mask)
+            if rows.size == 0:
+                return None
+            ids = ev[rows]
+            for eid in np.unique(ids).tolist():
+                if eid not in memo:
+                    memo[eid] = bool(evidence_match(table[eid]))
+            good = np.fromiter((eid for eid, ok in memo.items() if ok), np.int64)
+            hit = np.flatnonzero(np.isin(ids, good))
+            if hit.size == 0:
+                return None
+            row = int(rows[hit[0] if forward else hit[-1]])
+            return lo + row
+
+        window = _FIND_FIRST_WINDOW
+        if forward:
+            lo = int(np.searchsorted(view.starts, t, "right"))
+            while lo < view.n:
+                hi = min(view.n, lo + window)
+                found = first_match(lo, hi)
+                if found is not None:
+                    return self._make(lane, view, found)
+                lo, window = hi, window * 4
+        else:
+            hi = int(np.searchsorted(view.starts, t, "left"))
+            while hi > 0:
+                lo = max(0, hi - window)
+                found = first_match(lo, hi)
+                if found is not None:
+                    return self._make(lane, view, found)
+                hi, window = lo, window * 4
+        return None
+
+    # ------------------------------------------------------------ aggregates
+
+    def _time_before(self, view: _Lane, x: I64) -> I64:
+        """F[s, k]: ns spent in state s before time x[k] (x already clipped to the lane)."""
+        j = np.searchsorted(view.starts, x, "right") - 1
+        keys = (view.key_base[:, None] + j[None, :]).ravel()
+        pos = np.searchsorted(view.gkey, keys, "left").reshape(N_STATES, len(x))
+        before = view.cum[pos] - view.group_cum[:, None]
+        before[view.states[j], np.arange(len(x))] += x - view.starts[j]
+        return before
+
+    def column_summary(self, lane: int, t0: int, t1: int, ncols: int) -> ColumnSummary:
+        """Exact time per state in each of `ncols` columns splitting `[t0, t1)`; column k
+        is `[t0 + floor(k*(t1-t0)/ncols), t0 + floor((k+1)*(t1-t0)/ncols))`.
+
+        A column narrower than 1 ns (only when t1 - t0 < ncols) has no time; its dominant
+        state is the state at its left edge (NO_DATA outside the lane). Raises ValueError
+        when t1 <= t0 or ncols <= 0."""
+        view = self._view(lane)
+        edges = _boundaries(t0, t1, ncols)
+        if view.n == 0:
+            return ColumnSummary(
+                np.full(ncols, NO_DATA, dtype=np.uint8), np.zeros((ncols, N_STATES), dtype=np.int64)
+            )
+        x = np.clip(edges, view.first, view.end)
+        time = np.ascontiguousarray(np.diff(self._time_before(view, x), axis=1).T)
+        dominant = np.argmax(time, axis=1).astype(np.uint8)
+        dominant[x[1:] == x[:-1]] = NO_DATA
+        thin = np.flatnonzero(edges[1:] == edges[:-1])
+        if thin.size:
+            at = edges[thin]
+            inside = (at >= view.first) & (at < view.end)
+            j = np.searchsorted(view.starts, at[inside], "right") - 1
+            dominant[thin[inside]] = view.states[j]
+        return ColumnSummary(dominant, time)
+
+    def dominant_states(self, lane: int, t0: int, t1: int, ncols: int) -> U8:
+        """`column_summary(...).dominant`."""
+        return self.column_summary(lane, t0, t1, ncols).dominant
+
+    def totals(self, lane: int, t0: int | None = None, t1: int | None = None) -> I64:
+        """ns per state (shape `(N_STATES,)`) within `[t0, t1)`, default the whole lane."""
+        view = self._view(lane)
+        lo = view.first if t0 is None else min(max(t0, view.first), view.end)
+        hi = view.end if t1 is None else min(max(t1, view.first), view.end)
+        if view.n == 0 or hi <= lo:
+            return np.zeros(N_STATES, dtype=np.int64)
+        before = self._time_before(view, np.array([lo, hi], dtype=np.int64))
+        return np.ascontiguousarray(before[:, 1] - before[:, 0])
+
+    def longest(
+        self, states: Collection[State], k: int = 20, lanes: Collection[int] | None = None
+    ) -> list[Interval]:
+        """The k longest intervals whose state is in `states`, over `lanes` (default all),
+        longest first (ties: lane, then time order)."""
+        wanted = _state_filter(states) or []
+        chosen = range(len(self._views)) if lanes is None else sorted(set(lanes))
+        if k <= 0:
+            return []
+        found: list[tuple[int, int, int]] = []  # (-duration, lane, index)
+        for lane in chosen:
+            view = self._view(lane)
+            for s in wanted:
+                a, b = int(view.group_start[s]), int(view.group_stop[s])
+                if a == b:
+                    continue
+                durations = np.diff(view.cum[a : b + 1])
+                top = np.argpartition(-durations, k - 1)[:k] if b - a > k else np.arange(b - a)
+                idx = view.gkey[a:b][top].astype(np.int64) - s * view.stride
+                found.extend(
+                    zip((-durations[top]).tolist(), [lane] * len(top), idx.tolist(), strict=True)
+                )
+        found.sort()
+        return [self._make(lane, self._views[lane], i) for _, lane, i in found[:k]]
+
+    def lanes_of_vm(self, vm_pid: int) -> list[int]:
+        return list(self._by_vm.get(vm_pid, []))
+
+
+def _check_lane(
+    lane: LaneData, starts: I64, states: U8, exits: I64, evidence: I64, n_evidence: int
+) -> None:
+    """Refuse lanes that break LaneData's contract: every query relies on it."""
+    where = f"lane vm {lane.vm_pid} vcpu {lane.vcpu}"
+    n = len(starts)
+    if not len(states) == len(exits) == len(evidence) == n:
+        raise ValueError(f"{where}: columns have different lengths")
+    if n == 0:
+        return
+    if np.any(starts[1:] < starts[:-1]) or lane.end_ns < int(starts[-1]):
+        raise ValueError(f"{where}: interval starts are not in time order")
+    if int(states.max()) >= N_STATES:
+        raise ValueError(f"{where}: unknown state value {int(states.max())}")
+    if int(evidence.min()) < -1 or int(evidence.max()) >= n_evidence:
+        raise ValueError(f"{where}: evidence ids outside the evidence table")
+
+
+def _index_lane(starts: I64, states: U8, end_ns: int, key_dtype: Any) -> tuple[AnyInts, I64, I64]:
+    """The per-state index of one lane: (gkey, cum, group offsets)."""
+    n = len(starts)
+    durations = np.diff(starts, append=np.int64(end_ns)) if n else np.zeros(0, np.int64)
+    order = np.argsort(states, kind="stable")
+    sorted_states = states[order].astype(np.int64)
+    gkey = (sorted_states * (n + 1) + order).astype(key_dtype)
+    cum = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(durations[order], out=cum[1:])
+    offsets = np.zeros(N_STATES + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(np.bincount(states, minlength=N_STATES)[:N_STATES])
+    return gkey, cum, offsets
