@@ -1,0 +1,125 @@
+"""The w2a-tui application: load a trace in a worker (with progress), then the main view.
+
+`W2AApp(path=...)` reads and analyses (cache first); `W2AApp(store=...)` opens an already
+built store at once (tests, benchmarks). The app's return code is the CLI exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from w2a_tui.errors import EXIT_FAILURE, EXIT_OK, W2AError
+from w2a_tui.store import StateStore
+from w2a_tui.tui.loading import LoadingScreen, LoadStatus
+from w2a_tui.tui.main_screen import MainScreen
+
+PROGRESS_EVERY_S = 0.1  # throttle: at most 10 progress updates per second
+
+
+class LoadCancelled(Exception):
+    """Raised inside the reader's progress callback when the user quit while loading."""
+
+
+class W2AApp(App[int]):
+    TITLE = "w2a-tui"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit_app", "quit", show=False),
+        Binding("ctrl+c", "quit_app", "quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        path: str | None = None,
+        *,
+        store: StateStore | None = None,
+        use_cache: bool = True,
+        mono: bool | None = None,
+    ) -> None:
+        if path is None and store is None:
+            raise ValueError("W2AApp needs a trace path or a store")
+        # Textual removes NO_COLOR from the environment when it starts: read it first.
+        no_color = "NO_COLOR" in os.environ
+        super().__init__()
+        self.path = path
+        self.store = store
+        self.use_cache = use_cache
+        self.mono = no_color if mono is None else mono
+        self.status = EXIT_OK
+
+    def on_mount(self) -> None:
+        if self.store is not None:
+            self.push_screen(MainScreen(self.store, mono=self.mono))
+            return
+        assert self.path is not None
+        self.push_screen(LoadingScreen(self.path))
+        self.load(self.path)
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load(self, path: str) -> StateStore:
+        """Read, analyse and index the trace off the UI thread."""
+        from w2a_tui.pipeline import load_result  # heavy imports stay out of app start-up
+
+        worker = get_current_worker()
+        started = time.monotonic()
+        last = 0.0
+
+        def progress(p: Any) -> None:
+            nonlocal last
+            if worker.is_cancelled:
+                raise LoadCancelled
+            now = time.monotonic()
+            if now - last >= PROGRESS_EVERY_S:
+                last = now
+                status = LoadStatus(int(p.events), float(p.fraction), now - started)
+                self.call_from_thread(self._show_progress, status)
+
+        result = load_result(path, use_cache=self.use_cache, progress=progress)
+        if worker.is_cancelled:
+            raise LoadCancelled
+        self.call_from_thread(self._show_stage, "indexing the vCPU states…")
+        return StateStore.from_result(result)
+
+    def _loading_screen(self) -> LoadingScreen | None:
+        screen = self.screen
+        return screen if isinstance(screen, LoadingScreen) else None
+
+    def _show_progress(self, status: LoadStatus) -> None:
+        if (screen := self._loading_screen()) is not None:
+            screen.show_progress(status)
+
+    def _show_stage(self, text: str) -> None:
+        if (screen := self._loading_screen()) is not None:
+            screen.show_stage(text)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "load":
+            return
+        if event.state == WorkerState.SUCCESS:
+            store = worker.result
+            assert isinstance(store, StateStore)
+            self.store = store
+            self.switch_screen(MainScreen(store, mono=self.mono))
+        elif event.state == WorkerState.ERROR:
+            err = worker.error
+            if isinstance(err, LoadCancelled):
+                return
+            if isinstance(err, W2AError):
+                message, self.status = err.message, err.status
+            else:
+                message = f"could not load the trace ({type(err).__name__}: {err})."
+                self.status = EXIT_FAILURE
+            if (screen := self._loading_screen()) is not None:
+                screen.show_error(message)
+
+    def action_quit_app(self) -> None:
+        self.workers.cancel_group(self, "load")
+        self.exit(self.status, return_code=self.status)

@@ -1,0 +1,71 @@
+"""The drill-down text for one interval: what it was, when, and why (the contract's rule
+and its evidence). Pure: returns a rich `Text`, so it is tested without the app."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from w2a_tui.model import Source, State, VmInfo
+from w2a_tui.store import Interval, LaneInfo
+from w2a_tui.tui.names import exit_reason_text, vector_text
+from w2a_tui.tui.palette import LOOKS
+from w2a_tui.tui.timefmt import format_duration, format_time
+
+RULES = {
+    Source.INJ_VIRQ: "rule 1 inj_virq: the vector injected when the vCPU was switched back in",
+    Source.APIC_ACCEPT_IRQ: "rule 2 apic_accept_irq: the interrupt accepted for it while it slept",
+    Source.WAKER: "rule 3 waker: the context of the thread's wake-up",
+    Source.NONE: "rule 4 none: no evidence of why it woke",
+}
+
+
+def _thread(tid: int, comm: str, context: str) -> str:
+    who = f"{comm or '?'} (tid {tid})" if tid >= 0 else (comm or "?")
+    return f"{who} in {context} context" if context else who
+
+
+def describe(
+    iv: Interval, lane: LaneInfo, vm: VmInfo | None, origin: int, mono: bool = False
+) -> Text:
+    """Several lines: header, timing, reason/rule, evidence, last exit, preemptor."""
+    state = State(iv.state)
+    look = LOOKS[state]
+    text = Text()
+    chip = f" {look.glyph} " if mono else "   "
+    text.append(chip, style="" if mono else f"on {look.colour}")
+    text.append(f" {state.label}", style="bold")
+    text.append(f"   {lane.vm_name} [{lane.vm_pid}]  vCPU {lane.vcpu}")
+    text.append(f"  thread {lane.tid} {lane.comm}")
+    text.append("   </>: prev/next same state", style="dim")
+    text.append(
+        f"\nstart {format_time(iv.start, origin)}  end {format_time(iv.end, origin)}"
+        f"  duration {format_duration(iv.duration)}"
+    )
+    ev = iv.evidence
+    isa = vm.isa if vm is not None else -1
+    if state.is_wait:
+        reason = state.label.removeprefix("wait_")
+        text.append("\nreason ", style="bold")
+        text.append(reason, style="bold")
+        if ev is not None and ev.source is not Source.EMPTY:
+            text.append(f"  ({RULES.get(ev.source, ev.source.label)})")
+    if ev is not None:
+        if ev.vector >= 0:
+            text.append(f"\nvector {vector_text(ev.vector)}")
+            if vm is not None:
+                if ev.vector in vm.disk_vectors:
+                    text.append("  = a disk vector of this VM")
+                elif ev.vector in vm.net_vectors:
+                    text.append("  = a net vector of this VM")
+        if ev.emitter_tid >= 0 or ev.emitter_comm:
+            emitter = _thread(ev.emitter_tid, ev.emitter_comm, ev.emitter_context)
+            text.append("\ninterrupt emitted by " + emitter)
+        if ev.waker_tid >= 0 or ev.waker_comm:
+            woke = f" at {format_time(ev.wakeup_ns, origin)}" if ev.wakeup_ns >= 0 else ""
+            waker = _thread(ev.waker_tid, ev.waker_comm, ev.waker_context)
+            text.append("\nwoken by " + waker + woke)
+        if ev.next_tid >= 0 or ev.next_comm:
+            text.append("\npreempted by " + _thread(ev.next_tid, ev.next_comm, ""))
+    if iv.exit_reason >= 0:
+        text.append(f"\nlast exit {exit_reason_text(isa, iv.exit_reason)}")
+    return text

@@ -1,0 +1,85 @@
+"""The main view's keymap, in one table: the bindings and the `?` help are built from it."""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+from textual.binding import Binding, BindingType
+
+
+class Key(NamedTuple):
+    keys: str  # Textual key names, comma separated
+    action: str
+    shown: str  # how the help writes the keys
+    help: str
+    footer: str = ""  # footer label; empty: not in the footer
+
+
+KEYMAP: Final[tuple[tuple[str, tuple[Key, ...]], ...]] = (
+    (
+        "Zoom and pan",
+        (
+            Key("w,plus,equals_sign", "zoom_in", "w + =", "zoom in around the cursor", "zoom"),
+            Key("s,minus", "zoom_out", "s -", "zoom out around the cursor"),
+            Key("a", "pan(-1)", "a", "pan left by a quarter window"),
+            Key("d", "pan(1)", "d", "pan right by a quarter window"),
+            Key("f", "fit", "f", "zoom to the selection, else fit the whole trace"),
+            Key("home", "edge(-1)", "Home", "cursor to the trace start"),
+            Key("end", "edge(1)", "End", "cursor to the trace end"),
+        ),
+    ),
+    (
+        "Cursor and lanes",
+        (
+            Key("left,h", "step(-1)", "← h", "cursor one cell left"),
+            Key("right,l", "step(1)", "→ l", "cursor one cell right"),
+            Key("up,k", "row(-1)", "↑ k", "previous lane (or VM row)"),
+            Key("down,j", "row(1)", "↓ j", "next lane (or VM row)"),
+            Key("comma", "transition(-1)", ",", "previous state change on the lane"),
+            Key("full_stop", "transition(1)", ".", "next state change on the lane"),
+            Key("left_square_bracket", "wait(-1)", "[", "previous wait on the lane"),
+            Key("right_square_bracket", "wait(1)", "]", "next wait on the lane"),
+            Key("g", "goto", "g", "go to a time: 1.5s, 1500ms, +200us, raw ns", "go to"),
+            Key("tab", "toggle_vm", "Tab", "collapse or expand the current VM"),
+        ),
+    ),
+    (
+        "Select, mark, find",
+        (
+            Key("space,v", "select", "Space v", "start a selection, then extend it to the cursor"),
+            Key("shift+left", "extend(-1)", "Shift+←", "extend the selection left"),
+            Key("shift+right", "extend(1)", "Shift+→", "extend the selection right"),
+            Key("escape", "clear", "Esc", "drop the selection, close the details"),
+            Key("m", "bookmark", "m", "bookmark the cursor time"),
+            Key("apostrophe", "jump_bookmark", "'", "jump to the next bookmark"),
+            Key("slash", "find", "/", "find: state, reason, vector (0xec, 236) or thread", "find"),
+            Key("n", "find_next(1)", "n", "next match, across all lanes in time order"),
+            Key("N", "find_next(-1)", "N", "previous match, across all lanes"),
+        ),
+    ),
+    (
+        "Explain",
+        (
+            Key("enter", "details", "Enter", "details of the interval under the cursor", "why?"),
+            Key("less_than_sign", "same_state(-1)", "<", "previous interval in the same state"),
+            Key("greater_than_sign", "same_state(1)", ">", "next interval in the same state"),
+            Key("t", "summary", "t", "summary: time per state, waits, longest waits", "summary"),
+            Key("question_mark", "help", "?", "this help", "help"),
+            Key("q", "quit", "q", "quit", "quit"),
+        ),
+    ),
+)
+
+
+def bindings() -> list[BindingType]:
+    """Bindings for the main screen (priority so Tab and arrows are never stolen)."""
+    out: list[BindingType] = []
+    for _, keys in KEYMAP:
+        for key in keys:
+            out.append(
+                Binding(
+                    key.keys, key.action, key.footer or key.help, show=bool(key.footer),
+                    priority=True,
+                )
+            )
+    return out

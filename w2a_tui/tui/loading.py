@@ -1,0 +1,76 @@
+"""The screen shown while a trace is read and analysed: progress, rate, ETA, or the error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Label, ProgressBar
+
+from w2a_tui.tui.timefmt import format_duration
+
+
+@dataclass(frozen=True, slots=True)
+class LoadStatus:
+    """A throttled snapshot of the reader's progress."""
+
+    events: int
+    fraction: float  # 0..1, or < 0 when unknown
+    elapsed_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.fraction <= 0.01 or self.fraction >= 1:
+            return None
+        return self.elapsed_s * (1 - self.fraction) / self.fraction
+
+    def describe(self) -> str:
+        eta = self.eta_s
+        eta_text = f", about {format_duration(eta * 1e9, 1)} left" if eta is not None else ""
+        return f"{self.events:,} events read, {self.rate / 1000:,.0f} k events/s{eta_text}"
+
+
+class LoadingScreen(Screen[None]):
+    """Progress while the worker reads; a one-sentence error (and `q` to quit) if it fails."""
+
+    DEFAULT_CSS = """
+    LoadingScreen { align: center middle; }
+    LoadingScreen > Vertical { width: 72; max-width: 100%; height: auto; padding: 1 2;
+        border: round $accent; }
+    LoadingScreen #loading-error { color: $error; text-style: bold; display: none; }
+    LoadingScreen.-failed #loading-error { display: block; }
+    LoadingScreen.-failed ProgressBar { display: none; }
+    LoadingScreen ProgressBar { margin: 1 0; }
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Reading [b]{self.path}[/b]", id="loading-title")
+            yield ProgressBar(total=100, show_eta=False, id="loading-bar")
+            yield Label("starting…", id="loading-status")
+            yield Label("", id="loading-error")
+            yield Label("[dim]q or Ctrl+C cancels[/]", id="loading-hint")
+
+    def show_progress(self, status: LoadStatus) -> None:
+        bar = self.query_one(ProgressBar)
+        if status.fraction >= 0:
+            bar.update(total=100, progress=100 * status.fraction)
+        self.query_one("#loading-status", Label).update(status.describe())
+
+    def show_stage(self, text: str) -> None:
+        self.query_one("#loading-status", Label).update(text)
+
+    def show_error(self, message: str) -> None:
+        self.add_class("-failed")
+        self.query_one("#loading-error", Label).update(f"w2a-tui: {message}")
+        self.query_one("#loading-hint", Label).update("[dim]press q to quit[/]")

@@ -1,0 +1,256 @@
+"""The main view: header, timeline, drill-down panel, legend, status bar, footer."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from w2a_tui.errors import W2AError
+from w2a_tui.model import WAIT_STATES
+from w2a_tui.store import Interval, StateStore
+from w2a_tui.tui.chrome import header_text, legend_text, status_text
+from w2a_tui.tui.details import describe
+from w2a_tui.tui.help import HelpScreen
+from w2a_tui.tui.keys import bindings
+from w2a_tui.tui.prompt import Prompt
+from w2a_tui.tui.search import Query, find_next, parse_query
+from w2a_tui.tui.summary import SummaryScreen
+from w2a_tui.tui.timefmt import parse_time
+from w2a_tui.tui.timeline import Timeline
+
+MIN_WIDTH = 60
+MIN_HEIGHT = 15
+
+
+class MainScreen(Screen[None]):
+    DEFAULT_CSS = """
+    MainScreen #header { height: 1; background: $panel; }
+    MainScreen #details { height: auto; max-height: 10; display: none;
+        border-top: solid $accent; padding: 0 1; }
+    MainScreen.-details #details { display: block; }
+    MainScreen #legend { height: auto; color: $text-muted; }
+    MainScreen #status { height: 1; background: $panel; }
+    MainScreen #too-small { display: none; width: 100%; height: 100%;
+        content-align: center middle; text-style: bold; }
+    MainScreen.-too-small #too-small { display: block; }
+    MainScreen.-too-small #body { display: none; }
+    Timeline { background: $background; }
+    Timeline > .timeline--label { color: $text; }
+    Timeline > .timeline--label-current { background: $accent; color: $text; text-style: bold; }
+    Timeline > .timeline--vm { background: $boost; text-style: bold; }
+    Timeline > .timeline--vm-current { background: $accent; text-style: bold; }
+    Timeline > .timeline--ruler { color: $text-muted; }
+    Timeline > .timeline--mark { color: $warning; text-style: bold; }
+    """
+
+    BINDINGS = bindings()
+
+    def __init__(self, store: StateStore, *, mono: bool = False) -> None:
+        super().__init__()
+        self.store = store
+        self.mono = mono
+        self.query_: Query | None = None
+
+    def compose(self) -> ComposeResult:
+        store = self.store
+        with Vertical(id="body"):
+            yield Static(
+                header_text(store.meta, store.vms, len(store.lanes), store.start_ns, store.end_ns),
+                id="header",
+            )
+            yield Timeline(store, mono=self.mono, id="timeline")
+            yield Static("", id="details")
+            yield Static(legend_text(self.mono), id="legend")
+            yield Static("", id="status")
+            yield Footer()
+        yield Static(
+            f"terminal too small: need at least {MIN_WIDTH}x{MIN_HEIGHT}", id="too-small"
+        )
+
+    def on_mount(self) -> None:
+        self.timeline.focus()
+        for warning in self.store.warnings:
+            self.notify(warning, severity="warning", timeout=8)
+
+    @property
+    def timeline(self) -> Timeline:
+        return self.query_one(Timeline)
+
+    def on_resize(self, event: Resize) -> None:
+        small = event.size.width < MIN_WIDTH or event.size.height < MIN_HEIGHT
+        self.set_class(small, "-too-small")
+
+    @on(Timeline.Changed)
+    def refresh_status(self) -> None:
+        tl = self.timeline
+        iv = tl.interval_under_cursor()
+        lane = self.store.lanes[tl.lane] if self.store.lanes else None
+        self.query_one("#status", Static).update(
+            status_text(tl.view, lane, iv, self.store.start_ns)
+        )
+        if self.has_class("-details"):
+            self._show_details(iv)
+
+    def _show_details(self, iv: Interval | None) -> None:
+        panel = self.query_one("#details", Static)
+        if iv is None:
+            panel.update("no interval under the cursor on this lane")
+            return
+        lane = self.store.lanes[iv.lane]
+        vm = next((v for v in self.store.vms if v.pid == lane.vm_pid), None)
+        panel.update(describe(iv, lane, vm, self.store.start_ns, self.mono))
+
+    # --- actions --------------------------------------------------------------------------
+    def action_zoom_in(self) -> None:
+        self.timeline.zoom_in()
+
+    def action_zoom_out(self) -> None:
+        self.timeline.zoom_out()
+
+    def action_pan(self, direction: int) -> None:
+        self.timeline.pan(direction)
+
+    def action_fit(self) -> None:
+        self.timeline.fit()
+
+    def action_edge(self, direction: int) -> None:
+        tl = self.timeline
+        tl.goto(self.store.start_ns if direction < 0 else self.store.end_ns - 1)
+
+    def action_step(self, cells: int) -> None:
+        self.timeline.step_cursor(cells)
+
+    def action_extend(self, cells: int) -> None:
+        self.timeline.step_cursor(cells, extend=True)
+
+    def action_row(self, delta: int) -> None:
+        self.timeline.move_row(delta)
+
+    def _jump(self, iv: Interval | None, what: str) -> None:
+        if iv is None:
+            self.notify(f"no {what}", timeout=2)
+            return
+        self.timeline.goto(iv.start)
+
+    def action_transition(self, direction: int) -> None:
+        tl = self.timeline
+        if direction > 0:
+            iv = self.store.next_transition(tl.lane, tl.view.cursor)
+        else:
+            iv = self.store.prev_transition(tl.lane, tl.view.cursor)
+        self._jump(iv, "state change " + ("after" if direction > 0 else "before") + " the cursor")
+
+    def action_wait(self, direction: int) -> None:
+        tl = self.timeline
+        states = set(WAIT_STATES)
+        if direction > 0:
+            iv = self.store.next_transition(tl.lane, tl.view.cursor, states)
+        else:
+            iv = self.store.prev_transition(tl.lane, tl.view.cursor, states)
+        self._jump(iv, "wait " + ("after" if direction > 0 else "before") + " the cursor")
+
+    def action_same_state(self, direction: int) -> None:
+        tl = self.timeline
+        here = tl.interval_under_cursor()
+        if here is None:
+            self.notify("no interval under the cursor", timeout=2)
+            return
+        states = {here.state}
+        if direction > 0:
+            iv = self.store.next_transition(tl.lane, tl.view.cursor, states)
+        else:
+            iv = self.store.prev_transition(tl.lane, here.start, states)
+        self._jump(iv, f"other {here.state.label} on this lane")
+        if iv is not None:
+            tl.view.ensure_visible(iv.end - 1 if iv.end - iv.start < tl.view.span else iv.start)
+            tl.changed()
+
+    def action_toggle_vm(self) -> None:
+        self.timeline.toggle_vm()
+
+    def action_select(self) -> None:
+        self.timeline.toggle_selection()
+
+    def action_clear(self) -> None:
+        if self.has_class("-details"):
+            self.remove_class("-details")
+        else:
+            self.timeline.clear_selection()
+
+    def action_bookmark(self) -> None:
+        self.timeline.add_bookmark()
+        self.notify(f"bookmark {len(self.timeline.bookmarks)} set", timeout=2)
+
+    def action_jump_bookmark(self) -> None:
+        if self.timeline.next_bookmark() is None:
+            self.notify("no bookmark yet: press m to set one", timeout=2)
+
+    def action_details(self) -> None:
+        self.toggle_class("-details")
+        self.refresh_status()
+
+    def open_details(self) -> None:
+        self.add_class("-details")
+        self.refresh_status()
+
+    def action_goto(self) -> None:
+        def done(text: str | None) -> None:
+            if not text:
+                return
+            tl = self.timeline
+            try:
+                t = parse_time(text, origin=self.store.start_ns, cursor=tl.view.cursor)
+            except W2AError as err:
+                self.notify(err.message, severity="error")
+                return
+            if not self.store.start_ns <= t < self.store.end_ns:
+                self.notify("that time is outside the trace: cursor put at the nearest end")
+            tl.goto(t)
+
+        self.app.push_screen(Prompt("Go to", "1.5s · 1500ms · +200us · -1ms · raw ns"), done)
+
+    def action_find(self) -> None:
+        def done(text: str | None) -> None:
+            if not text:
+                return
+            try:
+                self.query_ = parse_query(text)
+            except W2AError as err:
+                self.notify(err.message, severity="error")
+                return
+            self.action_find_next(1)
+
+        hint = "wait_disk · disk · preempted · 0xec · 236 · waker · a thread name"
+        value = self.query_.text if self.query_ else ""
+        self.app.push_screen(Prompt("Find", hint, value), done)
+
+    def action_find_next(self, direction: int) -> None:
+        if self.query_ is None:
+            self.notify("nothing to repeat: press / to find", timeout=2)
+            return
+        tl = self.timeline
+        iv = find_next(self.store, self.query_, tl.view.cursor, tl.lane, forward=direction > 0)
+        if iv is None:
+            where = "after" if direction > 0 else "before"
+            self.notify(f"no {self.query_.text!r} {where} the cursor", timeout=3)
+            return
+        tl.select_lane(iv.lane)
+        tl.goto(iv.start)
+
+    def action_summary(self) -> None:
+        def done(iv: Interval | None) -> None:
+            if iv is not None:
+                self.timeline.show_interval(iv)
+                self.open_details()
+
+        self.app.push_screen(SummaryScreen(self.store, mono=self.mono), done)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.mono))
+
+    def action_quit(self) -> None:
+        self.app.exit(0, return_code=0)

@@ -1,0 +1,45 @@
+"""Names for raw numbers (exit reasons, vectors), from the analysis tables when present.
+
+Looked up through importlib so the TUI still shows raw numbers if the tables module is
+absent or lacks a name (a number is always shown; the name is a bonus)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+
+def _tables() -> Any:
+    try:
+        return importlib.import_module("w2a_tui.analysis.tables")
+    except ImportError:
+        return None
+
+
+def exit_reason_text(isa: int, reason: int) -> str:
+    """`HLT (12)`, or `12` when the name is unknown; `-` when there was no exit."""
+    if reason < 0:
+        return "-"
+    tables = _tables()
+    name = None
+    if tables is not None and hasattr(tables, "exit_reason_name"):
+        try:
+            name = tables.exit_reason_name(isa, reason)
+        except (KeyError, ValueError):
+            name = None
+    return f"{name} ({reason})" if name and name != str(reason) else str(reason)
+
+
+def vector_text(vector: int) -> str:
+    """`0xec (236) LOCAL_TIMER`, or `0xec (236)` when unnamed; `-` when there is none."""
+    if vector < 0:
+        return "-"
+    tables = _tables()
+    name = None
+    if tables is not None and hasattr(tables, "vector_name"):
+        try:
+            name = tables.vector_name(vector)
+        except (KeyError, ValueError):
+            name = None
+    base = f"0x{vector:02x} ({vector})"
+    return f"{base} {name}" if name else base

@@ -1,0 +1,73 @@
+"""The timeline's rows: one header row per VM (collapsible), then one row per vCPU lane."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class LaneLike(Protocol):
+    @property
+    def index(self) -> int: ...
+    @property
+    def vm_pid(self) -> int: ...
+    @property
+    def vm_name(self) -> str: ...
+    @property
+    def vcpu(self) -> int: ...
+    @property
+    def tid(self) -> int: ...
+    @property
+    def comm(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """`lane` is -1 for a VM header row."""
+
+    vm_pid: int
+    vm_name: str
+    lane: int = -1
+    vcpu: int = -1
+    tid: int = -1
+    comm: str = ""
+    n_lanes: int = 0
+
+    @property
+    def is_vm(self) -> bool:
+        return self.lane < 0
+
+    def label(self, collapsed: bool = False) -> str:
+        if self.is_vm:
+            arrow = "▸" if collapsed else "▾"
+            return f"{arrow} {self.vm_name} [{self.vm_pid}] {self.n_lanes} vCPU"
+        return f"  vCPU {self.vcpu} {self.tid}"
+
+
+def build_rows(lanes: Sequence[LaneLike], collapsed: Iterable[int] = ()) -> list[Row]:
+    """VM header rows in lane order (lanes are sorted by vm pid, vcpu), each followed by its
+    lanes unless the VM pid is in `collapsed`."""
+    hidden = set(collapsed)
+    counts: dict[int, int] = {}
+    for lane in lanes:
+        counts[lane.vm_pid] = counts.get(lane.vm_pid, 0) + 1
+    rows: list[Row] = []
+    current: int | None = None
+    for lane in lanes:
+        if lane.vm_pid != current:
+            current = lane.vm_pid
+            rows.append(Row(lane.vm_pid, lane.vm_name, n_lanes=counts[lane.vm_pid]))
+        if lane.vm_pid not in hidden:
+            rows.append(
+                Row(lane.vm_pid, lane.vm_name, lane.index, lane.vcpu, lane.tid, lane.comm)
+            )
+    return rows
+
+
+def row_of_lane(rows: Sequence[Row], lane: int) -> int:
+    """Index of the lane's row, else of its VM's header row (collapsed), else 0."""
+    for i, row in enumerate(rows):
+        if row.lane == lane:
+            return i
+    return 0

@@ -1,0 +1,93 @@
+"""Time as users read and type it: adaptive units, nice ruler ticks, and `g` input parsing."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Final
+
+from w2a_tui.errors import W2AError
+
+# (unit, ns per unit), largest first.
+UNITS: Final = (("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000), ("ns", 1))
+_DISPLAY_UNIT: Final = {"s": "s", "ms": "ms", "us": "µs", "ns": "ns"}
+_NS_PER: Final = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "µs": 1_000, "ns": 1}
+
+
+def unit_for(span_ns: float) -> tuple[str, int]:
+    """The largest unit in which `span_ns` is at least 1 (ns below that)."""
+    for name, scale in UNITS:
+        if abs(span_ns) >= scale:
+            return _DISPLAY_UNIT[name], scale
+    return "ns", 1
+
+
+def format_duration(ns: float, digits: int = 3) -> str:
+    """`1.234 ms`, `17 ns`: at most `digits` significant decimals, trailing zeros dropped."""
+    unit, scale = unit_for(ns)
+    if scale == 1:
+        return f"{round(ns)} ns"
+    text = f"{ns / scale:.{digits}f}".rstrip("0").rstrip(".")
+    return f"{text} {unit}"
+
+
+def format_time(ns: int, origin: int, step_ns: float | None = None) -> str:
+    """A timestamp as seconds from the trace start (`1.2503s`), with just enough decimals to
+    tell apart ticks `step_ns` apart (µs resolution by default)."""
+    rel = ns - origin
+    if step_ns is None or step_ns <= 0:
+        decimals = 6
+    else:
+        decimals = max(0, min(9, math.ceil(-math.log10(step_ns / 1e9) - 1e-9)))
+    return f"{rel / 1e9:.{decimals}f}s"
+
+
+def nice_step(span_ns: float, max_ticks: int) -> int:
+    """A tick step of 1, 2 or 5 times 10^k ns giving at most `max_ticks` ticks over `span_ns`."""
+    if span_ns <= 0 or max_ticks <= 0:
+        return 1
+    raw = span_ns / max_ticks
+    exp = 10 ** max(0, math.floor(math.log10(raw))) if raw >= 1 else 1
+    for mult in (1, 2, 5, 10):
+        step = mult * exp
+        if step >= raw:
+            return int(step)
+    return int(10 * exp)
+
+
+def ticks(t0: int, t1: int, max_ticks: int) -> tuple[int, list[int]]:
+    """The step and the tick times (multiples of the step, relative to 0) within [t0, t1)."""
+    step = nice_step(t1 - t0, max_ticks)
+    first = -(-t0 // step) * step
+    return step, list(range(first, t1, step))
+
+
+_TIME_RE: Final = re.compile(r"^\s*([+-]?)\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|ms|us|µs|ns)?\s*$")
+
+
+def parse_time(text: str, *, origin: int, cursor: int) -> int:
+    """Parse a `g` (go to) input into an absolute timestamp in ns.
+
+    `1.5s`, `1500ms`, `20us` are from the trace start; `+200us` / `-1ms` are relative to the
+    cursor; a bare integer is raw ns since the clock origin (as exported), unless it is
+    smaller than the trace start, then it is ns from the trace start.
+    """
+    match = _TIME_RE.match(text)
+    if match is None:
+        raise W2AError(
+            f"cannot read time {text.strip()!r}: type e.g. 1.5s, 1500ms, +200us or raw ns."
+        )
+    sign, number, unit = match.groups()
+    if unit is None:
+        if "." in number:
+            raise W2AError(f"{text.strip()!r} needs a unit (s, ms, us, ns) when it has decimals.")
+        value = int(number)
+        if sign:
+            return cursor + (value if sign == "+" else -value)
+        return value if value >= origin else origin + value
+    value_ns = round(float(number) * _NS_PER[unit])
+    if sign == "+":
+        return cursor + value_ns
+    if sign == "-":
+        return cursor - value_ns
+    return origin + value_ns

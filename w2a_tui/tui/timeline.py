@@ -1,0 +1,319 @@
+"""The timeline widget: a time ruler over one row per VM and per vCPU lane.
+
+Line API: `render_line(y)` draws only the visible rows, and each lane asks the store for a
+per-column summary of just the visible window (two samples per cell), so a frame costs
+O(visible rows x columns), whatever the trace size. The widget owns the view state
+(viewport, current row, collapsed VMs, bookmarks); the app binds keys to its methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from rich.segment import Segment
+from sortedcontainers import SortedList
+from textual import events
+from textual.geometry import Size
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+
+from w2a_tui.model import State
+from w2a_tui.store import Interval, StateStore
+from w2a_tui.tui.render import label_strip, lane_strip, ruler_strips
+from w2a_tui.tui.rows import Row, build_rows, row_of_lane
+from w2a_tui.tui.viewport import PAN_FRACTION, ZOOM_STEP, Viewport
+
+RULER_ROWS = 2
+LABEL_WIDTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _SummaryKey:
+    lane: int
+    t0: int
+    t1: int
+    n: int
+
+
+class Timeline(Widget, can_focus=True):
+    """Lanes of vCPU states under a time ruler."""
+
+    DEFAULT_CSS = """
+    Timeline { height: 1fr; }
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "timeline--label",
+        "timeline--label-current",
+        "timeline--vm",
+        "timeline--vm-current",
+        "timeline--ruler",
+        "timeline--mark",
+    }
+
+    class Changed(Message):
+        """Cursor, window, row or selection moved: status bar and drill-down follow."""
+
+    def __init__(
+        self, store: StateStore, *, mono: bool = False, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
+        self.store = store
+        self.mono = mono
+        self.view = Viewport.fit(store.start_ns, store.end_ns)
+        self.collapsed: set[int] = set()
+        self.rows: list[Row] = build_rows(store.lanes)
+        self.row = 1 if len(self.rows) > 1 else 0  # first lane
+        self.top = 0  # first visible row
+        self.bookmarks: SortedList = SortedList()
+        self._summaries: dict[_SummaryKey, npt.NDArray[np.uint8]] = {}
+        self._drag_from: int | None = None
+
+    # --- geometry -----------------------------------------------------------------------
+    @property
+    def label_width(self) -> int:
+        return min(LABEL_WIDTH, max(8, self.size.width // 5))
+
+    @property
+    def lane_cols(self) -> int:
+        return max(1, self.size.width - self.label_width)
+
+    @property
+    def visible_rows(self) -> int:
+        return max(1, self.size.height - RULER_ROWS)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return RULER_ROWS + len(self.rows)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.view.set_cols(self.lane_cols)
+        self._summaries.clear()
+        self._scroll_to_row()
+        self.post_message(self.Changed())
+
+    # --- state accessors ----------------------------------------------------------------
+    @property
+    def current_row(self) -> Row:
+        return self.rows[self.row]
+
+    @property
+    def lane(self) -> int:
+        """The lane of the current row (a VM row stands for its first lane)."""
+        row = self.current_row
+        if not row.is_vm:
+            return row.lane
+        lanes = self.store.lanes_of_vm(row.vm_pid)
+        return lanes[0] if lanes else 0
+
+    def interval_under_cursor(self) -> Interval | None:
+        if not self.store.lanes:
+            return None
+        return self.store.interval_at(self.lane, self.view.cursor)
+
+    # --- rendering ----------------------------------------------------------------------
+    def _summary(self, lane: int, n: int) -> npt.NDArray[np.uint8]:
+        key = _SummaryKey(lane, self.view.t0, self.view.t1, n)
+        cached = self._summaries.get(key)
+        if cached is None:
+            if len(self._summaries) > 512:
+                self._summaries.clear()
+            cached = self.store.column_summary(lane, self.view.t0, self.view.t1, n).dominant
+            self._summaries[key] = cached
+        return cached
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        lw, cols = self.label_width, self.lane_cols
+        view = self.view
+        cursor_col = view.col_of(view.cursor)
+        cursor = cursor_col if 0 <= cursor_col < cols else None
+        if y < RULER_ROWS:
+            sel = view.selection
+            sel_cols = (view.col_of(sel[0]), view.col_of(sel[1])) if sel else None
+            marks = [view.col_of(t) for t in self.bookmarks.irange(view.t0, view.t1 - 1)]
+            ruler_style = self.get_component_rich_style("timeline--ruler")
+            labels, tick_line = ruler_strips(
+                view.t0,
+                view.t1,
+                cols,
+                self.store.start_ns,
+                cursor_col=cursor,
+                selection_cols=sel_cols,
+                bookmark_cols=marks,
+                style=ruler_style,
+                mark_style=self.get_component_rich_style("timeline--mark"),
+            )
+            head = "time" if y == 0 else ""
+            return Strip.join([label_strip(head, lw, ruler_style), labels if y == 0 else tick_line])
+        index = self.top + y - RULER_ROWS
+        if index >= len(self.rows):
+            return Strip.blank(width)
+        row = self.rows[index]
+        current = index == self.row
+        if row.is_vm:
+            style = self.get_component_rich_style(
+                "timeline--vm-current" if current else "timeline--vm"
+            )
+            text = row.label(row.vm_pid in self.collapsed)
+            return Strip([Segment(text[:width].ljust(width), style)], width)
+        label_style = self.get_component_rich_style(
+            "timeline--label-current" if current else "timeline--label"
+        )
+        label = label_strip(row.label(), lw, label_style)
+        n = cols if self.mono else 2 * cols
+        lane = lane_strip(self._summary(row.lane, n), cols, mono=self.mono, cursor_col=cursor)
+        return Strip.join([label, lane])
+
+    def changed(self) -> None:
+        """Redraw and tell listeners (status bar, drill-down)."""
+        self._scroll_to_row()
+        self.refresh()
+        self.post_message(self.Changed())
+
+    def _scroll_to_row(self) -> None:
+        vis = self.visible_rows
+        if self.row < self.top:
+            self.top = self.row
+        elif self.row >= self.top + vis:
+            self.top = self.row - vis + 1
+        self.top = max(0, min(self.top, max(0, len(self.rows) - vis)))
+
+    # --- actions (bound by the app) -------------------------------------------------------
+    def zoom(self, factor: float, around: int | None = None) -> None:
+        self.view.zoom(factor, around)
+        self.changed()
+
+    def zoom_in(self) -> None:
+        self.zoom(1 / ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self.zoom(ZOOM_STEP)
+
+    def pan(self, direction: int) -> None:
+        self.view.pan(direction * PAN_FRACTION)
+        self.changed()
+
+    def step_cursor(self, cells: int, *, extend: bool = False) -> None:
+        self.view.step_cursor(cells)
+        if extend:
+            self.view.extend_selection_to_cursor()
+        self.changed()
+
+    def goto(self, t: int, *, extend: bool = False) -> None:
+        self.view.move_cursor(t)
+        if extend:
+            self.view.extend_selection_to_cursor()
+        self.changed()
+
+    def move_row(self, delta: int) -> None:
+        self.row = max(0, min(len(self.rows) - 1, self.row + delta))
+        self.changed()
+
+    def select_lane(self, lane: int) -> None:
+        """Make `lane` current, expanding its VM if collapsed."""
+        vm = self.store.lanes[lane].vm_pid
+        if vm in self.collapsed:
+            self.collapsed.discard(vm)
+            self.rows = build_rows(self.store.lanes, self.collapsed)
+        self.row = row_of_lane(self.rows, lane)
+        self.changed()
+
+    def toggle_vm(self) -> None:
+        """Collapse/expand the current row's VM; the cursor lands on its header row."""
+        vm = self.current_row.vm_pid
+        if vm in self.collapsed:
+            self.collapsed.discard(vm)
+        else:
+            self.collapsed.add(vm)
+        self.rows = build_rows(self.store.lanes, self.collapsed)
+        self.row = next(i for i, r in enumerate(self.rows) if r.is_vm and r.vm_pid == vm)
+        self.changed()
+
+    def fit(self) -> None:
+        """`f`: zoom to the selection if there is one (then drop it), else show everything."""
+        sel = self.view.selection
+        if sel is not None and sel[1] > sel[0]:
+            self.view.show_range(sel[0], sel[1], margin=0.0)
+            self.view.clear_selection()
+        else:
+            self.view.show_all()
+        self.changed()
+
+    def show_interval(self, iv: Interval) -> None:
+        """Cursor on `iv`'s start and its lane, zoomed so the whole interval is visible."""
+        self.select_lane(iv.lane)
+        self.view.show_range(iv.start, iv.end, margin=0.25)
+        self.view.move_cursor(iv.start)
+        self.changed()
+
+    def toggle_selection(self) -> None:
+        self.view.start_or_extend_selection()
+        self.changed()
+
+    def clear_selection(self) -> None:
+        self.view.clear_selection()
+        self.changed()
+
+    def add_bookmark(self) -> None:
+        if self.view.cursor not in self.bookmarks:
+            self.bookmarks.add(self.view.cursor)
+        self.changed()
+
+    def next_bookmark(self) -> int | None:
+        """The first bookmark after the cursor, wrapping around to the first one."""
+        if not self.bookmarks:
+            return None
+        i = self.bookmarks.bisect_right(self.view.cursor)
+        t: int = self.bookmarks[i % len(self.bookmarks)]
+        self.goto(t)
+        return t
+
+    # --- mouse ----------------------------------------------------------------------------
+    def _time_at_x(self, x: int) -> int | None:
+        col = x - self.label_width
+        if col < 0:
+            return None
+        return self.view.time_of(col)
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        t = self._time_at_x(event.x)
+        index = self.top + event.y - RULER_ROWS
+        if event.y >= RULER_ROWS and 0 <= index < len(self.rows):
+            self.row = index
+        if t is not None:
+            self.view.clear_selection()
+            self.view.move_cursor(t)
+            self._drag_from = t
+            self.capture_mouse()
+        self.changed()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        if self._drag_from is None or not event.button:
+            return
+        t = self._time_at_x(max(event.x, self.label_width))
+        if t is None or t == self._drag_from:
+            return
+        self.view.anchor = self._drag_from
+        self.view.sel_end = t
+        self.view.move_cursor(t)
+        self.changed()
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        self._drag_from = None
+        self.release_mouse()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.zoom(1 / ZOOM_STEP, self._time_at_x(event.x))
+        event.stop()
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self.zoom(ZOOM_STEP, self._time_at_x(event.x))
+        event.stop()
+
+
+def state_name(state: int) -> str:
+    return State(state).label
