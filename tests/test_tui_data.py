@@ -29,8 +29,14 @@ LANE1 = [(0, State.WAIT_TIMER, 12, 2), (50, State.GUEST, -1, -1)]
 LANE2 = [(5, State.GUEST, -1, -1), (40, State.WAIT_NET, 12, 3), (45, State.GUEST, -1, -1)]
 
 EVIDENCE = [
-    Evidence(Source.INJ_VIRQ, vector=0x23, waker_tid=111, waker_comm="IO iothread1",
-             waker_context="task", wakeup_ns=T0 + 31 * MS),
+    Evidence(
+        Source.INJ_VIRQ,
+        vector=0x23,
+        waker_tid=111,
+        waker_comm="IO iothread1",
+        waker_context="task",
+        wakeup_ns=T0 + 31 * MS,
+    ),
     Evidence(next_tid=42, next_comm="kworker/0:1"),
     Evidence(Source.INJ_VIRQ, vector=0xEC, waker_comm="swapper/1", waker_context="hrtimer"),
     Evidence(Source.WAKER, waker_tid=205, waker_comm="vhost-200", waker_context="task"),
@@ -47,8 +53,9 @@ def _lane(vm: int, vcpu: int, tid: int, rows: list[tuple[int, State, int, int]])
 
 
 def small_result() -> AnalysisResult:
-    meta = TraceMeta(path="/traces/handmade", hostname="kvmhost", first_ns=T0,
-                     last_ns=T0 + 100 * MS)
+    meta = TraceMeta(
+        path="/traces/handmade", hostname="kvmhost", first_ns=T0, last_ns=T0 + 100 * MS
+    )
     vms = [VmInfo(100, "web", isa=1, disk_vectors=[0x23]), VmInfo(200, "db", isa=1)]
     lanes = [_lane(100, 0, 101, LANE0), _lane(100, 1, 102, LANE1), _lane(200, 0, 201, LANE2)]
     return AnalysisResult(meta=meta, vms=vms, lanes=lanes, evidence=EVIDENCE)

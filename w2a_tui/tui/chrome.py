@@ -27,19 +27,18 @@ def header_text(meta: TraceMeta, vms: Sequence[VmInfo], n_lanes: int, lo: int, h
 
 
 def legend_text(mono: bool) -> Text:
+    """Every state with its colour chip (or its glyph with NO_COLOR)."""
     text = Text()
     for look in LOOKS.values():
         if mono:
-            text.append(f"{look.glyph}", style="bold")
+            text.append(look.glyph, style="bold")
         else:
             text.append("  ", style=f"on {look.colour}")
-        text.append(f" {look.short}  ")
+        text.append(f" {look.short} ")
     return text
 
 
-def status_text(
-    view: Viewport, lane: LaneInfo | None, iv: Interval | None, origin: int
-) -> Text:
+def status_text(view: Viewport, lane: LaneInfo | None, iv: Interval | None, origin: int) -> Text:
     text = Text()
     text.append(f" ▼ {format_time(view.cursor, origin)}", style="bold")
     sel = view.selection

@@ -78,7 +78,10 @@ def bindings() -> list[BindingType]:
         for key in keys:
             out.append(
                 Binding(
-                    key.keys, key.action, key.footer or key.help, show=bool(key.footer),
+                    key.keys,
+                    key.action,
+                    key.footer or key.help,
+                    show=bool(key.footer),
                     priority=True,
                 )
             )

@@ -67,9 +67,7 @@ class MainScreen(Screen[None]):
             yield Static(legend_text(self.mono), id="legend")
             yield Static("", id="status")
             yield Footer()
-        yield Static(
-            f"terminal too small: need at least {MIN_WIDTH}x{MIN_HEIGHT}", id="too-small"
-        )
+        yield Static(f"terminal too small: need at least {MIN_WIDTH}x{MIN_HEIGHT}", id="too-small")
 
     def on_mount(self) -> None:
         self.timeline.focus()

@@ -59,9 +59,7 @@ def build_rows(lanes: Sequence[LaneLike], collapsed: Iterable[int] = ()) -> list
             current = lane.vm_pid
             rows.append(Row(lane.vm_pid, lane.vm_name, n_lanes=counts[lane.vm_pid]))
         if lane.vm_pid not in hidden:
-            rows.append(
-                Row(lane.vm_pid, lane.vm_name, lane.index, lane.vcpu, lane.tid, lane.comm)
-            )
+            rows.append(Row(lane.vm_pid, lane.vm_name, lane.index, lane.vcpu, lane.tid, lane.comm))
     return rows
 
 

@@ -58,9 +58,7 @@ class Timeline(Widget, can_focus=True):
     class Changed(Message):
         """Cursor, window, row or selection moved: status bar and drill-down follow."""
 
-    def __init__(
-        self, store: StateStore, *, mono: bool = False, id: str | None = None
-    ) -> None:
+    def __init__(self, store: StateStore, *, mono: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self.store = store
         self.mono = mono

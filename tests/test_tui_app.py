@@ -1,0 +1,351 @@
+"""Pilot-driven tests of the app: every key of the main view, asserting what moved
+(cursor time, window, lane, selection, the interval shown), on the bundled sample trace."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+from test_tui_support import sample_store
+from textual import events
+
+from w2a_tui.model import WAIT_STATES
+from w2a_tui.store import StateStore
+from w2a_tui.tui.app import W2AApp
+from w2a_tui.tui.help import HelpScreen
+from w2a_tui.tui.main_screen import MainScreen
+from w2a_tui.tui.prompt import Prompt
+from w2a_tui.tui.summary import SummaryScreen
+from w2a_tui.tui.timeline import Timeline
+
+SIZE = (120, 40)
+
+
+@pytest.fixture(scope="module")
+def store() -> StateStore:
+    return sample_store()
+
+
+Scenario = Callable[[W2AApp, Timeline], Awaitable[None]]
+
+
+def drive(store: StateStore, scenario: Scenario, size: tuple[int, int] = SIZE) -> None:
+    """Run the app on `store` and hand the scenario the pilot's app and timeline."""
+
+    async def main() -> None:
+        app = W2AApp(store=store, mono=False)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            app.pilot = pilot  # type: ignore[attr-defined]
+            await scenario(app, app.screen.query_one(Timeline))
+
+    asyncio.run(main())
+
+
+async def press(app: W2AApp, *keys: str) -> None:
+    pilot = app.pilot  # type: ignore[attr-defined]
+    await pilot.press(*keys)
+    await pilot.pause()
+
+
+def busiest_lane(store: StateStore) -> int:
+    """A lane with waits (the sample has some): where the lane keys have work to do."""
+    return max(range(len(store.lanes)), key=lambda i: store.lanes[i].n_intervals)
+
+
+def test_opens_on_the_whole_trace_with_the_first_lane_current(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        assert isinstance(app.screen, MainScreen)
+        assert (tl.view.t0, tl.view.t1) == (store.start_ns, store.end_ns)
+        assert tl.view.cursor == store.start_ns and tl.lane == 0
+
+    drive(store, scenario)
+
+
+def test_zoom_keys_halve_and_double_the_window(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        full = tl.view.span
+        for key in ("w", "plus"):
+            await press(app, key)
+        assert tl.view.span == pytest.approx(full / 4, rel=1e-6)
+        await press(app, "s")
+        assert tl.view.span == pytest.approx(full / 2, rel=1e-6)
+        await press(app, "minus")
+        assert tl.view.span == full
+
+    drive(store, scenario)
+
+
+def test_pan_moves_a_quarter_window_and_home_end_move_the_cursor(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        await press(app, "w", "w")
+        t0, span = tl.view.t0, tl.view.span
+        await press(app, "d")
+        assert tl.view.t0 - t0 == pytest.approx(span / 4, abs=2)
+        await press(app, "a")
+        assert tl.view.t0 == t0
+        await press(app, "end")
+        assert tl.view.cursor == store.end_ns - 1 and tl.view.t1 == store.end_ns
+        await press(app, "home")
+        assert tl.view.cursor == store.start_ns and tl.view.t0 == store.start_ns
+
+    drive(store, scenario)
+
+
+def test_arrows_and_hjkl_move_cursor_by_a_cell_and_lane_by_a_row(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        cell = round(tl.view.ns_per_col)
+        start = tl.view.cursor
+        await press(app, "right", "l")
+        assert tl.view.cursor == start + 2 * cell
+        await press(app, "h")
+        assert tl.view.cursor == start + cell
+        await press(app, "left")
+        assert tl.view.cursor == start
+        row = tl.row
+        await press(app, "down", "j")
+        assert tl.row == row + 2
+        await press(app, "k", "up")
+        assert tl.row == row
+
+    drive(store, scenario)
+
+
+def test_comma_and_dot_step_through_state_changes(store: StateStore) -> None:
+    lane = busiest_lane(store)
+
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        tl.select_lane(lane)
+        expected = store.next_transition(lane, tl.view.cursor)
+        assert expected is not None
+        await press(app, "full_stop")
+        assert tl.view.cursor == expected.start
+        second = store.next_transition(lane, expected.start)
+        assert second is not None
+        await press(app, "full_stop")
+        assert tl.view.cursor == second.start
+        await press(app, "comma")
+        assert tl.view.cursor == expected.start
+
+    drive(store, scenario)
+
+
+def test_brackets_jump_between_waits_on_the_lane(store: StateStore) -> None:
+    lane = busiest_lane(store)
+
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        tl.select_lane(lane)
+        first = store.next_transition(lane, tl.view.cursor, WAIT_STATES)
+        assert first is not None, "the sample must have waits"
+        await press(app, "right_square_bracket")
+        assert tl.view.cursor == first.start
+        iv = tl.interval_under_cursor()
+        assert iv is not None and iv.state in WAIT_STATES
+        second = store.next_transition(lane, first.start, WAIT_STATES)
+        if second is not None:
+            await press(app, "right_square_bracket")
+            assert tl.view.cursor == second.start
+            await press(app, "left_square_bracket")
+            assert tl.view.cursor == first.start
+
+    drive(store, scenario)
+
+
+def test_go_to_takes_absolute_and_relative_times(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        await press(app, "g")
+        assert isinstance(app.screen, Prompt)
+        await press(app, *"1ms", "enter")
+        assert tl.view.cursor == store.start_ns + 1_000_000
+        await press(app, "g", *"+250us", "enter")
+        assert tl.view.cursor == store.start_ns + 1_250_000
+        await press(app, "g", *"bogus", "enter")  # an error is a notification, not a crash
+        assert tl.view.cursor == store.start_ns + 1_250_000 and isinstance(app.screen, MainScreen)
+
+    drive(store, scenario)
+
+
+def test_find_then_n_and_shift_n_walk_matches_in_time_order(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        await press(app, "slash", *"wait", "enter")
+        first = (tl.lane, tl.view.cursor)
+        iv = tl.interval_under_cursor()
+        assert iv is not None and iv.state in WAIT_STATES and iv.start == first[1]
+        await press(app, "n")
+        second = (tl.lane, tl.view.cursor)
+        assert second[1] >= first[1] and second != first
+        iv = tl.interval_under_cursor()
+        assert iv is not None and iv.state in WAIT_STATES
+        await press(app, "N")
+        assert (tl.lane, tl.view.cursor) == first
+
+    drive(store, scenario)
+
+
+def test_bookmarks_are_set_with_m_and_visited_with_quote(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        marks = []
+        for _ in range(2):
+            await press(app, "w", "right", "right", "m")
+            marks.append(tl.view.cursor)
+        await press(app, "home", "apostrophe")
+        assert tl.view.cursor == marks[0]
+        await press(app, "apostrophe")
+        assert tl.view.cursor == marks[1]
+        await press(app, "apostrophe")  # wraps around
+        assert tl.view.cursor == marks[0]
+        assert list(tl.bookmarks) == sorted(marks)
+
+    drive(store, scenario)
+
+
+def test_selection_with_space_v_and_shift_arrows_then_f_zooms_to_it(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        cell = round(tl.view.ns_per_col)
+        start = tl.view.cursor
+        await press(app, "space", *["right"] * 10, "v")
+        assert tl.view.selection == (start, start + 10 * cell)
+        await press(app, "shift+right", "shift+right")
+        assert tl.view.selection == (start, start + 12 * cell)
+        await press(app, "f")
+        assert (tl.view.t0, tl.view.t1) == (start, start + 12 * cell)
+        assert tl.view.selection is None
+        await press(app, "f")
+        assert (tl.view.t0, tl.view.t1) == (store.start_ns, store.end_ns)
+        await press(app, "space", "shift+left", "escape")
+        assert tl.view.selection is None
+
+    drive(store, scenario)
+
+
+def test_tab_collapses_and_expands_a_vm(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        rows = len(tl.rows)
+        vm = tl.current_row.vm_pid
+        hidden = len(store.lanes_of_vm(vm))
+        await press(app, "tab")
+        assert vm in tl.collapsed and len(tl.rows) == rows - hidden
+        assert tl.current_row.is_vm and tl.current_row.vm_pid == vm
+        await press(app, "tab")
+        assert vm not in tl.collapsed and len(tl.rows) == rows
+
+    drive(store, scenario)
+
+
+def test_enter_opens_the_drill_down_and_angle_brackets_walk_the_same_state(
+    store: StateStore,
+) -> None:
+    lane = busiest_lane(store)
+
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        tl.select_lane(lane)
+        await press(app, "right_square_bracket", "enter")
+        assert app.screen.has_class("-details")
+        here = tl.interval_under_cursor()
+        assert here is not None
+        details = str(app.screen.query_one("#details").render())
+        assert here.state.label in details and "duration" in details
+        nxt = store.next_transition(lane, here.start, {here.state})
+        if nxt is not None:
+            await press(app, "greater_than_sign")
+            assert tl.view.cursor == nxt.start
+            await press(app, "less_than_sign")
+            assert tl.view.cursor == here.start
+        await press(app, "escape")
+        assert not app.screen.has_class("-details")
+
+    drive(store, scenario)
+
+
+def test_summary_enter_jumps_to_the_longest_wait_with_details_open(store: StateStore) -> None:
+    longest = store.longest(WAIT_STATES, k=1)[0]
+
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        await press(app, "t")
+        assert isinstance(app.screen, SummaryScreen)
+        await press(app, "enter")
+        assert isinstance(app.screen, MainScreen) and app.screen.has_class("-details")
+        assert tl.lane == longest.lane and tl.view.cursor == longest.start
+        assert tl.view.t0 <= longest.start and longest.end <= tl.view.t1
+
+    drive(store, scenario)
+
+
+def test_summary_scopes_cycle_over_vms(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        await press(app, "t")
+        screen = app.screen
+        assert isinstance(screen, SummaryScreen)
+        assert len(screen.scopes) == 1 + len(store.vms)
+        await press(app, "right")
+        _, lanes = screen.scopes[screen.scope]
+        assert all(store.lanes[iv.lane].vm_pid == store.vms[0].pid for iv in screen.longest)
+        assert lanes == store.lanes_of_vm(store.vms[0].pid)
+        await press(app, "escape")
+        assert isinstance(app.screen, MainScreen)
+
+    drive(store, scenario)
+
+
+def test_help_lists_every_key_and_closes(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        await press(app, "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await press(app, "escape")
+        assert isinstance(app.screen, MainScreen)
+
+    drive(store, scenario)
+
+
+def test_mouse_click_drag_and_wheel(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        pilot = app.pilot  # type: ignore[attr-defined]
+        x = tl.label_width + 30
+        await pilot.click(Timeline, offset=(x, 3))
+        assert tl.view.cursor == tl.view.time_of(30) and tl.row == 1
+        await pilot.mouse_down(Timeline, offset=(x, 3))
+        await pilot.hover(Timeline, offset=(x + 10, 3))
+        await pilot.mouse_up(Timeline, offset=(x + 10, 3))
+        await pilot.pause()
+        sel = tl.view.selection
+        assert sel is not None and sel[1] - sel[0] > 0
+        span = tl.view.span
+        # Pilot has no wheel: post the event the terminal driver would.
+        wheel = events.MouseScrollUp(tl, x, 3, 0, -1, 0, False, False, False)
+        tl.post_message(wheel)
+        await pilot.pause()
+        assert tl.view.span == pytest.approx(span / 2, rel=1e-6)
+        tl.post_message(events.MouseScrollDown(tl, x, 3, 0, 1, 0, False, False, False))
+        await pilot.pause()
+        assert tl.view.span == span
+
+    drive(store, scenario)
+
+
+def test_a_small_terminal_gets_a_clear_message_and_recovers(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        pilot = app.pilot  # type: ignore[attr-defined]
+        await pilot.resize_terminal(50, 12)
+        await pilot.pause()
+        assert app.screen.has_class("-too-small")
+        assert "need at least 60x15" in str(app.screen.query_one("#too-small").render())
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert not app.screen.has_class("-too-small")
+        assert tl.view.cols == 80 - tl.label_width
+
+    drive(store, scenario)
+
+
+def test_q_quits_with_status_zero(store: StateStore) -> None:
+    app = W2AApp(store=store)
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("q")
+            await pilot.pause()
+
+    asyncio.run(main())
+    assert app.return_code == 0

@@ -1,0 +1,237 @@
+"""Pure TUI pieces without an app (memray style): time units and parsing, viewport maths,
+lane/ruler rendering, row building, search queries, drill-down and summary texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_tui_data import MS, T0, small_store
+
+from w2a_tui.errors import W2AError
+from w2a_tui.model import State
+from w2a_tui.tui.details import describe
+from w2a_tui.tui.palette import LOOKS, NO_DATA
+from w2a_tui.tui.render import HALF_BLOCK, lane_strip, ruler_strips
+from w2a_tui.tui.rows import build_rows
+from w2a_tui.tui.search import find_next, parse_query
+from w2a_tui.tui.summary import histogram, stacked_bar
+from w2a_tui.tui.timefmt import format_duration, nice_step, parse_time
+from w2a_tui.tui.viewport import Viewport
+
+# --- time ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ns", "text"),
+    [(17, "17 ns"), (1_500, "1.5 µs"), (2_000_000, "2 ms"), (1_234_567_000, "1.235 s")],
+)
+def test_durations_use_the_largest_readable_unit(ns: int, text: str) -> None:
+    assert format_duration(ns) == text
+
+
+def test_nice_steps_are_1_2_5_decades_within_the_tick_budget() -> None:
+    for span in (7, 999, 12_345, 10**9, 3 * 10**10):
+        for budget in (1, 4, 9):
+            step = nice_step(span, budget)
+            mantissa = step / 10 ** int(np.floor(np.log10(step)))
+            assert mantissa in (1, 2, 5)
+            assert span / step <= budget
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1.5s", T0 + 1_500_000_000),
+        ("1500ms", T0 + 1_500_000_000),
+        ("20us", T0 + 20_000),
+        ("20µs", T0 + 20_000),
+        ("+200us", 5_000 + 200_000),
+        ("-1ms", 5_000 - 1_000_000),
+        (str(T0 + 42), T0 + 42),  # raw ns since the clock origin
+        ("42", T0 + 42),  # smaller than the trace start: ns from the start
+    ],
+)
+def test_go_to_accepts_units_relative_and_raw(text: str, expected: int) -> None:
+    assert parse_time(text, origin=T0, cursor=5_000) == expected
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1.5", "1.5 parsecs", "+"])
+def test_go_to_rejects_garbage_with_a_sentence(text: str) -> None:
+    with pytest.raises(W2AError) as err:
+        parse_time(text, origin=T0, cursor=0)
+    assert err.value.message.endswith(".")
+
+
+# --- viewport -------------------------------------------------------------------------------
+
+
+def test_zoom_keeps_the_cursor_at_the_same_screen_column() -> None:
+    view = Viewport.fit(0, 1_000_000, cols=100)
+    view.cursor = 250_000
+    col = view.col_of(view.cursor)
+    view.zoom(0.5)
+    assert view.span == 500_000
+    assert view.col_of(view.cursor) == col
+    view.zoom(2.0)
+    assert (view.t0, view.t1) == (0, 1_000_000)
+
+
+def test_zoom_and_pan_stay_inside_the_trace() -> None:
+    view = Viewport.fit(1000, 2000, cols=10)
+    view.zoom(100.0)
+    assert (view.t0, view.t1) == (1000, 2000)
+    for _ in range(50):
+        view.zoom(0.5)
+    assert view.span == 10  # one ns per cell at most
+    view.pan(-100)
+    assert view.t0 == 1000
+    view.pan(+100)
+    assert view.t1 == 2000 and view.t0 <= view.cursor < view.t1
+
+
+def test_stepping_the_cursor_scrolls_the_window_not_the_zoom() -> None:
+    view = Viewport.fit(0, 10_000, cols=100)
+    view.zoom(0.1)  # 1000 ns window around the cursor at 0
+    span = view.span
+    for _ in range(150):
+        view.step_cursor(1)
+    assert view.cursor == 1500 and view.t0 <= 1500 < view.t1 and view.span == span
+
+
+def test_selection_starts_then_extends_and_fit_uses_it() -> None:
+    view = Viewport.fit(0, 1000, cols=10)
+    view.cursor = 300
+    view.start_or_extend_selection()
+    view.cursor = 100
+    view.start_or_extend_selection()
+    assert view.selection == (100, 300)
+    view.clear_selection()
+    assert view.selection is None
+
+
+# --- lanes and ruler ----------------------------------------------------------------------
+
+
+def test_a_lane_cell_draws_its_two_halves_as_fg_and_bg_colours() -> None:
+    g, d = int(State.GUEST), int(State.WAIT_DISK)
+    strip = lane_strip(np.array([g, g, g, d, d, d, NO_DATA, NO_DATA], np.uint8), 4)
+    assert strip.text == f" {HALF_BLOCK}  "
+    segments = list(strip)
+    assert segments[0].style.bgcolor.name == LOOKS[State.GUEST].colour  # type: ignore[union-attr]
+    half = segments[1].style
+    assert half is not None and half.color is not None and half.bgcolor is not None
+    assert (half.color.name, half.bgcolor.name) == (
+        LOOKS[State.GUEST].colour,
+        LOOKS[State.WAIT_DISK].colour,
+    )
+    assert segments[-1].style is not None and segments[-1].style.bgcolor is None
+
+
+def test_a_lane_merges_runs_into_few_segments() -> None:
+    samples = np.repeat(np.array([State.GUEST, State.WAIT_TIMER], np.uint8), 200)
+    strip = lane_strip(samples, 200)
+    assert strip.cell_length == 200 and len(list(strip)) == 2
+
+
+def test_mono_lanes_draw_one_glyph_per_state_and_the_cursor() -> None:
+    states = [State.GUEST, State.HYPERVISOR, State.PREEMPTED, State.WAIT_DISK, State.WAIT_NET]
+    strip = lane_strip(np.array(states, np.uint8), 5, mono=True, cursor_col=2)
+    assert strip.text == "█▓┃dn"
+    glyphs = [look.glyph for look in LOOKS.values()]
+    assert len(set(glyphs)) == len(glyphs)  # NO_COLOR: every state is told apart
+
+
+def test_lane_rejects_a_summary_of_the_wrong_size() -> None:
+    with pytest.raises(ValueError):
+        lane_strip(np.zeros(3, np.uint8), 2)
+
+
+def test_ruler_labels_ticks_and_marks() -> None:
+    labels, ticks = ruler_strips(
+        T0, T0 + 100 * MS, 80, T0, cursor_col=5, selection_cols=(10, 12), bookmark_cols=[40]
+    )
+    assert labels.text.startswith("0.00s")
+    assert "0.02s" in labels.text
+    assert ticks.text[5] == "▼" and ticks.text[10:13] == "━━━" and ticks.text[40] == "◆"
+    assert labels.cell_length == ticks.cell_length == 80
+
+
+# --- rows, search, details, summary on the hand-made store ---------------------------------
+
+
+def test_rows_group_lanes_under_collapsible_vms() -> None:
+    store = small_store()
+    rows = build_rows(store.lanes)
+    assert [(r.is_vm, r.vm_pid, r.lane) for r in rows] == [
+        (True, 100, -1),
+        (False, 100, 0),
+        (False, 100, 1),
+        (True, 200, -1),
+        (False, 200, 2),
+    ]
+    collapsed = build_rows(store.lanes, {100})
+    assert [r.lane for r in collapsed] == [-1, -1, 2]
+    assert collapsed[0].label(True).startswith("▸ web [100] 2 vCPU")
+
+
+@pytest.mark.parametrize(
+    ("query", "lane", "start_ms"),
+    [
+        ("disk", 0, 11),
+        ("wait_net", 2, 40),
+        ("0x23", 0, 11),
+        ("35", 0, 11),
+        ("vhost", 2, 40),
+        ("kworker", 0, 60),
+        ("waker", 2, 40),
+        ("preempted", 0, 60),
+    ],
+)
+def test_find_goes_to_the_first_match_after_the_cursor(
+    query: str, lane: int, start_ms: int
+) -> None:
+    store = small_store()
+    found = find_next(store, parse_query(query), T0 + 1, 0)
+    assert found is not None and (found.lane, found.start) == (lane, T0 + start_ms * MS)
+
+
+def test_find_visits_matches_across_lanes_in_time_order_both_ways() -> None:
+    store = small_store()
+    q = parse_query("wait")
+    seen = []
+    t, lane = T0 - 1, 0
+    while (iv := find_next(store, q, t, lane)) is not None:
+        seen.append((iv.start, iv.lane))
+        t, lane = iv.start, iv.lane
+    assert seen == [(T0, 1), (T0 + 11 * MS, 0), (T0 + 40 * MS, 2)]
+    back = []
+    while (iv := find_next(store, q, t, lane, forward=False)) is not None:
+        back.append((iv.start, iv.lane))
+        t, lane = iv.start, iv.lane
+    assert back == seen[-2::-1]
+
+
+def test_the_drill_down_explains_a_disk_wait() -> None:
+    store = small_store()
+    iv = store.interval_at(0, T0 + 20 * MS)
+    assert iv is not None
+    text = describe(iv, store.lanes[0], store.vms[0], store.start_ns).plain
+    assert "wait_disk" in text and "duration 20 ms" in text
+    assert "rule 1 inj_virq" in text
+    assert "0x23 (35)" in text and "disk vector of this VM" in text
+    assert "woken by IO iothread1 (tid 111) in task context at 0.031000s" in text
+    preempt = store.interval_at(0, T0 + 61 * MS)
+    assert preempt is not None
+    assert "preempted by kworker/0:1 (tid 42)" in describe(preempt, store.lanes[0], None, T0).plain
+
+
+def test_stacked_bars_split_cells_in_proportion() -> None:
+    totals = np.zeros(len(LOOKS), np.int64)
+    totals[State.GUEST], totals[State.WAIT_DISK], totals[State.PREEMPTED] = 70, 20, 10
+    bar = stacked_bar(totals, 10, mono=True)
+    assert bar.plain == "███████▒dd"
+
+
+def test_histogram_counts_durations_per_decade() -> None:
+    counts = histogram(np.array([500, 5_000, 5_001, 2_000_000, 3 * 10**9], np.int64))
+    assert counts == [1, 2, 0, 0, 1, 0, 0, 1]
