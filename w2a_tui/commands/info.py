@@ -1,15 +1,145 @@
-"""`w2a-tui info`: not implemented yet."""
+"""`w2a-tui info TRACE [--json]`: what a trace holds and whether W2A can use it."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from typing import Any
 
-from w2a_tui.errors import W2AError
+from w2a_tui.errors import EXIT_BAD_INPUT, EXIT_OK, W2AError
+from w2a_tui.events import canonical_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("trace", nargs="?", help="trace directory")
+    parser.add_argument(
+        "trace", nargs="?", help="CTF trace directory, or a folder holding one (LTTng session)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print machine-readable JSON (stable keys)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise W2AError("this command is not implemented yet.", 1)
+    if not args.trace:
+        raise W2AError("give a trace directory: w2a-tui info TRACE", EXIT_BAD_INPUT)
+    report = gather(args.trace)
+    if args.json:
+        json.dump(report, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        render(report)
+    return EXIT_OK
+
+
+def gather(path: str) -> dict[str, Any]:
+    """Everything `info` shows, as JSON-ready data (one count-only pass over the trace)."""
+    from w2a_tui.trace import open_trace
+    from w2a_tui.trace.requirements import check, record_commands, usable
+
+    source = open_trace(path)
+    counts = source.count_events()
+    meta = source.meta
+    requirements = check(counts.by_name, meta.has_pid_tid)
+    ready = usable(requirements)
+    return {
+        "path": meta.path,
+        "description": source.describe(),
+        "trace_dirs": meta.trace_dirs,
+        "skipped_dirs": source.skipped,
+        "hostname": meta.hostname,
+        "tracer": meta.tracer,
+        "kernel": meta.kernel,
+        "env": source.env,
+        "cpus": counts.cpus,
+        "first_ns": counts.first_ns,
+        "last_ns": counts.last_ns,
+        "duration_ns": counts.last_ns - counts.first_ns,
+        "events": counts.total,
+        "discarded_events": counts.discarded,
+        "counts": counts.by_name,
+        "canonical_names": {name: canonical_name(name) for name in counts.by_name},
+        "events_per_cpu": {str(cpu): n for cpu, n in counts.by_cpu.items()},
+        "has_pid_tid": meta.has_pid_tid,
+        "w2a": {
+            "usable": ready,
+            "requirements": [
+                {"what": r.label, "level": r.level, "ok": r.ok, "why": r.why} for r in requirements
+            ],
+            "record_commands": [] if ready else record_commands(),
+        },
+    }
+
+
+def render(report: dict[str, Any]) -> None:
+    """Human output with rich, laid out for 80 columns."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=min(Console().width, 100), highlight=False)
+    console.print(f"[bold]{report['description']}[/bold]")
+    for skipped in report["skipped_dirs"]:
+        console.print(f"[dim]skipped {skipped}[/dim]")
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column()
+    duration_s = report["duration_ns"] / 1e9
+    lost = report["discarded_events"]
+    rows = [
+        ("host", report["hostname"] or "?"),
+        ("tracer", report["tracer"] or "?"),
+        ("kernel", report["kernel"] or "?"),
+        ("CPUs", f"{len(report['cpus'])}: {_ranges(report['cpus'])}"),
+        ("first", f"{report['first_ns']} ns"),
+        ("last", f"{report['last_ns']} ns"),
+        ("duration", f"{duration_s:.6f} s"),
+        ("events", f"{report['events']:,}"),
+        ("lost events", f"[red]{lost:,}[/red]" if lost else "0"),
+        ("pid/tid context", "yes" if report["has_pid_tid"] else "no"),
+    ]
+    for key, value in rows:
+        summary.add_row(key, value)
+    console.print(summary)
+
+    events = Table(title="Events by name", title_justify="left", expand=False)
+    events.add_column("event (as in the trace)", overflow="fold")
+    events.add_column("canonical", overflow="fold")
+    events.add_column("count", justify="right")
+    for name, count in sorted(report["counts"].items(), key=lambda item: (-item[1], item[0])):
+        canonical = report["canonical_names"][name]
+        events.add_row(name, "" if canonical == name else canonical, f"{count:,}")
+    console.print(events)
+
+    w2a = report["w2a"]
+    needs = Table(title="What W2A needs", title_justify="left")
+    needs.add_column("", width=3)
+    needs.add_column("input", overflow="fold")
+    needs.add_column("level")
+    for requirement in w2a["requirements"]:
+        mark = "[green]yes[/green]" if requirement["ok"] else "[red]no[/red]"
+        needs.add_row(mark, requirement["what"], requirement["level"])
+    console.print(needs)
+    if w2a["usable"]:
+        console.print("[green]W2A can analyse this trace.[/green]")
+        return
+    console.print(
+        "[yellow]W2A cannot analyse this trace. Record one on the KVM host with:[/yellow]"
+    )
+    for command in w2a["record_commands"]:
+        console.print(f"  {command}", soft_wrap=True, markup=False)
+
+
+def _ranges(values: list[int]) -> str:
+    """`0-3,6` for [0, 1, 2, 3, 6]."""
+    parts: list[str] = []
+    for value in values:
+        if parts and value == _last(parts) + 1:
+            start = parts[-1].split("-")[0]
+            parts[-1] = f"{start}-{value}"
+        else:
+            parts.append(str(value))
+    return ",".join(parts) or "none"
+
+
+def _last(parts: list[str]) -> int:
+    return int(parts[-1].split("-")[-1])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from w2a_tui.errors import BadTraceError, MissingDependencyError
 
@@ -26,7 +26,7 @@ def load_bt2() -> ModuleType:
         import bt2
     except ImportError as err:
         raise MissingDependencyError(INSTALL_HINT) from err
-    return bt2
+    return cast(ModuleType, bt2)
 
 
 def ctf_fs_class() -> Any:
