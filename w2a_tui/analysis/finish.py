@@ -1,0 +1,262 @@
+"""Turn the state machine's tracks into an AnalysisResult: classify each wait with the
+VM's learned vectors, attach evidence, drop zero-length intervals, describe VMs, warn."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from w2a_tui.analysis.classify import classify_vector
+from w2a_tui.analysis.tracks import Gap, VcpuTrack
+from w2a_tui.model import (
+    WAIT_STATES,
+    AnalysisResult,
+    Evidence,
+    LaneData,
+    Reason,
+    Source,
+    TraceMeta,
+    VmInfo,
+)
+
+if TYPE_CHECKING:
+    from w2a_tui.analysis.machine import Analyzer
+
+
+class ResultBuilder:
+    """Owns the shared evidence table (identical records are stored once)."""
+
+    def __init__(self) -> None:
+        self.evidence: list[Evidence] = []
+        self._ids: dict[Evidence, int] = {}
+
+    def intern(self, evidence: Evidence) -> int:
+        eid = self._ids.get(evidence)
+        if eid is None:
+            eid = self._ids[evidence] = len(self.evidence)
+            self.evidence.append(evidence)
+        return eid
+
+    def build(self, an: Analyzer) -> AnalysisResult:
+        first, last = an.trace_range()
+        lanes: list[LaneData] = []
+        for (vm, _vcpu), track in sorted(an.vcpus.items()):
+            if track.gap is not None:  # still open at the end: the evidence so far decides
+                track.closed_gaps.append(track.gap)
+                track.gap = None
+            if len(track.starts) and track.starts[0] > first:
+                track.starts[0] = first  # the `unknown` head starts at the trace's first event
+            lanes.append(self._lane(track, an.learned.get(vm), an.vector_table, last))
+        meta = _meta_with_range(an.meta, first, last, an.event_count)
+        return AnalysisResult(
+            meta=meta,
+            vms=_vm_infos(an, lanes),
+            lanes=lanes,
+            evidence=self.evidence,
+            warnings=_warnings(an, lanes),
+        )
+
+    def _lane(
+        self,
+        track: VcpuTrack,
+        learned: Mapping[int, Reason] | None,
+        table: Mapping[int, Reason],
+        end_ns: int,
+    ) -> LaneData:
+        n = len(track.starts)
+        evidence = array("q", [-1]) * n
+        for index, eid in track.marks:
+            evidence[index] = eid
+        states = track.states
+        for gap in track.closed_gaps:
+            self._classify(gap, learned, table, states, evidence)
+        starts, states, exits, evidence = _compact(
+            track.starts, states, track.exits, evidence, end_ns
+        )
+        return LaneData(
+            vm_pid=track.vm,
+            vcpu=track.vcpu_id,
+            tid=track.tid,
+            comm=track.comm,
+            end_ns=max(end_ns, starts[-1]) if len(starts) else end_ns,
+            starts=starts,
+            states=states,
+            exit_reasons=exits,
+            evidence=evidence,
+            exit_counts=dict(sorted(track.exit_counts.items())),
+        )
+
+    def _classify(
+        self,
+        gap: Gap,
+        learned: Mapping[int, Reason] | None,
+        table: Mapping[int, Reason],
+        states: array[int],
+        evidence: array[int],
+    ) -> None:
+        """Rules 1-4 of the contract, in order, for a wait; waker evidence for `blocked`."""
+        if gap.woken:
+            waker = Evidence(
+                waker_tid=gap.waker_tid,
+                waker_comm=gap.waker_comm,
+                waker_context=gap.waker_ctx,
+                wakeup_ns=gap.wake_ts,
+            )
+            evidence[gap.ready_index] = self.intern(waker)
+            if not gap.is_wait:
+                evidence[gap.index] = evidence[gap.ready_index]
+        if not gap.is_wait:
+            return
+        vector = -1
+        taught = 0
+        if gap.inj_vec >= 0:
+            source = Source.INJ_VIRQ
+            vector = gap.inj_vec
+            taught = gap.acc_class if gap.acc_vec == vector else 0
+        elif gap.acc_vec >= 0:
+            source = Source.APIC_ACCEPT_IRQ
+            vector = gap.acc_vec
+            taught = gap.acc_class
+        elif gap.waker_reason:
+            source = Source.WAKER
+        else:
+            source = Source.NONE
+        if vector >= 0:
+            reason = classify_vector(vector, table, learned, taught)
+        elif source is Source.WAKER:
+            reason = Reason(gap.waker_reason)
+        else:
+            reason = Reason.UNKNOWN
+        states[gap.index] = int(reason)
+        has_emitter = gap.acc_vec >= 0
+        record = Evidence(
+            source=source,
+            vector=vector,
+            emitter_tid=gap.acc_tid if has_emitter else -1,
+            emitter_comm=gap.acc_comm if has_emitter else "",
+            emitter_context=gap.acc_ctx if has_emitter else "",
+            waker_tid=gap.waker_tid if gap.woken else -1,
+            waker_comm=gap.waker_comm if gap.woken else "",
+            waker_context=gap.waker_ctx if gap.woken else "",
+            wakeup_ns=gap.wake_ts if gap.woken else -1,
+        )
+        evidence[gap.index] = self.intern(record)
+
+
+def _compact(
+    starts: array[int],
+    states: array[int],
+    exits: array[int],
+    evidence: array[int],
+    end_ns: int,
+) -> tuple[array[int], array[int], array[int], array[int]]:
+    """Drop zero-length intervals (two transitions at one timestamp: the later wins) and
+    clamp anything past the trace end."""
+    n = len(starts)
+    if n == 0:
+        return starts, states, exits, evidence
+    s = np.frombuffer(starts, dtype=np.int64)
+    if n > 1 and bool(np.any(s[1:] < s[:-1])):  # never expected: readers sort by time
+        s = np.maximum.accumulate(s)
+    keep = np.ones(n, dtype=bool)
+    keep[:-1] = s[1:] != s[:-1]
+    keep &= s <= end_ns
+    if bool(keep.all()):
+        return starts, states, exits, evidence
+    if not bool(keep.any()):
+        keep[0] = True
+
+    def pick(col: array[int], typecode: str, dtype: type) -> array[int]:
+        out: array[int] = array(typecode)
+        out.frombytes(np.frombuffer(col, dtype=dtype)[keep].tobytes())
+        return out
+
+    new_starts: array[int] = array("q")
+    new_starts.frombytes(s[keep].tobytes())
+    return (
+        new_starts,
+        pick(states, "B", np.uint8),
+        pick(exits, "q", np.int64),
+        pick(evidence, "q", np.int64),
+    )
+
+
+def _meta_with_range(meta: TraceMeta, first: int, last: int, count: int) -> TraceMeta:
+    """The reader's meta, with the time range and count filled in when it did not know them."""
+    if meta.first_ns <= 0 or (first >= 0 and first < meta.first_ns):
+        meta.first_ns = max(first, 0)
+    meta.last_ns = max(meta.last_ns, last)
+    if meta.event_count <= 0:
+        meta.event_count = count
+    return meta
+
+
+def _vm_infos(an: Analyzer, lanes: list[LaneData]) -> list[VmInfo]:
+    infos: list[VmInfo] = []
+    for vm in sorted({lane.vm_pid for lane in lanes}):
+        isa = -1
+        for (pid, _vcpu), track in sorted(an.vcpus.items()):
+            if pid == vm and track.last_isa >= 0:
+                isa = track.last_isa
+                break
+        learned = an.learned.get(vm, {})
+        infos.append(
+            VmInfo(
+                pid=vm,
+                name=_vm_name(an, vm),
+                isa=isa,
+                main_tid=vm if vm >= 0 else -1,
+                io_tids=sorted(an.io_tids.get(vm, ())),
+                vhost_tids=sorted(an.vhost_tids.get(vm, ())),
+                disk_vectors=sorted(v for v, r in learned.items() if r is Reason.DISK),
+                net_vectors=sorted(v for v, r in learned.items() if r is Reason.NET),
+            )
+        )
+    return infos
+
+
+def _vm_name(an: Analyzer, vm: int) -> str:
+    """`-name guest=NAME` when seen, else the main thread's comm, else a placeholder."""
+    if vm < 0:
+        return f"unidentified VM {-vm}"
+    name = an.guest_names.get(vm) or an.comms.get(vm, "")
+    if not name:
+        out = an.last_out.get(vm)
+        if out is not None and out[7] == vm:
+            name = str(out[6])
+    return name or f"pid {vm}"
+
+
+def _warnings(an: Analyzer, lanes: list[LaneData]) -> list[str]:
+    warnings: list[str] = []
+    for cpu, (count, begin, end, packets) in sorted(an.lost.items()):
+        span_ms = max(end - begin, 0) / 1e6
+        warnings.append(
+            f"{count} events were lost on CPU {cpu} ({packets} packet(s) between "
+            f"{begin} and {end} ns, {span_ms:.3f} ms): states there may be wrong."
+        )
+    if an.pseudo_vms:
+        warnings.append(
+            "Some vCPU threads could not be tied to a QEMU process (no pid context, "
+            "statedump or fork event): they are grouped into unidentified VMs."
+        )
+    if an.unattributed:
+        warnings.append(
+            f"{an.unattributed} KVM events ran on a CPU whose current thread was unknown "
+            "(no tid context and no sched_switch yet there): they were ignored."
+        )
+    if lanes and not an.seen_waking and not an.seen_wakeup:
+        warnings.append(
+            "The trace has no sched_waking/sched_wakeup events: waits end at switch-in, "
+            "there is no `ready` state and the waker rule cannot decide reasons."
+        )
+    wait_values = {int(s) for s in WAIT_STATES}
+    if lanes and not an.seen_inj and any(wait_values & set(lane.states) for lane in lanes):
+        warnings.append(
+            "The trace has no kvm_inj_virq events (APICv/AVIC host, or the event was not "
+            "enabled): wait reasons come from kvm_apic_accept_irq and wakers only."
+        )
+    return warnings

@@ -1,0 +1,618 @@
+"""The W2A state machine of the contract (vcpu-states.md), fed with decoded event batches.
+
+Usage: `Analyzer(meta).feed(batch)` for every batch in time order, then `.finish()`.
+It needs no trace reader: unit tests and benchmarks feed hand-made tuples.
+
+Design notes (decisions the contract leaves open):
+- Identity: a vCPU is `(vm pid, vcpu_id)`; its thread is found through the `tid` context,
+  else the per-CPU current thread (`sched_switch.next_tid`, seeded by a statedump `RUN`
+  status when a CPU has not switched yet). The VM pid comes from the `pid` context, else
+  `lttng_statedump_process_state` / `sched_process_fork`; when neither knows the thread,
+  vCPU threads are grouped into pseudo VMs with negative pids and a warning says so.
+- Events of a thread before its first KVM event are not attributed live (the thread is
+  not known to be a vCPU yet). At its first `kvm_entry` the lane is back-filled from the
+  last switch-out, wake-up and switch-in of that thread seen so far: `preempted`, `ready`,
+  `hypervisor`. A blocking switch-out seen before any exit stays `unknown` (without the
+  last exit, wait and blocked cannot be told apart). A lane first seen at a `kvm_exit`
+  (trace started while the guest ran) is `unknown` until that exit.
+- Only one gap (off-CPU interval awaiting its reason) is open per vCPU. If a vCPU blocks
+  again before its next `kvm_entry`, the previous wait is closed with rules 2-4.
+- Device vectors learned anywhere in the trace classify every wait of that VM: a VM's
+  device vectors do not change while it runs, and an injection may precede the first
+  accept that teaches its vector (trace start, lost events).
+- `ready` carries no exit reason (the contract lists exit reasons for hypervisor,
+  preempted, blocked and waits only).
+- sched_wakeup is used only while no sched_waking has been seen: in a trace that has
+  both, sched_waking always comes first for a given wake-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from w2a_tui.analysis.classify import (
+    HRTIMER_CONTEXT,
+    NO_CLASS,
+    TASK_CONTEXT,
+    context_reason,
+    default_vector_table,
+    guest_name,
+    irq_context,
+    is_iothread,
+    softirq_context,
+    thread_class,
+    vhost_owner,
+)
+from w2a_tui.analysis.finish import ResultBuilder
+from w2a_tui.analysis.tables import is_hlt
+from w2a_tui.analysis.tracks import CpuTrack, Gap, PendingAccept, VcpuTrack, is_runnable
+from w2a_tui.events import Batch, Event, EventKind
+from w2a_tui.model import AnalysisResult, Evidence, Reason, State, TraceMeta
+
+_K_ENTRY: Final = int(EventKind.KVM_ENTRY)
+_K_EXIT: Final = int(EventKind.KVM_EXIT)
+_K_SWITCH: Final = int(EventKind.SCHED_SWITCH)
+_GUEST: Final = int(State.GUEST)
+_HYP: Final = int(State.HYPERVISOR)
+_MAX_CONTEXT_DEPTH: Final = 16
+_STATEDUMP_RUN: Final = 6  # lttng_process_status LTTNG_RUN
+
+# Every kind the analysis reads: readers may skip decoding the others.
+NEEDED_KINDS: Final = frozenset(
+    {
+        EventKind.KVM_ENTRY,
+        EventKind.KVM_EXIT,
+        EventKind.KVM_INJ_VIRQ,
+        EventKind.KVM_APIC_ACCEPT_IRQ,
+        EventKind.SCHED_SWITCH,
+        EventKind.SCHED_WAKING,
+        EventKind.SCHED_WAKEUP,
+        EventKind.SCHED_PROCESS_FORK,
+        EventKind.SCHED_PROCESS_EXEC,
+        EventKind.STATEDUMP_PROCESS_STATE,
+        EventKind.IRQ_HANDLER_ENTRY,
+        EventKind.IRQ_HANDLER_EXIT,
+        EventKind.SOFTIRQ_ENTRY,
+        EventKind.SOFTIRQ_EXIT,
+        EventKind.HRTIMER_EXPIRE_ENTRY,
+        EventKind.HRTIMER_EXPIRE_EXIT,
+        EventKind.LOST_EVENTS,
+    }
+)
+
+
+class Analyzer:
+    """Streams events through the per-vCPU state machine; memory per vCPU is its lane plus
+    one open gap."""
+
+    def __init__(self, meta: TraceMeta, vector_table: Mapping[int, Reason] | None = None) -> None:
+        self.meta = meta
+        self.vector_table: dict[int, Reason] = (
+            dict(vector_table) if vector_table is not None else default_vector_table()
+        )
+        self.by_tid: dict[int, VcpuTrack] = {}
+        self.vcpus: dict[tuple[int, int], VcpuTrack] = {}
+        self.cpus: dict[int, CpuTrack] = {}
+        self.tid2pid: dict[int, int] = {}
+        self.comms: dict[int, str] = {}
+        self.guest_names: dict[int, str] = {}
+        self.learned: dict[int, dict[int, Reason]] = {}
+        self.io_tids: dict[int, set[int]] = {}
+        self.vhost_tids: dict[int, set[int]] = {}
+        self.last_out: dict[int, Event] = {}
+        self.last_wake: dict[int, Event] = {}
+        self.lost: dict[int, list[int]] = {}  # cpu -> [count, first begin, last end, packets]
+        self.first_ns = -1
+        self.last_ns = -1
+        self.event_count = 0
+        self.seen_waking = False
+        self.seen_wakeup = False
+        self.seen_inj = False
+        self.seen_entry = False
+        self.unattributed = 0
+        self.dropped_threads: set[int] = set()
+        self.pseudo_vms: list[int] = []
+        self.builder = ResultBuilder()
+        self._irq_labels: dict[tuple[Any, Any], str] = {}
+        self._softirq_labels: dict[Any, str] = {}
+        self._handlers = {
+            int(EventKind.KVM_INJ_VIRQ): self._on_inj_virq,
+            int(EventKind.KVM_APIC_ACCEPT_IRQ): self._on_accept_irq,
+            int(EventKind.SCHED_WAKING): self._on_waking,
+            int(EventKind.SCHED_WAKEUP): self._on_wakeup,
+            int(EventKind.SCHED_PROCESS_FORK): self._on_fork,
+            int(EventKind.SCHED_PROCESS_EXEC): self._on_exec,
+            int(EventKind.STATEDUMP_PROCESS_STATE): self._on_statedump,
+            int(EventKind.IRQ_HANDLER_ENTRY): self._on_irq_entry,
+            int(EventKind.SOFTIRQ_ENTRY): self._on_softirq_entry,
+            int(EventKind.HRTIMER_EXPIRE_ENTRY): self._on_hrtimer_entry,
+            int(EventKind.IRQ_HANDLER_EXIT): self._on_context_exit,
+            int(EventKind.SOFTIRQ_EXIT): self._on_context_exit,
+            int(EventKind.HRTIMER_EXPIRE_EXIT): self._on_context_exit,
+            int(EventKind.LOST_EVENTS): self._on_lost,
+        }
+
+    # ------------------------------------------------------------------ hot loop
+
+    def feed(self, batch: Batch) -> None:
+        """Consume one time-ordered batch. The three most frequent kinds are inlined."""
+        if not batch:
+            return
+        if self.first_ns < 0:
+            self.first_ns = batch[0][0]
+        last = batch[-1][0]
+        if last > self.last_ns:
+            self.last_ns = last
+        self.event_count += len(batch)
+        by_tid = self.by_tid
+        cpus = self.cpus
+        last_out = self.last_out
+        handlers = self._handlers
+        for ev in batch:
+            kind = ev[2]
+            if kind == _K_EXIT:
+                tid = ev[3]
+                if tid < 0:
+                    tid = self._current_tid(ev[1])
+                v = by_tid.get(tid)
+                if v is None or v.gap is not None:
+                    self._exit_slow(ev, tid, v)
+                    continue
+                r = ev[6]
+                v.last_exit = r
+                v.last_isa = ev[7]
+                ec = v.exit_counts
+                ec[r] = ec.get(r, 0) + 1
+                v.sa(ev[0])
+                v.st(_HYP)
+                v.ex(r)
+                v.state = _HYP
+            elif kind == _K_ENTRY:
+                tid = ev[3]
+                if tid < 0:
+                    tid = self._current_tid(ev[1])
+                v = by_tid.get(tid)
+                if v is None or v.gap is not None or v.vcpu_id < 0:
+                    self._entry_slow(ev, tid, v)
+                elif v.state != _GUEST:
+                    v.sa(ev[0])
+                    v.st(_GUEST)
+                    v.ex(-1)
+                    v.state = _GUEST
+            elif kind == _K_SWITCH:
+                c = cpus.get(ev[1])
+                if c is None:
+                    c = self._new_cpu(ev[1])
+                prev = ev[7]
+                nxt = ev[10]
+                last_out[prev] = ev
+                c.tid = nxt
+                c.comm = ev[9]
+                c.since = ev[0]
+                if c.labels:
+                    c.reset_contexts()
+                c.task_pending = None
+                v = by_tid.get(prev)
+                if v is not None:
+                    self._switch_out(v, ev)
+                v = by_tid.get(nxt)
+                if v is not None:
+                    self._switch_in(v, ev)
+            else:
+                handler = handlers.get(kind)
+                if handler is not None:
+                    handler(ev)
+
+    def feed_all(self, batches: Iterable[Batch]) -> Analyzer:
+        for batch in batches:
+            self.feed(batch)
+        return self
+
+    # ------------------------------------------------------------------ vCPU transitions
+
+    def _exit_slow(self, ev: Event, tid: int, v: VcpuTrack | None) -> None:
+        if v is None:
+            v = self._new_track(ev, tid, ev[8], backfill=False)
+            if v is None:
+                return
+        if v.gap is not None:  # lost events: the thread runs again without a switch-in
+            self._close_gap(v, v.gap)
+        r = ev[6]
+        v.last_exit = r
+        v.last_isa = ev[7]
+        v.exit_counts[r] = v.exit_counts.get(r, 0) + 1
+        v.push(ev[0], _HYP, r)
+
+    def _entry_slow(self, ev: Event, tid: int, v: VcpuTrack | None) -> None:
+        self.seen_entry = True
+        if v is None:
+            v = self._new_track(ev, tid, ev[6], backfill=True)
+            if v is None:
+                return
+        elif v.vcpu_id < 0:
+            v = self._bind(v, ev[6])
+        if v.gap is not None:
+            self._close_gap(v, v.gap)
+        if v.state != _GUEST:
+            v.push(ev[0], _GUEST, -1)
+
+    def _switch_out(self, v: VcpuTrack, ev: Event) -> None:
+        if v.gap is not None:
+            self._close_gap(v, v.gap)
+        if ev[6]:
+            v.comm = ev[6]
+        ts = ev[0]
+        if is_runnable(ev[8]):
+            index = v.push(ts, State.PREEMPTED, v.last_exit)
+            evidence = Evidence(next_tid=ev[10], next_comm=ev[9])
+            v.marks.append((index, self.builder.intern(evidence)))
+            return
+        is_wait = v.last_exit >= 0 and is_hlt(v.last_isa, v.last_exit)
+        if v.last_exit < 0:  # no exit seen yet: wait or blocked cannot be told apart
+            v.push(ts, State.UNKNOWN, -1)
+            return
+        index = v.push(ts, State.WAIT_UNKNOWN if is_wait else State.BLOCKED, v.last_exit)
+        v.gap = Gap(index, is_wait)
+
+    def _switch_in(self, v: VcpuTrack, ev: Event) -> None:
+        if ev[9]:
+            v.comm = ev[9]
+        gap = v.gap
+        if gap is not None:
+            if gap.is_wait:
+                gap.switched_in = True
+            else:
+                self._close_gap(v, gap)
+        v.push(ev[0], _HYP, v.last_exit)
+
+    def _close_gap(self, v: VcpuTrack, gap: Gap) -> None:
+        v.closed_gaps.append(gap)
+        v.gap = None
+
+    def _on_inj_virq(self, ev: Event) -> None:
+        self.seen_inj = True
+        if ev[7] == 1 or ev[7] is True:  # soft injections say nothing about the wake-up
+            return
+        tid = ev[3] if ev[3] >= 0 else self._current_tid(ev[1])
+        v = self.by_tid.get(tid)
+        if v is None:
+            return
+        gap = v.gap
+        if gap is not None and gap.is_wait:
+            gap.inj_vec = ev[6]
+            self._close_gap(v, gap)
+
+    # ------------------------------------------------------------------ wake-ups
+
+    def _on_waking(self, ev: Event) -> None:
+        self.seen_waking = True
+        self._wake(ev)
+
+    def _on_wakeup(self, ev: Event) -> None:
+        self.seen_wakeup = True
+        if not self.seen_waking:
+            self._wake(ev)
+
+    def _wake(self, ev: Event) -> None:
+        wakee = ev[7]
+        v = self.by_tid.get(wakee)
+        if v is None:
+            self.last_wake[wakee] = ev
+            return
+        gap = v.gap
+        if gap is None or gap.woken or gap.switched_in:
+            return
+        c = self._cpu(ev[1])
+        if c.labels:
+            context = c.labels[-1]
+            pending = c.pending[-1]
+            c.pending[-1] = None
+        else:
+            context = TASK_CONTEXT
+            pending = c.task_pending
+            c.task_pending = None
+        if pending:
+            for apicid, vec, etid, ecomm, ectx in pending:
+                self._apply_accept(v.vm, apicid, vec, etid, ecomm, ectx, NO_CLASS)
+        waker_tid = ev[3] if ev[3] >= 0 else c.tid
+        waker_comm = ev[5] or self._comm_of(waker_tid, c)
+        waker_pid = ev[4] if ev[4] >= 0 else self.tid2pid.get(waker_tid, -1)
+        gap.woken = True
+        gap.wake_ts = ev[0]
+        gap.waker_tid = waker_tid
+        gap.waker_comm = waker_comm
+        gap.waker_ctx = context
+        gap.waker_reason = self._waker_reason(v, context, waker_tid, waker_comm, waker_pid)
+        gap.ready_index = v.push(ev[0], State.READY, -1)
+
+    def _waker_reason(
+        self, v: VcpuTrack, context: str, tid: int, comm: str, pid: int
+    ) -> int:
+        """Rule 3: the context of the wake-up event."""
+        if context != TASK_CONTEXT:
+            reason = context_reason(context)
+            return int(reason) if reason is not None else 0
+        if vhost_owner(comm) >= 0 or comm.startswith("vhost-"):
+            self.vhost_tids.setdefault(v.vm, set()).add(tid)
+            return int(Reason.NET)
+        if tid == v.vm or (is_iothread(comm) and pid in (v.vm, -1)):
+            if tid != v.vm:
+                self.io_tids.setdefault(v.vm, set()).add(tid)
+            return int(Reason.DISK)
+        other = self.by_tid.get(tid)
+        if other is not None and other is not v and other.vm == v.vm:
+            return int(Reason.TASK)
+        return 0
+
+    # ------------------------------------------------------------------ accepted interrupts
+
+    def _on_accept_irq(self, ev: Event) -> None:
+        c = self._cpu(ev[1])
+        tid = ev[3] if ev[3] >= 0 else c.tid
+        comm = ev[5] or self._comm_of(tid, c)
+        apicid = ev[6]
+        vec = ev[7]
+        if c.labels:  # interrupt context: the VM is the one whose vCPU it wakes next
+            item: PendingAccept = (apicid, vec, tid, comm, c.labels[-1])
+            pending = c.pending[-1]
+            if pending is None:
+                c.pending[-1] = [item]
+            else:
+                pending.append(item)
+            return
+        pid = ev[4] if ev[4] >= 0 else self.tid2pid.get(tid, -1)
+        owner = vhost_owner(comm)
+        vm = owner if owner >= 0 else pid
+        source = self.by_tid.get(tid)
+        other_vcpu = source is not None and source.vm == vm and source.vcpu_id != apicid
+        cls = thread_class(tid, comm, vm, is_other_vcpu=other_vcpu) if vm >= 0 else NO_CLASS
+        if cls != NO_CLASS:
+            self._learn(vm, vec, cls, tid, comm)
+        if vm >= 0 and (vm, apicid) in self.vcpus:
+            self._apply_accept(vm, apicid, vec, tid, comm, TASK_CONTEXT, cls)
+        else:  # a shared host thread (kworker): the vCPU it wakes names the VM
+            item = (apicid, vec, tid, comm, TASK_CONTEXT)
+            if c.task_pending is None:
+                c.task_pending = [item]
+            else:
+                c.task_pending.append(item)
+
+    def _learn(self, vm: int, vec: int, cls: int, tid: int, comm: str) -> None:
+        self.learned.setdefault(vm, {})[vec] = Reason(cls)
+        if cls == int(Reason.NET):
+            self.vhost_tids.setdefault(vm, set()).add(tid)
+        elif cls == int(Reason.DISK) and tid != vm:
+            self.io_tids.setdefault(vm, set()).add(tid)
+
+    def _apply_accept(
+        self, vm: int, apicid: int, vec: int, tid: int, comm: str, context: str, cls: int
+    ) -> None:
+        """Rule 2 candidate: the last accept for that vCPU between switch-out and wake-up."""
+        target = self.vcpus.get((vm, apicid))
+        if target is None:
+            return
+        gap = target.gap
+        if gap is None or not gap.is_wait or gap.woken or gap.switched_in:
+            return
+        gap.acc_vec = vec
+        gap.acc_tid = tid
+        gap.acc_comm = comm
+        gap.acc_ctx = context
+        gap.acc_class = cls
+
+    # ------------------------------------------------------------------ contexts
+
+    def _push_context(self, ev: Event, label: str) -> None:
+        c = self._cpu(ev[1])
+        if len(c.labels) >= _MAX_CONTEXT_DEPTH:  # exits were lost: start afresh
+            c.reset_contexts()
+        c.labels.append(label)
+        c.pending.append(None)
+
+    def _on_hrtimer_entry(self, ev: Event) -> None:
+        self._push_context(ev, HRTIMER_CONTEXT)
+
+    def _on_softirq_entry(self, ev: Event) -> None:
+        label = self._softirq_labels.get(ev[6])
+        if label is None:
+            label = self._softirq_labels[ev[6]] = softirq_context(ev[6])
+        self._push_context(ev, label)
+
+    def _on_irq_entry(self, ev: Event) -> None:
+        key = (ev[6], ev[7])
+        label = self._irq_labels.get(key)
+        if label is None:
+            label = self._irq_labels[key] = irq_context(ev[6], ev[7])
+        self._push_context(ev, label)
+
+    def _on_context_exit(self, ev: Event) -> None:
+        c = self.cpus.get(ev[1])
+        if c is not None and c.labels:
+            c.labels.pop()
+            c.pending.pop()
+
+    # ------------------------------------------------------------------ identity
+
+    def _on_fork(self, ev: Event) -> None:
+        # parent_comm, parent_tid, parent_pid, child_comm, child_tid, child_pid
+        child_tid = ev[10]
+        if child_tid >= 0:
+            if ev[11] >= 0:
+                self.tid2pid[child_tid] = ev[11]
+            if ev[9]:
+                self.comms[child_tid] = ev[9]
+        if ev[7] >= 0 and ev[8] >= 0:
+            self.tid2pid.setdefault(ev[7], ev[8])
+
+    def _on_exec(self, ev: Event) -> None:
+        filename = str(ev[6])
+        tid = ev[7] if ev[7] >= 0 else (ev[3] if ev[3] >= 0 else self._current_tid(ev[1]))
+        if tid < 0:
+            return
+        self.comms[tid] = filename.rsplit("/", 1)[-1][:15]
+        name = guest_name(filename)
+        if name:
+            self.guest_names[self._pid_of(tid, ev)] = name
+
+    def _on_statedump(self, ev: Event) -> None:
+        tid, pid, name, status, cpu = ev[6], ev[7], str(ev[8]), ev[9], ev[10]
+        if tid < 0:
+            return
+        if pid >= 0:
+            self.tid2pid[tid] = pid
+        if name:
+            self.comms[tid] = name
+            guest = guest_name(name)
+            if guest and pid >= 0:
+                self.guest_names[pid] = guest
+        running = status == _STATEDUMP_RUN or (isinstance(status, str) and status.endswith("RUN"))
+        if running and isinstance(cpu, int) and cpu >= 0:
+            c = self._cpu(cpu)
+            if c.since < 0:  # no sched_switch seen there yet
+                c.tid = tid
+                c.comm = name
+
+    def _pid_of(self, tid: int, ev: Event) -> int:
+        if ev[3] == tid and ev[4] >= 0:
+            return int(ev[4])
+        return self.tid2pid.get(tid, tid)
+
+    def _new_cpu(self, cpu: int) -> CpuTrack:
+        c = self.cpus[cpu] = CpuTrack()
+        return c
+
+    def _cpu(self, cpu: int) -> CpuTrack:
+        c = self.cpus.get(cpu)
+        return c if c is not None else self._new_cpu(cpu)
+
+    def _current_tid(self, cpu: int) -> int:
+        c = self.cpus.get(cpu)
+        return c.tid if c is not None else -1
+
+    def _comm_of(self, tid: int, c: CpuTrack) -> str:
+        if c.tid == tid and c.comm:
+            return c.comm
+        v = self.by_tid.get(tid)
+        if v is not None and v.comm:
+            return v.comm
+        return self.comms.get(tid, "")
+
+    def _new_track(self, ev: Event, tid: int, vcpu_id: int, *, backfill: bool) -> VcpuTrack | None:
+        """First KVM event of a thread: it is a vCPU thread from now on."""
+        if tid < 0:
+            self.unattributed += 1
+            return None
+        if tid in self.dropped_threads:
+            return None
+        pid = ev[4] if ev[3] == tid and ev[4] >= 0 else self.tid2pid.get(tid, -1)
+        c = self.cpus.get(ev[1])
+        comm = ev[5] or (self._comm_of(tid, c) if c is not None else self.comms.get(tid, ""))
+        track = VcpuTrack(pid, -1, tid, comm)
+        # Always an `unknown` head (maybe empty): finish() moves it to the trace's first event.
+        track.push(min(self.first_ns, ev[0]), State.UNKNOWN, -1)
+        if backfill:
+            self._backfill(track, ev[0], c)
+        self.by_tid[tid] = track
+        if vcpu_id >= 0:
+            return self._bind(track, vcpu_id)
+        return track
+
+    def _backfill(self, track: VcpuTrack, ts: int, c: CpuTrack | None) -> None:
+        """Rebuild what the thread did between its last switch-out and its first KVM event."""
+        first = self.trace_first_ns()
+        on_since = c.since if c is not None and c.tid == track.tid else -1
+        out = self.last_out.get(track.tid)
+        out_ts = out[0] if out is not None and out[7] == track.tid else -1
+        if out_ts >= on_since:
+            out_ts = -1
+        cursor = first
+        if out is not None and out_ts >= first:
+            if is_runnable(out[8]):
+                index = track.push(out_ts, State.PREEMPTED, -1)
+                evidence = Evidence(next_tid=out[10], next_comm=out[9])
+                track.marks.append((index, self.builder.intern(evidence)))
+            cursor = out_ts
+        wake = self.last_wake.get(track.tid)
+        woke_from_block = out_ts < 0 or (out is not None and not is_runnable(out[8]))
+        if (
+            wake is not None
+            and woke_from_block
+            and cursor <= wake[0] < (on_since if on_since >= 0 else ts)
+        ):
+            track.push(wake[0], State.READY, -1)
+        if on_since > first and on_since < ts:
+            track.push(on_since, _HYP, -1)
+
+    def _bind(self, track: VcpuTrack, vcpu_id: int) -> VcpuTrack:
+        """Give a track its vcpu_id (and a pseudo VM when the pid is unknown)."""
+        vm = track.vm
+        if vm < 0:
+            vm = self._pseudo_vm(vcpu_id)
+            track.vm = vm
+        existing = self.vcpus.get((vm, vcpu_id))
+        if existing is not None and existing is not track:
+            # Another thread already runs this vCPU (thread replaced, or weak identity):
+            # keep one lane per vCPU and follow the new thread from now on.
+            self.by_tid[track.tid] = existing
+            existing.tid = track.tid
+            self.dropped_threads.add(track.tid)
+            return existing
+        track.vcpu_id = vcpu_id
+        self.vcpus[(vm, vcpu_id)] = track
+        return track
+
+    def _pseudo_vm(self, vcpu_id: int) -> int:
+        for vm in self.pseudo_vms:
+            if (vm, vcpu_id) not in self.vcpus:
+                return vm
+        vm = -1 - len(self.pseudo_vms)
+        self.pseudo_vms.append(vm)
+        return vm
+
+    def trace_first_ns(self) -> int:
+        """The first event seen so far (the reader's exact figure is applied at the end)."""
+        return self.first_ns
+
+    def trace_range(self) -> tuple[int, int]:
+        """[first, last] event of the trace: the reader's meta once it has read everything
+        (its `event_count` is set), else the events this analyzer saw."""
+        first, last = self.first_ns, self.last_ns
+        meta = self.meta
+        if meta.event_count > 0:
+            if 0 <= meta.first_ns < first or first < 0:
+                first = meta.first_ns
+            last = max(last, meta.last_ns)
+        return first, last
+
+    # ------------------------------------------------------------------ lost events
+
+    def _on_lost(self, ev: Event) -> None:
+        count, begin, end = ev[6], ev[7], ev[8]
+        entry = self.lost.get(ev[1])
+        if entry is None:
+            self.lost[ev[1]] = [count, begin, end, 1]
+        else:
+            entry[0] += count
+            entry[2] = max(entry[2], end)
+            entry[3] += 1
+        c = self.cpus.get(ev[1])
+        if c is not None:
+            c.reset_contexts()
+            c.task_pending = None
+
+    # ------------------------------------------------------------------ result
+
+    def finish(self) -> AnalysisResult:
+        """Close open gaps, classify every wait, and build the columnar result."""
+        return self.builder.build(self)
+
+
+def analyze_events(
+    batches: Iterable[Batch],
+    meta: TraceMeta,
+    *,
+    vector_table: Mapping[int, Reason] | None = None,
+) -> AnalysisResult:
+    """The whole analysis over decoded batches (no reader needed)."""
+    return Analyzer(meta, vector_table).feed_all(batches).finish()

@@ -1,0 +1,144 @@
+"""Mutable per-vCPU, per-gap and per-CPU records of the state machine (slots, no dicts).
+
+A vCPU track owns its growing lane columns; a gap is the one open off-CPU interval of a
+vCPU whose state or evidence is still being gathered; a CPU track knows which thread runs
+there and in which interrupt context (for rule 2 attribution and rule 3).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable
+from typing import Any
+
+from w2a_tui.model import State
+
+# (apicid, vector, emitter tid, emitter comm, emitter context)
+PendingAccept = tuple[int, int, int, str, str]
+
+
+class Gap:
+    """An off-CPU interval after a blocking switch-out: a wait (last exit HLT) or `blocked`.
+
+    Indexes point into the owner's lane columns; `-1` means "not seen".
+    """
+
+    __slots__ = (
+        "acc_class",
+        "acc_comm",
+        "acc_ctx",
+        "acc_tid",
+        "acc_vec",
+        "index",
+        "inj_vec",
+        "is_wait",
+        "ready_index",
+        "switched_in",
+        "wake_ts",
+        "waker_comm",
+        "waker_ctx",
+        "waker_reason",
+        "waker_tid",
+        "woken",
+    )
+
+    def __init__(self, index: int, is_wait: bool) -> None:
+        self.index = index
+        self.is_wait = is_wait
+        self.woken = False
+        self.switched_in = False
+        self.ready_index = -1
+        self.wake_ts = -1
+        self.waker_tid = -1
+        self.waker_comm = ""
+        self.waker_ctx = ""
+        self.waker_reason = 0  # a Reason value from rule 3, 0 = none
+        self.acc_vec = -1
+        self.acc_tid = -1
+        self.acc_comm = ""
+        self.acc_ctx = ""
+        self.acc_class = 0
+        self.inj_vec = -1
+
+
+class VcpuTrack:
+    """One vCPU `(vm, vcpu_id)` and its thread: current state, last exit, lane columns."""
+
+    __slots__ = (
+        "closed_gaps",
+        "comm",
+        "ex",
+        "exit_counts",
+        "exits",
+        "gap",
+        "last_exit",
+        "last_isa",
+        "marks",
+        "sa",
+        "st",
+        "starts",
+        "state",
+        "states",
+        "tid",
+        "vcpu_id",
+        "vm",
+    )
+
+    def __init__(self, vm: int, vcpu_id: int, tid: int, comm: str) -> None:
+        self.vm = vm
+        self.vcpu_id = vcpu_id  # -1 while the thread's vcpu_id is not known yet
+        self.tid = tid
+        self.comm = comm
+        self.starts: array[int] = array("q")
+        self.states: array[int] = array("B")
+        self.exits: array[int] = array("q")
+        # Bound appends: the hot loop calls these directly.
+        self.sa: Callable[[int], None] = self.starts.append
+        self.st: Callable[[int], None] = self.states.append
+        self.ex: Callable[[int], None] = self.exits.append
+        self.state = -1
+        self.last_exit = -1
+        self.last_isa = -1
+        self.gap: Gap | None = None
+        self.closed_gaps: list[Gap] = []
+        # (interval index, evidence id) for intervals whose evidence is known at once.
+        self.marks: list[tuple[int, int]] = []
+        self.exit_counts: dict[int, int] = {}
+
+    def push(self, ts: int, state: State | int, exit_reason: int) -> int:
+        """Start a new interval at `ts`; returns its index."""
+        self.sa(ts)
+        self.st(state)
+        self.ex(exit_reason)
+        self.state = state
+        return len(self.starts) - 1
+
+
+class CpuTrack:
+    """What runs on one pCPU: the current thread and the interrupt-context stack.
+
+    `pending[i]` holds the `kvm_apic_accept_irq` events emitted in context `labels[i]`
+    whose VM is not known yet (rule 2: the vCPU that context then wakes names the VM);
+    `task_pending` the same for a shared host thread (kworker) in task context.
+    """
+
+    __slots__ = ("comm", "labels", "pending", "since", "task_pending", "tid")
+
+    def __init__(self) -> None:
+        self.tid = -1
+        self.comm = ""
+        self.since = -1
+        self.labels: list[str] = []
+        self.pending: list[list[PendingAccept] | None] = []
+        self.task_pending: list[PendingAccept] | None = None
+
+    def reset_contexts(self) -> None:
+        self.labels.clear()
+        self.pending.clear()
+
+
+def is_runnable(prev_state: Any) -> bool:
+    """`prev_state` is runnable when its low 8 bits are 0 (`R`, `R+` = 0x100, TASK_REPORT_MAX)."""
+    if isinstance(prev_state, int):
+        return (prev_state & 0xFF) == 0
+    return str(prev_state).startswith("R")

@@ -1,0 +1,61 @@
+"""Trace path -> AnalysisResult: the one entry point the commands and the TUI call."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+from w2a_tui.analysis import NEEDED_KINDS, Analyzer
+from w2a_tui.errors import NoKvmActivityError
+from w2a_tui.model import AnalysisResult, Reason
+from w2a_tui.trace import ReadProgress, open_trace
+
+ProgressCallback = Callable[[ReadProgress], None]
+
+
+def analyze_trace(
+    path: str | os.PathLike[str],
+    *,
+    progress: ProgressCallback | None = None,
+    vector_table: Mapping[int, Reason] | None = None,
+) -> AnalysisResult:
+    """Read the trace once and run the W2A analysis over it.
+
+    Raises BadTraceError (unreadable trace) or NoKvmActivityError (nothing to analyse).
+    """
+    source = open_trace(path)
+    analyzer = Analyzer(source.meta, vector_table)
+    for batch in source.iter_batches(NEEDED_KINDS, progress=progress):
+        analyzer.feed(batch)
+    result = analyzer.finish()
+    if not result.lanes:
+        raise NoKvmActivityError(no_kvm_message(analyzer.seen_entry, source.meta.hostname))
+    return result
+
+
+def load_result(
+    path: str | os.PathLike[str],
+    *,
+    use_cache: bool = True,
+    progress: ProgressCallback | None = None,
+) -> AnalysisResult:
+    """The analysis of a trace, from the on-disk cache when it is fresh (not wired yet:
+    `use_cache` is accepted so callers need not change when it is)."""
+    del use_cache
+    return analyze_trace(path, progress=progress)
+
+
+def no_kvm_message(seen_entry: bool, hostname: str) -> str:
+    """One sentence: why there is nothing to show, and how to record a trace that has it."""
+    host = f" (host {hostname})" if hostname else ""
+    if seen_entry:
+        what = "its kvm_entry events could not be tied to any vCPU thread"
+    else:
+        what = "it has no kvm_entry/kvm_x86_entry events"
+    return (
+        f"No KVM vCPU activity in this trace{host}: {what}; it may be a guest's trace or a "
+        "host trace recorded without the KVM tracepoints. Record on the KVM host with "
+        "`lttng enable-event -k 'kvm_x86_*,sched_switch,sched_waking,sched_wakeup,"
+        "sched_process_fork,lttng_statedump_*,irq_handler_*,irq_softirq_*,"
+        "timer_hrtimer_expire_*'` and `lttng add-context -k -t pid -t tid -t procname`."
+    )
