@@ -1,0 +1,72 @@
+"""Regenerate screenshots/*.svg from traces/sample, driven by keys with the Textual pilot.
+
+Deterministic: same trace, same keys, same terminal size, no clock in the UI.
+
+    .venv/bin/python scripts/screenshots.py [--out screenshots] [--trace traces/sample]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from w2a_tui.pipeline import load_result  # noqa: E402
+
+from w2a_tui.store import StateStore  # noqa: E402
+from w2a_tui.tui.app import W2AApp  # noqa: E402
+
+# name -> (terminal size, keys pressed before the shot).
+SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
+    "main": ((120, 36), ()),
+    # Longest wait from the summary: cursor on it, zoomed so it shows, drill-down open.
+    "drilldown": ((120, 36), ("t", "enter")),
+    "summary": ((120, 36), ("t",)),
+    "help": ((120, 36), ("question_mark",)),
+    "main-80x24": ((80, 24), ()),
+}
+
+
+async def shoot(
+    store: StateStore,
+    out: Path,
+    name: str,
+    size: tuple[int, int],
+    keys: tuple[str, ...],
+    mono: bool = False,
+) -> Path:
+    app = W2AApp(store=store, mono=mono)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        for key in keys:
+            await pilot.press(key)
+        await pilot.pause()
+        path = out / f"{name}.svg"
+        app.save_screenshot(str(path))
+    return path
+
+
+async def main_async(trace: str, out: Path) -> list[Path]:
+    store = StateStore.from_result(load_result(trace))
+    out.mkdir(parents=True, exist_ok=True)
+    made = [await shoot(store, out, name, size, keys) for name, (size, keys) in SHOTS.items()]
+    made.append(await shoot(store, out, "main-no-color", (100, 30), ("w",), mono=True))
+    return made
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trace", default=str(ROOT / "traces" / "sample"))
+    parser.add_argument("--out", default=str(ROOT / "screenshots"))
+    args = parser.parse_args()
+    for path in asyncio.run(main_async(args.trace, Path(args.out))):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
