@@ -349,3 +349,22 @@ def test_q_quits_with_status_zero(store: StateStore) -> None:
 
     asyncio.run(main())
     assert app.return_code == 0
+
+
+def test_loading_a_trace_without_kvm_shows_the_error_and_q_exits_3() -> None:
+    from paths import REAL_TRACES
+
+    app = W2AApp(str(REAL_TRACES / "tracevizlab-apt"))
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen = app.screen
+            assert screen.has_class("-failed")
+            assert "No KVM vCPU activity" in str(screen.query_one("#loading-error").render())
+            await pilot.press("q")
+            await pilot.pause()
+
+    asyncio.run(main())
+    assert app.return_code == 3

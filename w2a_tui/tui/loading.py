@@ -43,6 +43,7 @@ class LoadingScreen(Screen[None]):
     LoadingScreen { align: center middle; }
     LoadingScreen > Vertical { width: 72; max-width: 100%; height: auto; padding: 1 2;
         border: round $accent; }
+    LoadingScreen Label { width: 100%; }
     LoadingScreen #loading-error { color: $error; text-style: bold; display: none; }
     LoadingScreen.-failed #loading-error { display: block; }
     LoadingScreen.-failed ProgressBar { display: none; }
@@ -72,5 +73,6 @@ class LoadingScreen(Screen[None]):
 
     def show_error(self, message: str) -> None:
         self.add_class("-failed")
+        self.query_one("#loading-status", Label).update("")
         self.query_one("#loading-error", Label).update(f"w2a-tui: {message}")
         self.query_one("#loading-hint", Label).update("[dim]press q to quit[/]")
