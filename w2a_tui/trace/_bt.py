@@ -43,8 +43,8 @@ def ctf_fs_class() -> Any:
 def root_cause(err: BaseException) -> str:
     """The most specific message babeltrace2 attached to an error, on one line.
 
-    bt2 errors carry a chain of causes, from the caller down to the component that failed;
-    the last cause says what is actually wrong with the data.
+    bt2 errors list their causes from the component that failed (first) up to the caller;
+    the first one says what is actually wrong with the data.
     """
     messages: list[str] = []
     try:
@@ -54,7 +54,7 @@ def root_cause(err: BaseException) -> str:
                 messages.append(text)
     except TypeError:
         pass
-    text = messages[-1] if messages else str(err).strip().splitlines()[0] if str(err) else ""
+    text = messages[0] if messages else str(err).strip().splitlines()[0] if str(err) else ""
     text = " ".join(text.split())
     return text[:300].rstrip(" .:")
 

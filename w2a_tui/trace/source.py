@@ -153,7 +153,7 @@ class TraceSource:
         graph = self._graph()
         wanted = wanted_set(kinds)
         decoders = [self._new_decoder(wanted, counting=False) for _ in graph.port_names]
-        reading = Reading(decoders, max(batch_size, 4096))
+        reading = Reading(decoders, max(batch_size, 1024))
         begin, end = self.meta.first_ns, self.meta.last_ns
         pending: Batch = []
         for _ in graph.steps(reading):
@@ -163,7 +163,10 @@ class TraceSource:
             while len(pending) >= batch_size or (mark is None and pending):
                 batch, pending = pending[:batch_size], pending[batch_size:]
                 if progress is not None:
-                    progress(_progress(decoders, batch[-1][0], begin, end))
+                    report = _progress(decoders, batch[-1][0], begin, end)
+                    if mark is None and not pending:
+                        report.fraction = 1.0  # the last batch: whatever the packet range
+                    progress(report)
                 yield batch
         total = sum(d.events for d in decoders)
         lost = sum(d.lost for d in decoders)
