@@ -53,9 +53,7 @@ def is_iothread(comm: str) -> bool:
     return comm.startswith("IO iothread")
 
 
-def thread_class(
-    tid: int, comm: str, vm_pid: int, *, is_other_vcpu: bool
-) -> int:
+def thread_class(tid: int, comm: str, vm_pid: int, *, is_other_vcpu: bool) -> int:
     """Which device a VM thread stands for when it delivers an interrupt (contract's learning).
 
     `vm_pid` is the VM the thread belongs to; `is_other_vcpu` says the thread is a vCPU

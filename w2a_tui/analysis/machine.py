@@ -326,9 +326,7 @@ class Analyzer:
         gap.waker_reason = self._waker_reason(v, context, waker_tid, waker_comm, waker_pid)
         gap.ready_index = v.push(ev[0], State.READY, -1)
 
-    def _waker_reason(
-        self, v: VcpuTrack, context: str, tid: int, comm: str, pid: int
-    ) -> int:
+    def _waker_reason(self, v: VcpuTrack, context: str, tid: int, comm: str, pid: int) -> int:
         """Rule 3: the context of the wake-up event."""
         if context != TASK_CONTEXT:
             reason = context_reason(context)
