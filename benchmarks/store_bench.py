@@ -16,16 +16,16 @@ import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from w2a_tui.model import Evidence, LaneData, Source, State, TraceMeta, VmInfo  # noqa: E402
-from w2a_tui.store import StateStore  # noqa: E402
-from w2a_tui.store.evidence_table import INT_FIELDS, STR_FIELDS, EvidenceTable  # noqa: E402
+from w2a_tui.model import Evidence, LaneData, Source, State, TraceMeta, VmInfo
+from w2a_tui.store import StateStore
+from w2a_tui.store.evidence_table import INT_FIELDS, STR_FIELDS, EvidenceTable
 
 # State mix and mean durations (ns) of a busy KVM host: guest/hypervisor ping-pong with
 # occasional idle waits, wake-up latency and preemption.
@@ -133,7 +133,6 @@ def main() -> int:
     big = np.sort(np.random.default_rng(0).integers(0, 2**50, 10_000_000))
     probes = np.sort(np.random.default_rng(1).integers(0, 2**50, 200))
     baseline = timed(lambda: np.searchsorted(big, probes), 200)
-    del big
 
     t = time.perf_counter()
     store = build_store(args.intervals, args.lanes)
@@ -160,7 +159,7 @@ def main() -> int:
     for label, t0, t1 in zooms:
         shift = iter(range(10**6))
 
-        def frame(t0: int = t0, t1: int = t1) -> None:
+        def frame(t0: int = t0, t1: int = t1, shift: Iterator[int] = shift) -> None:
             # A new window each time (1 ns further) so no frame is served from memory.
             d = next(shift)
             for lane in lanes:
