@@ -1,0 +1,222 @@
+"""Named simulator scenarios: each isolates one situation the analysis must get right.
+
+A scenario is a set of host, tracer and guest-behaviour parameters; the CLI can
+override its size (`--seconds --vms --vcpus --pcpus --seed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from w2a_tui.errors import W2AError
+
+TIMER_VECTOR_NEW: Final = 0xEC  # LOCAL_TIMER_VECTOR, Linux guests >= 5.3
+TIMER_VECTOR_OLD: Final = 0xEF  # LOCAL_TIMER_VECTOR, older Linux guests
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """Everything that shapes one simulated host trace."""
+
+    name: str
+    description: str
+    seconds: float = 0.3
+    vms: int = 1
+    vcpus: int = 2
+    pcpus: int = 4
+    seed: int = 1
+    # Host kernel / tracer.
+    kernel: str = "new"  # tracepoints.PROFILES key
+    isa: int = 1  # 1 = VMX (Intel), 2 = SVM (AMD)
+    apicv: bool = False  # posted interrupts: no kvm_inj_virq at all
+    wakeup_events: bool = True  # sched_waking / sched_wakeup enabled
+    context: bool = True  # pid/tid/procname event contexts
+    lost_prob: float = 0.0  # chance that a new packet starts after discarded events
+    packet_kib: int = 128
+    halt_poll_ns: int = 0  # 0 disables halt-polling
+    timer_accept: str = "hrtimer"  # who emits the LAPIC timer accept: hrtimer | vcpu
+    # Guest behaviour (per vCPU).
+    timer_vector: int = TIMER_VECTOR_NEW
+    busy_us: float = 250.0  # mean guest busy period before HLT
+    burst_us: float = 20.0  # mean guest run between two exits
+    idle_timer_us: tuple[float, float] = (300.0, 3000.0)  # next LAPIC deadline when idle
+    ipi_per_busy: float = 0.0  # IPIs sent per busy period
+    disk_per_busy: float = 0.0  # disk requests per busy period
+    net_per_busy: float = 0.0  # request/response network exchanges per busy period
+    blocked_per_busy: float = 0.0  # exits that block the thread in QEMU userspace
+    net_rx_per_s: float = 0.0  # unsolicited packets per VM per second
+    iothread: str = "none"  # none | all | odd (odd-numbered VMs use an iothread)
+    # Host load.
+    batch_threads: int = 0  # CPU-bound host threads (stress-ng workers)
+    kworker_period_us: float = 20000.0
+
+
+def _light(name: str, description: str, **kw: Any) -> Scenario:
+    """A scenario with a light mix of every wake-up source (timer, IPI, disk, net)."""
+    return Scenario(
+        name, description, ipi_per_busy=0.15, disk_per_busy=0.08, net_per_busy=0.08, **kw
+    )
+
+
+SCENARIOS: Final[dict[str, Scenario]] = {
+    s.name: s
+    for s in (
+        Scenario("timer", "idle vCPUs woken only by their LAPIC timer (vector 0xEC)"),
+        Scenario(
+            "timer-old",
+            "idle vCPUs woken by the LAPIC timer of an old guest (vector 0xEF)",
+            timer_vector=TIMER_VECTOR_OLD,
+        ),
+        Scenario(
+            "timer-kick",
+            "LAPIC timer wakes the vCPU from hrtimer context and the vCPU thread accepts "
+            "the vector itself after switch-in (the Linux 5.x kick path)",
+            timer_accept="vcpu",
+        ),
+        Scenario(
+            "ipi",
+            "vCPUs of one VM wake each other with IPIs (0xFD, 0xFB, 0xFC)",
+            vcpus=4,
+            ipi_per_busy=1.5,
+            idle_timer_us=(2000.0, 8000.0),
+        ),
+        Scenario(
+            "disk",
+            "disk completions delivered by the QEMU main thread after a host BLOCK softirq",
+            disk_per_busy=1.0,
+            idle_timer_us=(3000.0, 9000.0),
+        ),
+        Scenario(
+            "disk-iothread",
+            "disk completions delivered by a QEMU `IO iothread0` thread",
+            disk_per_busy=1.0,
+            idle_timer_us=(3000.0, 9000.0),
+            iothread="all",
+        ),
+        Scenario(
+            "net",
+            "network packets delivered by the `vhost-<pid>` thread after NET_RX",
+            net_per_busy=1.0,
+            net_rx_per_s=300.0,
+            idle_timer_us=(3000.0, 9000.0),
+        ),
+        _light(
+            "preempt",
+            "overcommitted host: vCPUs preempted by stress-ng and by other VMs' vCPUs",
+            vms=2,
+            vcpus=3,
+            pcpus=2,
+            batch_threads=2,
+            busy_us=2000.0,
+        ),
+        Scenario(
+            "halt-poll",
+            "halt-polling: short idles end without a switch-out",
+            halt_poll_ns=200_000,
+            idle_timer_us=(30.0, 400.0),
+            ipi_per_busy=0.3,
+            vcpus=3,
+        ),
+        _light(
+            "apicv",
+            "APICv / posted interrupts: no kvm_inj_virq, accept_irq is the only vector",
+            apicv=True,
+            vcpus=3,
+        ),
+        _light(
+            "two-vms",
+            "two VMs with the same vCPU ids and every wake-up source",
+            vms=2,
+            iothread="odd",
+        ),
+        _light(
+            "no-wakeup",
+            "sched_waking / sched_wakeup not enabled: waits end at switch-in",
+            wakeup_events=False,
+            vcpus=3,
+        ),
+        _light(
+            "no-context",
+            "no pid/tid/procname contexts: identity from sched_switch and statedump",
+            context=False,
+            vms=2,
+        ),
+        _light(
+            "lost",
+            "lost events: packets with events_discarded > 0 and the events really missing",
+            lost_prob=0.25,
+            packet_kib=16,
+            vcpus=3,
+        ),
+        _light(
+            "svm",
+            "AMD SVM host: isa = 2, HLT is exit code 0x78",
+            isa=2,
+            vcpus=3,
+        ),
+        _light(
+            "old-names",
+            "lttng-modules 2.7 on Linux 4.4: kvm_* event names, prev_state 0x800 when preempted",
+            kernel="old",
+            vms=2,
+            batch_threads=1,
+            pcpus=2,
+        ),
+        Scenario(
+            "mixed",
+            "benchmark mix: 3 VMs, every wake-up source, iothreads, halt-polling, host load",
+            seconds=1.0,
+            vms=3,
+            vcpus=4,
+            pcpus=8,
+            halt_poll_ns=100_000,
+            iothread="odd",
+            batch_threads=2,
+            blocked_per_busy=0.1,
+            net_rx_per_s=200.0,
+            ipi_per_busy=0.4,
+            disk_per_busy=0.15,
+            net_per_busy=0.15,
+        ),
+    )
+}
+
+
+def get_scenario(name: str) -> Scenario:
+    """The named scenario, or a W2AError listing the valid names."""
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        valid = ", ".join(SCENARIOS)
+        raise W2AError(f"unknown scenario '{name}'; choose one of: {valid}.") from None
+
+
+def with_overrides(
+    scenario: Scenario,
+    seconds: float | None = None,
+    vms: int | None = None,
+    vcpus: int | None = None,
+    pcpus: int | None = None,
+    seed: int | None = None,
+) -> Scenario:
+    """The scenario resized from the command line, checked for sane values."""
+    out = replace(
+        scenario,
+        seconds=scenario.seconds if seconds is None else seconds,
+        vms=scenario.vms if vms is None else vms,
+        vcpus=scenario.vcpus if vcpus is None else vcpus,
+        pcpus=scenario.pcpus if pcpus is None else pcpus,
+        seed=scenario.seed if seed is None else seed,
+    )
+    if not 0 < out.seconds <= 3600:
+        raise W2AError("--seconds must be between 0 and 3600; pick a positive duration.")
+    if not 1 <= out.vms <= 64:
+        raise W2AError("--vms must be between 1 and 64.")
+    if not 1 <= out.vcpus <= 64:
+        raise W2AError("--vcpus must be between 1 and 64.")
+    if not 1 <= out.pcpus <= 256:
+        raise W2AError("--pcpus must be between 1 and 256.")
+    if out.seed < 0:
+        raise W2AError("--seed must be a non-negative integer.")
+    return out
