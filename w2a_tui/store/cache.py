@@ -43,7 +43,7 @@ from w2a_tui.store.store import LaneRecord, StateStore
 # Bump when the analysis's output changes for the same trace (the analysis owns this).
 ANALYSIS_VERSION: Final = 1
 # Bump when this file layout changes.
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 
 SUFFIX: Final = ".w2a-cache"
 _MAGIC: Final = b"W2ACACHE"

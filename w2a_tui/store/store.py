@@ -7,8 +7,10 @@ Layout (all lanes concatenated, lane `l` owns rows `lane_off[l]:lane_off[l+1]`):
   intervals in time order; interval i is `[starts[i], starts[i+1])`, the last ends at the
   lane's `end`.
 - `gkey` (int32 when it fits): the lane's interval indexes grouped by state, each group in
-  time order, stored as `state * (n + 1) + index` so that the whole array is sorted and one
-  `searchsorted` answers "how many intervals of state s come before interval j" for every s.
+  time order, stored as `base(lane) + state * (n + 1) + index` with `base(lane) =
+  N_STATES * (first row of the lane + lane)`, so the whole array (all lanes) is sorted and
+  one `searchsorted` answers "how many intervals of state s come before interval j" for
+  every lane and state at once.
 - `cum` int64, `n + 1` per lane: exclusive prefix sums of the durations in `gkey` order, so
   the time spent in state s before interval j is `cum[p] - cum[group_start(s)]`.
 
@@ -135,7 +137,8 @@ class _Lane:
         self.group_start: I64 = goff[:-1]
         self.group_stop: I64 = goff[1:]
         self.group_cum: I64 = self.cum[self.group_start]
-        self.key_base: I64 = _STATE_RANGE * self.stride
+        # gkey value of (state s, index 0) of this lane: subtract to get an index back.
+        self.key_base: I64 = _STATE_RANGE * self.stride + N_STATES * (a + lane)
 
 
 def _no_data(ncols: int) -> ColumnSummary:
@@ -224,8 +227,9 @@ class StateStore:
             for i, r in enumerate(records)
         ]
         self._views = [_Lane(self, i) for i in range(n_lanes)]
-        strides = np.diff(lane_off) + 1
-        self._key_base = strides[:, None] * _STATE_RANGE[None, :]
+        self._key_base = np.array([v.key_base for v in self._views], dtype=np.int64).reshape(
+            n_lanes, N_STATES
+        )
         self._group_cum = np.zeros((n_lanes, N_STATES), dtype=np.int64)
         for i, view in enumerate(self._views):
             self._group_cum[i] = view.group_cum
@@ -273,8 +277,9 @@ class StateStore:
             k: [] for k in ("starts", "states", "exits", "evidence", "gkey", "cum")
         }
         group_off = np.zeros((len(ordered), N_STATES + 1), dtype=np.int64)
-        max_stride = max((len(lane) + 1 for lane in ordered), default=1)
-        key_dtype = np.int32 if max_stride * N_STATES < 2**31 else np.int64
+        key_span = (sum(len(lane) for lane in ordered) + len(ordered)) * N_STATES
+        key_dtype = np.int32 if key_span < 2**31 else np.int64
+        row = 0
         for li, lane in enumerate(ordered):
             starts = (
                 np.frombuffer(lane.starts, dtype=np.int64).astype(np.int64)
@@ -289,7 +294,10 @@ class StateStore:
             exits = np.asarray(lane.exit_reasons, dtype=np.int64)
             evidence = np.asarray(lane.evidence, dtype=np.int64)
             _check_lane(lane, starts, states, exits, evidence, len(table))
-            gkey, cum, offsets = _index_lane(starts, states, lane.end_ns, key_dtype)
+            gkey, cum, offsets = _index_lane(
+                starts, states, lane.end_ns, N_STATES * (row + li), key_dtype
+            )
+            row += len(starts)
             parts["starts"].append(starts)
             parts["states"].append(states)
             parts["exits"].append(exits)
@@ -451,11 +459,11 @@ class StateStore:
         if not states:
             return None
         s = np.asarray(states, dtype=np.int64)
-        pos = np.searchsorted(view.gkey, (s * view.stride + i).astype(view.gkey.dtype), "left")
+        pos = np.searchsorted(view.gkey, (view.key_base[s] + i).astype(view.gkey.dtype), "left")
         ok = pos < view.group_stop[s]
         if not ok.any():
             return None
-        hits = view.gkey[pos[ok]].astype(np.int64) - s[ok] * view.stride
+        hits = view.gkey[pos[ok]].astype(np.int64) - view.key_base[s[ok]]
         return int(hits.min())
 
     def _prev_in_states(self, view: _Lane, i: int, states: list[int] | None) -> int | None:
@@ -468,12 +476,12 @@ class StateStore:
         if not states:
             return None
         s = np.asarray(states, dtype=np.int64)
-        keys = (s * view.stride + i).astype(view.gkey.dtype)
+        keys = (view.key_base[s] + i).astype(view.gkey.dtype)
         pos = np.searchsorted(view.gkey, keys, "right") - 1
         ok = pos >= view.group_start[s]
         if not ok.any():
             return None
-        hits = view.gkey[pos[ok]].astype(np.int64) - s[ok] * view.stride
+        hits = view.gkey[pos[ok]].astype(np.int64) - view.key_base[s[ok]]
         return int(hits.max())
 
     def find(
@@ -554,13 +562,16 @@ class StateStore:
         for r, lane in enumerate(lanes):
             j[r] = np.searchsorted(self._views[lane].starts, x[r], "right")
         j -= 1
-        keys = (self._key_base[lanes][:, :, None] + j[:, None, :]).astype(self._gkey.dtype)
-        pos = np.empty((n_lanes, N_STATES, k), dtype=np.int64)
-        for r, lane in enumerate(lanes):
-            pos[r] = np.searchsorted(self._views[lane].gkey, keys[r], "left")
+        keys = (self._key_base[lanes][:, :, None] + j[:, None, :]).ravel()
+        # Zoomed in, many edges fall in the same interval: search each key once.
+        new = np.empty(len(keys), dtype=np.bool_)
+        new[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=new[1:])
+        found = np.searchsorted(self._gkey, keys[new].astype(self._gkey.dtype), "left")
+        pos: I64 = found[np.cumsum(new) - 1].reshape(n_lanes, N_STATES, k)
         lanes_arr = np.asarray(lanes, dtype=np.int64)
-        pos += (self._lane_off[lanes_arr] + lanes_arr)[:, None, None]
-        before = self._cum[pos] - self._group_cum[lanes_arr][:, :, None]
+        pos += lanes_arr[:, None, None]  # cum has one more row per lane than gkey
+        before: I64 = self._cum[pos] - self._group_cum[lanes_arr][:, :, None]
         rows = j + self._lane_off[lanes_arr][:, None]
         cell = (np.arange(n_lanes)[:, None] * N_STATES + self._states[rows]) * k + np.arange(k)
         flat = before.reshape(-1)
@@ -660,7 +671,7 @@ class StateStore:
                     continue
                 durations = np.diff(view.cum[a : b + 1])
                 top = np.argpartition(-durations, k - 1)[:k] if b - a > k else np.arange(b - a)
-                idx = view.gkey[a:b][top].astype(np.int64) - s * view.stride
+                idx = view.gkey[a:b][top].astype(np.int64) - view.key_base[s]
                 found.extend(
                     zip((-durations[top]).tolist(), [lane] * len(top), idx.tolist(), strict=True)
                 )
@@ -689,13 +700,15 @@ def _check_lane(
         raise ValueError(f"{where}: evidence ids outside the evidence table")
 
 
-def _index_lane(starts: I64, states: U8, end_ns: int, key_dtype: Any) -> tuple[AnyInts, I64, I64]:
+def _index_lane(
+    starts: I64, states: U8, end_ns: int, key_shift: int, key_dtype: Any
+) -> tuple[AnyInts, I64, I64]:
     """The per-state index of one lane: (gkey, cum, group offsets)."""
     n = len(starts)
     durations = np.diff(starts, append=np.int64(end_ns)) if n else np.zeros(0, np.int64)
     order = np.argsort(states, kind="stable")
     sorted_states = states[order].astype(np.int64)
-    gkey = (sorted_states * (n + 1) + order).astype(key_dtype)
+    gkey = (key_shift + sorted_states * (n + 1) + order).astype(key_dtype)
     cum = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(durations[order], out=cum[1:])
     offsets = np.zeros(N_STATES + 1, dtype=np.int64)
