@@ -63,8 +63,7 @@ def test_idle_timer_wait_full_cycle() -> None:
     resume(h, 250, vec=0xEC).mark(300)
     r = h.analyze()
     assert lane_states(r, VM, 0) == [
-        (0, 100, "unknown"),
-        (100, 101, "hypervisor"),
+        (0, 101, "unknown"),  # the lane starts at the first kvm_entry
         (101, 110, "guest"),
         (110, 111, "hypervisor"),
         (111, 202, "wait_timer"),
@@ -105,7 +104,7 @@ def test_blocked_after_non_hlt_exit_ends_at_wakeup() -> None:
     h.switch(21, 0, V0, SLEEPING, 0).runs(1, MAIN).waking(40, 1, MAIN, V0)
     resume(h, 50).mark(60)
     r = h.analyze()
-    assert lane_states(r, VM, 0)[4:7] == [
+    assert lane_states(r, VM, 0)[3:6] == [
         (21, 40, "blocked"),
         (40, 50, "ready"),
         (50, 52, "hypervisor"),
@@ -147,7 +146,7 @@ def test_waits_end_at_switch_in_without_wakeup_events() -> None:
     halt(h, 10)
     resume(h, 50, vec=0xFD).mark(60)
     r = h.analyze()
-    assert lane_states(r, VM, 0)[4:] == [
+    assert lane_states(r, VM, 0)[3:] == [
         (21, 50, "wait_task"),
         (50, 52, "hypervisor"),
         (52, 60, "guest"),
@@ -164,7 +163,7 @@ def test_sched_wakeup_is_used_only_when_the_trace_has_no_sched_waking() -> None:
     both = host().mark(0)
     halt(both, 10).waking(30, 1, 0, V0).wakeup(35, 1, 0, V0)
     resume(both, 50).mark(60)
-    assert lane_states(both.analyze(), VM, 0)[5] == (30, 50, "ready")
+    assert lane_states(both.analyze(), VM, 0)[4] == (30, 50, "ready")
 
 
 def test_open_wait_at_trace_end_keeps_evidence_so_far() -> None:
@@ -500,31 +499,16 @@ def test_exit_without_vcpu_id_is_kept_until_the_entry_names_the_vcpu() -> None:
     assert lane(r, VM, 3).exit_counts == {48: 1}
 
 
-def test_events_before_the_first_entry_are_back_filled() -> None:
-    """The vCPU was asleep at trace start: its first events are a wake-up and a switch-in."""
+def test_events_before_the_first_entry_are_not_attributed() -> None:
+    """The vCPU was asleep at trace start: its wake-up, switch-in and injection come before
+    its first kvm_entry, the first evidence that the thread runs vCPU 0."""
     h = host().mark(0)
     h.runs(1, MAIN).waking(20, 1, MAIN, V0)
     h.switch(30, 0, 0, RUNNING, V0).inj(31, 0, V0, 0x41).entry(32, 0, V0, 0).mark(40)
-    assert lane_states(h.analyze(), VM, 0) == [
-        (0, 20, "unknown"),
-        (20, 30, "ready"),
-        (30, 32, "hypervisor"),
-        (32, 40, "guest"),
-    ]
-
-
-def test_preemption_before_the_first_entry_is_back_filled() -> None:
-    h = host().mark(0)
-    h.switch(10, 0, V0, RUNNING, STRESS).switch(30, 0, STRESS, RUNNING, V0)
-    h.entry(32, 0, V0, 0).mark(40)
+    h.switch(10, 2, V1, RUNNING, STRESS).switch(35, 2, STRESS, RUNNING, V1).entry(36, 2, V1, 1)
     r = h.analyze()
-    assert lane_states(r, VM, 0)[:3] == [
-        (0, 10, "unknown"),
-        (10, 30, "preempted"),
-        (30, 32, "hypervisor"),
-    ]
-    ev = interval_at(r, VM, 0, 20)[2]
-    assert ev is not None and ev.next_comm == "stress-ng"
+    assert lane_states(r, VM, 0) == [(0, 32, "unknown"), (32, 40, "guest")]
+    assert lane_states(r, VM, 1) == [(0, 36, "unknown"), (36, 40, "guest")]
 
 
 # ------------------------------------------------------------------ robustness

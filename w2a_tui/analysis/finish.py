@@ -223,10 +223,6 @@ def _vm_name(an: Analyzer, vm: int) -> str:
     if vm < 0:
         return f"unidentified VM {-vm}"
     name = an.guest_names.get(vm) or an.comms.get(vm, "")
-    if not name:
-        out = an.last_out.get(vm)
-        if out is not None and out[7] == vm:
-            name = str(out[6])
     return name or f"pid {vm}"
 
 

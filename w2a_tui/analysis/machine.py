@@ -9,12 +9,13 @@ Design notes (decisions the contract leaves open):
   status when a CPU has not switched yet). The VM pid comes from the `pid` context, else
   `lttng_statedump_process_state` / `sched_process_fork`; when neither knows the thread,
   vCPU threads are grouped into pseudo VMs with negative pids and a warning says so.
-- Events of a thread before its first KVM event are not attributed live (the thread is
-  not known to be a vCPU yet). At its first `kvm_entry` the lane is back-filled from the
-  last switch-out, wake-up and switch-in of that thread seen so far: `preempted`, `ready`,
-  `hypervisor`. A blocking switch-out seen before any exit stays `unknown` (without the
-  last exit, wait and blocked cannot be told apart). A lane first seen at a `kvm_exit`
-  (trace started while the guest ran) is `unknown` until that exit.
+- Events of a thread before its first KVM event are ignored: until then nothing says the
+  thread runs a vCPU (comms like `CPU 1/KVM` are hints only), and the contract starts a
+  lane at the vCPU's first evidence, normally its first `kvm_entry`. The lane is
+  `unknown` before that. A thread whose first KVM event is a `kvm_exit` (the trace began
+  while its guest ran) is followed from that exit, and bound to its vCPU at the `vcpu_id`
+  of the exit (newer kernels) or of its next `kvm_entry`. This also keeps sched_switch
+  between non-vCPU threads cheap: no per-thread bookkeeping.
 - Only one gap (off-CPU interval awaiting its reason) is open per vCPU. If a vCPU blocks
   again before its next `kvm_entry`, the previous wait is closed with rules 2-4.
 - Device vectors learned anywhere in the trace classify every wait of that VM: a VM's
@@ -100,8 +101,8 @@ class Analyzer:
         self.learned: dict[int, dict[int, Reason]] = {}
         self.io_tids: dict[int, set[int]] = {}
         self.vhost_tids: dict[int, set[int]] = {}
-        self.last_out: dict[int, Event] = {}
-        self.last_wake: dict[int, Event] = {}
+        # VM pids whose main-thread comm is still unknown (filled from sched_switch).
+        self.want_comm: set[int] = set()
         self.lost: dict[int, list[int]] = {}  # cpu -> [count, first begin, last end, packets]
         self.first_ns = -1
         self.last_ns = -1
@@ -147,7 +148,7 @@ class Analyzer:
         self.event_count += len(batch)
         by_tid = self.by_tid
         cpus = self.cpus
-        last_out = self.last_out
+        want_comm = self.want_comm
         handlers = self._handlers
         for ev in batch:
             kind = ev[2]
@@ -186,7 +187,9 @@ class Analyzer:
                     c = self._new_cpu(ev[1])
                 prev = ev[7]
                 nxt = ev[10]
-                last_out[prev] = ev
+                if want_comm and prev in want_comm:
+                    self.comms[prev] = ev[6]
+                    want_comm.discard(prev)
                 c.tid = nxt
                 c.comm = ev[9]
                 c.since = ev[0]
@@ -213,7 +216,7 @@ class Analyzer:
 
     def _exit_slow(self, ev: Event, tid: int, v: VcpuTrack | None) -> None:
         if v is None:
-            v = self._new_track(ev, tid, ev[8], backfill=False)
+            v = self._new_track(ev, tid, ev[8])
             if v is None:
                 return
         if v.gap is not None:  # lost events: the thread runs again without a switch-in
@@ -227,7 +230,7 @@ class Analyzer:
     def _entry_slow(self, ev: Event, tid: int, v: VcpuTrack | None) -> None:
         self.seen_entry = True
         if v is None:
-            v = self._new_track(ev, tid, ev[6], backfill=True)
+            v = self._new_track(ev, tid, ev[6])
             if v is None:
                 return
         elif v.vcpu_id < 0:
@@ -298,7 +301,6 @@ class Analyzer:
         wakee = ev[7]
         v = self.by_tid.get(wakee)
         if v is None:
-            self.last_wake[wakee] = ev
             return
         gap = v.gap
         if gap is None or gap.woken or gap.switched_in:
@@ -440,8 +442,11 @@ class Analyzer:
                 self.tid2pid[child_tid] = ev[11]
             if ev[9]:
                 self.comms[child_tid] = ev[9]
-        if ev[7] >= 0 and ev[8] >= 0:
-            self.tid2pid.setdefault(ev[7], ev[8])
+        if ev[7] >= 0:
+            if ev[8] >= 0:
+                self.tid2pid.setdefault(ev[7], ev[8])
+            if ev[6]:
+                self.comms.setdefault(ev[7], ev[6])
 
     def _on_exec(self, ev: Event) -> None:
         filename = str(ev[6])
@@ -496,7 +501,7 @@ class Analyzer:
             return v.comm
         return self.comms.get(tid, "")
 
-    def _new_track(self, ev: Event, tid: int, vcpu_id: int, *, backfill: bool) -> VcpuTrack | None:
+    def _new_track(self, ev: Event, tid: int, vcpu_id: int) -> VcpuTrack | None:
         """First KVM event of a thread: it is a vCPU thread from now on."""
         if tid < 0:
             self.unattributed += 1
@@ -509,38 +514,12 @@ class Analyzer:
         track = VcpuTrack(pid, -1, tid, comm)
         # Always an `unknown` head (maybe empty): finish() moves it to the trace's first event.
         track.push(min(self.first_ns, ev[0]), State.UNKNOWN, -1)
-        if backfill:
-            self._backfill(track, ev[0], c)
         self.by_tid[tid] = track
+        if pid >= 0 and pid not in self.comms:
+            self.want_comm.add(pid)
         if vcpu_id >= 0:
             return self._bind(track, vcpu_id)
         return track
-
-    def _backfill(self, track: VcpuTrack, ts: int, c: CpuTrack | None) -> None:
-        """Rebuild what the thread did between its last switch-out and its first KVM event."""
-        first = self.trace_first_ns()
-        on_since = c.since if c is not None and c.tid == track.tid else -1
-        out = self.last_out.get(track.tid)
-        out_ts = out[0] if out is not None and out[7] == track.tid else -1
-        if out_ts >= on_since:
-            out_ts = -1
-        cursor = first
-        if out is not None and out_ts >= first:
-            if is_runnable(out[8]):
-                index = track.push(out_ts, State.PREEMPTED, -1)
-                evidence = Evidence(next_tid=out[10], next_comm=out[9])
-                track.marks.append((index, self.builder.intern(evidence)))
-            cursor = out_ts
-        wake = self.last_wake.get(track.tid)
-        woke_from_block = out_ts < 0 or (out is not None and not is_runnable(out[8]))
-        if (
-            wake is not None
-            and woke_from_block
-            and cursor <= wake[0] < (on_since if on_since >= 0 else ts)
-        ):
-            track.push(wake[0], State.READY, -1)
-        if on_since > first and on_since < ts:
-            track.push(on_since, _HYP, -1)
 
     def _bind(self, track: VcpuTrack, vcpu_id: int) -> VcpuTrack:
         """Give a track its vcpu_id (and a pseudo VM when the pid is unknown)."""

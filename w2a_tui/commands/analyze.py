@@ -1,15 +1,42 @@
-"""`w2a-tui analyze`: not implemented yet."""
+"""`w2a-tui analyze TRACE [--json]`: every VM's vCPU states, wait reasons and exits, with a
+one-line verdict per VM."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
-from w2a_tui.errors import W2AError
+from w2a_tui.errors import EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("trace", nargs="?", help="trace directory")
+    parser.add_argument("trace", help="trace directory (or an LTTng session folder)")
+    parser.add_argument("--json", action="store_true", help="machine-readable totals")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="re-analyse the trace even if a cached result exists",
+    )
+    parser.add_argument(
+        "--top", type=int, default=5, metavar="N", help="preempting threads kept per vCPU (5)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise W2AError("this command is not implemented yet.", 1)
+    from w2a_tui.analysis.totals import compute_totals, totals_to_json
+    from w2a_tui.pipeline import load_result
+
+    result = load_result(args.trace, use_cache=not args.no_cache)
+    totals = compute_totals(result, top=max(args.top, 1))
+    if args.json:
+        json.dump(totals_to_json(totals), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    from rich.console import Console
+
+    from w2a_tui.analysis.report import render_report
+
+    console = Console(width=min(Console().width, 100) if sys.stdout.isatty() else 80)
+    render_report(totals, result.meta, console)
+    return EXIT_OK

@@ -1,15 +1,84 @@
-"""`w2a-tui export`: not implemented yet."""
+"""`w2a-tui export TRACE --format csv|json [-o FILE]`: every vCPU interval, the contract's
+columns, sorted by vm, vcpu, start."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
 
-from w2a_tui.errors import W2AError
+from w2a_tui.analysis.rows import EXPORT_COLUMNS, Row, export_rows
+from w2a_tui.errors import EXIT_OK, W2AError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("trace", nargs="?", help="trace directory")
+    parser.add_argument("trace", help="trace directory (or an LTTng session folder)")
+    parser.add_argument(
+        "--format", choices=("csv", "json"), default="csv", help="output format (default: csv)"
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="re-analyse the trace even if a cached result exists",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise W2AError("this command is not implemented yet.", 1)
+    from w2a_tui.pipeline import load_result
+
+    result = load_result(args.trace, use_cache=not args.no_cache)
+    rows = export_rows(result)
+    with _output(args.output) as out:
+        if args.format == "csv":
+            write_csv(rows, out)
+        else:
+            write_json(rows, out)
+    return EXIT_OK
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[IO[str]]:
+    if path is None or path == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise W2AError(f"{path} is a directory: give -o a file name.")
+    try:
+        handle = target.open("w", newline="", encoding="utf-8")
+    except OSError as err:
+        raise W2AError(
+            f"cannot write {path}: {err.strerror or err}; choose another -o path."
+        ) from err
+    with handle:
+        yield handle
+
+
+def write_csv(rows: Iterable[Row], out: IO[str]) -> None:
+    """None cells are written empty."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow(["" if cell is None else cell for cell in row])
+
+
+def write_json(rows: Iterable[Row], out: IO[str]) -> None:
+    """A JSON array of objects with the CSV's keys; empty cells are null. Streamed."""
+    out.write("[")
+    first = True
+    for row in rows:
+        record = {
+            key: (None if cell == "" else cell)
+            for key, cell in zip(EXPORT_COLUMNS, row, strict=True)
+        }
+        out.write("\n " if first else ",\n ")
+        out.write(json.dumps(record, ensure_ascii=False))
+        first = False
+    out.write("\n]\n")

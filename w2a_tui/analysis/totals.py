@@ -1,0 +1,315 @@
+"""Totals of an AnalysisResult (fresh or cached): time per state, wait time per reason,
+exits per reason, wait-duration distribution, top preempting threads, one verdict per VM."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+
+from w2a_tui.analysis.tables import exit_reason_name
+from w2a_tui.model import WAIT_STATES, AnalysisResult, LaneData, State, VmInfo
+
+# Wait-duration histogram: one bucket per decade of nanoseconds.
+DECADES: Final[tuple[tuple[int, str], ...]] = (
+    (1_000, "<1us"),
+    (10_000, "1-10us"),
+    (100_000, "10-100us"),
+    (1_000_000, "0.1-1ms"),
+    (10_000_000, "1-10ms"),
+    (100_000_000, "10-100ms"),
+    (1_000_000_000, "0.1-1s"),
+    (2**63 - 1, ">=1s"),
+)
+_WAIT_VALUES: Final = np.array(sorted(int(s) for s in WAIT_STATES), dtype=np.uint8)
+
+
+@dataclass(slots=True)
+class WaitStats:
+    """Number and duration distribution (ns) of wait intervals."""
+
+    count: int = 0
+    total_ns: int = 0
+    mean_ns: int = 0
+    p50_ns: int = 0
+    p90_ns: int = 0
+    p99_ns: int = 0
+    max_ns: int = 0
+    histogram: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, durations: np.ndarray) -> WaitStats:
+        if durations.size == 0:
+            return cls(histogram={label: 0 for _, label in DECADES})
+        p50, p90, p99 = np.percentile(durations, [50, 90, 99])
+        edges = np.array([limit for limit, _ in DECADES], dtype=np.int64)
+        buckets = np.bincount(np.searchsorted(edges, durations, side="right"), minlength=len(edges))
+        return cls(
+            count=int(durations.size),
+            total_ns=int(durations.sum()),
+            mean_ns=round(float(durations.mean())),
+            p50_ns=round(float(p50)),
+            p90_ns=round(float(p90)),
+            p99_ns=round(float(p99)),
+            max_ns=int(durations.max()),
+            histogram={label: int(buckets[i]) for i, (_, label) in enumerate(DECADES)},
+        )
+
+
+@dataclass(slots=True)
+class Preemptor:
+    """A thread that took a vCPU's pCPU while the vCPU was runnable."""
+
+    comm: str
+    tid: int
+    time_ns: int
+    count: int
+
+
+@dataclass(slots=True)
+class VcpuTotals:
+    vm_pid: int
+    vcpu: int
+    tid: int
+    comm: str
+    span_ns: int  # time with a known state (the lane minus its `unknown` parts)
+    time_by_state: dict[str, int]
+    wait_by_reason: dict[str, int]
+    exits: dict[int, int]
+    waits: WaitStats
+    top_preemptors: list[Preemptor]
+
+    def fraction(self, state: State) -> float:
+        return self.time_by_state.get(state.label, 0) / self.span_ns if self.span_ns else 0.0
+
+
+@dataclass(slots=True)
+class VmTotals:
+    pid: int
+    name: str
+    isa: int
+    vcpus: list[VcpuTotals]
+    time_by_state: dict[str, int]
+    wait_by_reason: dict[str, int]
+    exits: dict[int, int]
+    waits: WaitStats
+    top_preemptors: list[Preemptor]
+    disk_vectors: list[int]
+    net_vectors: list[int]
+    verdict: str = ""
+
+
+@dataclass(slots=True)
+class Totals:
+    vms: list[VmTotals]
+    first_ns: int
+    last_ns: int
+    warnings: list[str]
+
+
+def compute_totals(result: AnalysisResult, *, top: int = 5) -> Totals:
+    """Everything `analyze` prints, from the result alone (works on a cached result)."""
+    by_vm: dict[int, list[_LaneFacts]] = {}
+    for lane in result.lanes:
+        by_vm.setdefault(lane.vm_pid, []).append(_lane_totals(result, lane, top))
+    infos = {vm.pid: vm for vm in result.vms}
+    vms = [
+        _vm_totals(infos.get(pid) or VmInfo(pid=pid, name=f"pid {pid}"), entries, top)
+        for pid, entries in sorted(by_vm.items())
+    ]
+    return Totals(vms, result.meta.first_ns, result.meta.last_ns, list(result.warnings))
+
+
+# A vCPU's totals, its wait durations and its full preemptor list (for the VM's merge).
+_LaneFacts = tuple[VcpuTotals, np.ndarray, list[Preemptor]]
+
+
+def _lane_totals(result: AnalysisResult, lane: LaneData, top: int) -> _LaneFacts:
+    n = len(lane)
+    starts = np.frombuffer(lane.starts, dtype=np.int64) if n else np.zeros(0, np.int64)
+    states = np.frombuffer(lane.states, dtype=np.uint8) if n else np.zeros(0, np.uint8)
+    ends = np.empty_like(starts)
+    if n:
+        ends[:-1] = starts[1:]
+        ends[-1] = lane.end_ns
+    durations = ends - starts
+    time_by_state = {
+        s.label: int(durations[states == int(s)].sum()) for s in State if s is not State.UNKNOWN
+    }
+    wait_mask = np.isin(states, _WAIT_VALUES)
+    wait_by_reason = {
+        s.label.removeprefix("wait_"): time_by_state[s.label] for s in sorted(WAIT_STATES, key=int)
+    }
+    span = int(durations.sum() - durations[states == int(State.UNKNOWN)].sum())
+    preemptors = _preemptors(result, lane, states, durations)
+    vcpu = VcpuTotals(
+        vm_pid=lane.vm_pid,
+        vcpu=lane.vcpu,
+        tid=lane.tid,
+        comm=lane.comm,
+        span_ns=span,
+        time_by_state=time_by_state,
+        wait_by_reason=wait_by_reason,
+        exits=dict(lane.exit_counts),
+        waits=WaitStats.of(durations[wait_mask]),
+        top_preemptors=preemptors[:top],
+    )
+    return vcpu, durations[wait_mask], preemptors
+
+
+def _preemptors(
+    result: AnalysisResult, lane: LaneData, states: np.ndarray, durations: np.ndarray
+) -> list[Preemptor]:
+    time: Counter[tuple[str, int]] = Counter()
+    count: Counter[tuple[str, int]] = Counter()
+    evidence = lane.evidence
+    for i in np.flatnonzero(states == int(State.PREEMPTED)).tolist():
+        eid = evidence[i]
+        key = ("?", -1)
+        if eid >= 0:
+            ev = result.evidence[eid]
+            key = (ev.next_comm or "?", ev.next_tid)
+        time[key] += int(durations[i])
+        count[key] += 1
+    return _ranked(time, count)
+
+
+def _ranked(time: Counter[tuple[str, int]], count: Counter[tuple[str, int]]) -> list[Preemptor]:
+    order = sorted(time, key=lambda k: (-time[k], k))
+    return [Preemptor(comm, tid, time[(comm, tid)], count[(comm, tid)]) for comm, tid in order]
+
+
+def _vm_totals(info: VmInfo, entries: list[_LaneFacts], top: int) -> VmTotals:
+    vcpus = [v for v, _, _ in entries]
+    time_by_state: Counter[str] = Counter()
+    wait_by_reason: Counter[str] = Counter()
+    exits: Counter[int] = Counter()
+    ptime: Counter[tuple[str, int]] = Counter()
+    pcount: Counter[tuple[str, int]] = Counter()
+    for v, _, all_preemptors in entries:
+        time_by_state.update(v.time_by_state)
+        wait_by_reason.update(v.wait_by_reason)
+        exits.update(v.exits)
+        for p in all_preemptors:
+            ptime[(p.comm, p.tid)] += p.time_ns
+            pcount[(p.comm, p.tid)] += p.count
+    all_waits = np.concatenate([w for _, w, _ in entries]) if entries else np.zeros(0, np.int64)
+    totals = VmTotals(
+        pid=info.pid,
+        name=info.name,
+        isa=info.isa,
+        vcpus=vcpus,
+        time_by_state={s.label: time_by_state[s.label] for s in State if s is not State.UNKNOWN},
+        wait_by_reason={k: wait_by_reason[k] for k in vcpus[0].wait_by_reason} if vcpus else {},
+        exits=dict(sorted(exits.items(), key=lambda kv: (-kv[1], kv[0]))),
+        waits=WaitStats.of(all_waits),
+        top_preemptors=_ranked(ptime, pcount)[:top],
+        disk_vectors=list(info.disk_vectors),
+        net_vectors=list(info.net_vectors),
+    )
+    totals.verdict = verdict(totals)
+    return totals
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f} %"
+
+
+def verdict(vm: VmTotals) -> str:
+    """One line: the most striking fact about the VM's vCPUs."""
+    if not vm.vcpus:
+        return "no vCPU activity."
+    worst = max(vm.vcpus, key=lambda v: v.fraction(State.PREEMPTED))
+    if worst.fraction(State.PREEMPTED) >= 0.10:
+        who = f", mostly {worst.top_preemptors[0].comm}" if worst.top_preemptors else ""
+        return (
+            f"vCPU {worst.vcpu} spent {_pct(worst.fraction(State.PREEMPTED))} of its time "
+            f"preempted by host threads{who}."
+        )
+    worst = max(vm.vcpus, key=lambda v: v.fraction(State.READY))
+    if worst.fraction(State.READY) >= 0.10:
+        return (
+            f"vCPU {worst.vcpu} waited {_pct(worst.fraction(State.READY))} of its time for a "
+            "pCPU after being woken (host CPU contention)."
+        )
+    worst = max(vm.vcpus, key=lambda v: v.fraction(State.HYPERVISOR))
+    if worst.fraction(State.HYPERVISOR) >= 0.20:
+        top_exit = max(worst.exits, key=lambda r: worst.exits[r]) if worst.exits else None
+        name = exit_reason_name(vm.isa, top_exit) if top_exit is not None else ""
+        why = f", mostly {name or top_exit} exits" if top_exit is not None else ""
+        return (
+            f"vCPU {worst.vcpu} spent {_pct(worst.fraction(State.HYPERVISOR))} of its time in "
+            f"the hypervisor{why}."
+        )
+    span = sum(v.span_ns for v in vm.vcpus)
+    waited = sum(vm.wait_by_reason.values())
+    if span and waited / span >= 0.5:
+        reason = max(vm.wait_by_reason, key=lambda r: vm.wait_by_reason[r])
+        return (
+            f"mostly idle: its vCPUs waited {_pct(waited / span)} of the time, mostly for {reason}."
+        )
+    guest = vm.time_by_state.get(State.GUEST.label, 0)
+    return f"healthy: its vCPUs ran guest code {_pct(guest / span if span else 0)} of the time."
+
+
+def totals_to_json(totals: Totals) -> dict[str, Any]:
+    """Stable, plain-JSON form of the totals (keys never renamed; ns integers)."""
+
+    def waits(w: WaitStats) -> dict[str, Any]:
+        return {
+            "count": w.count,
+            "total_ns": w.total_ns,
+            "mean_ns": w.mean_ns,
+            "p50_ns": w.p50_ns,
+            "p90_ns": w.p90_ns,
+            "p99_ns": w.p99_ns,
+            "max_ns": w.max_ns,
+            "histogram": w.histogram,
+        }
+
+    def preemptors(ps: list[Preemptor]) -> list[dict[str, Any]]:
+        return [{"comm": p.comm, "tid": p.tid, "time_ns": p.time_ns, "count": p.count} for p in ps]
+
+    def exits(isa: int, counts: dict[int, int]) -> list[dict[str, Any]]:
+        return [
+            {"reason": r, "name": exit_reason_name(isa, r), "count": c}
+            for r, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
+
+    return {
+        "first_ns": totals.first_ns,
+        "last_ns": totals.last_ns,
+        "warnings": totals.warnings,
+        "vms": [
+            {
+                "pid": vm.pid,
+                "name": vm.name,
+                "isa": vm.isa,
+                "verdict": vm.verdict,
+                "time_by_state_ns": vm.time_by_state,
+                "wait_by_reason_ns": vm.wait_by_reason,
+                "exits": exits(vm.isa, vm.exits),
+                "waits": waits(vm.waits),
+                "top_preemptors": preemptors(vm.top_preemptors),
+                "disk_vectors": vm.disk_vectors,
+                "net_vectors": vm.net_vectors,
+                "vcpus": [
+                    {
+                        "vcpu": v.vcpu,
+                        "tid": v.tid,
+                        "comm": v.comm,
+                        "span_ns": v.span_ns,
+                        "time_by_state_ns": v.time_by_state,
+                        "wait_by_reason_ns": v.wait_by_reason,
+                        "exits": exits(vm.isa, v.exits),
+                        "waits": waits(v.waits),
+                        "top_preemptors": preemptors(v.top_preemptors),
+                    }
+                    for v in vm.vcpus
+                ],
+            }
+            for vm in totals.vms
+        ],
+    }
