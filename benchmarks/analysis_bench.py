@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from w2a_tui.analysis import NEEDED_KINDS, analyze_events  # noqa: E402
-from w2a_tui.events import Batch, Event, EventKind  # noqa: E402
-from w2a_tui.model import TraceMeta  # noqa: E402
+from w2a_tui.analysis import NEEDED_KINDS, analyze_events
+from w2a_tui.events import Batch, Event, EventKind
+from w2a_tui.model import TraceMeta
 
 K = EventKind
 EXIT_MIX = (48, 30, 32, 1, 56, 52, 31, 10)
@@ -31,54 +31,57 @@ def synthetic_events(n_target: int, seed: int = 7) -> list[Event]:
     """About `n_target` plausible host events: 2 VMs x 4 vCPUs on 8 pCPUs plus noise."""
     rng = random.Random(seed)
     events: list[Event] = []
-    vcpus = [(100 + 100 * vm, 101 + 100 * vm + i, i, vm * 4 + i) for vm in range(2) for i in range(4)]
+
+    def add(t: int, cpu: int, kind: EventKind, tid: int, pid: int, comm: str, *p: object) -> None:
+        events.append((t, cpu, int(kind), tid, pid, comm, *p))
+
+    vcpus = [
+        (100 * (vm + 1), 100 * (vm + 1) + 1 + i, i, vm * 4 + i) for vm in range(2) for i in range(4)
+    ]
     clocks = {cpu: 1_000 for cpu in range(9)}
-    noise_cpu = 8
+    noise = 8
     while len(events) < n_target:
         for pid, tid, vcpu, cpu in vcpus:
             t = clocks[cpu]
-            comm = f"CPU {vcpu}/KVM"
-            events.append((t, cpu, int(K.SCHED_SWITCH), 0, 0, "swapper", "swapper", 0, 0, comm, tid))
+            me = (tid, pid, f"CPU {vcpu}/KVM")
+            add(t, cpu, K.SCHED_SWITCH, 0, 0, "swapper", "swapper", 0, 0, me[2], tid)
             for _ in range(rng.randint(5, 40)):
                 t += rng.randint(200, 5_000)
-                events.append((t, cpu, int(K.KVM_ENTRY), tid, pid, comm, vcpu))
+                add(t, cpu, K.KVM_ENTRY, *me, vcpu)
                 t += rng.randint(500, 20_000)
-                events.append((t, cpu, int(K.KVM_EXIT), tid, pid, comm, rng.choice(EXIT_MIX), 1, -1))
+                add(t, cpu, K.KVM_EXIT, *me, rng.choice(EXIT_MIX), 1, -1)
             t += 300
-            events.append((t, cpu, int(K.KVM_ENTRY), tid, pid, comm, vcpu))
+            add(t, cpu, K.KVM_ENTRY, *me, vcpu)
             t += 2_000
             if rng.random() < 0.8:  # idle: HLT, block, timer wake, inject
-                events.append((t, cpu, int(K.KVM_EXIT), tid, pid, comm, 12, 1, -1))
-                t += 500
-                events.append((t, cpu, int(K.SCHED_SWITCH), tid, pid, comm, comm, tid, 1, "swapper", 0))
+                add(t, cpu, K.KVM_EXIT, *me, 12, 1, -1)
+                add(t + 500, cpu, K.SCHED_SWITCH, *me, me[2], tid, 1, "swapper", 0)
                 t += rng.randint(10_000, 200_000)
-                other = noise_cpu
-                events.append((t, other, int(K.HRTIMER_EXPIRE_ENTRY), 0, 0, "swapper", 1, 2))
-                events.append((t + 1, other, int(K.KVM_APIC_ACCEPT_IRQ), 0, 0, "swapper", vcpu, 0xEC, 0, 0))
-                events.append((t + 2, other, int(K.SCHED_WAKING), 0, 0, "swapper", comm, tid, cpu))
-                events.append((t + 3, other, int(K.HRTIMER_EXPIRE_EXIT), 0, 0, "swapper", 1))
+                add(t, noise, K.HRTIMER_EXPIRE_ENTRY, 0, 0, "swapper", 1, 2)
+                add(t + 1, noise, K.KVM_APIC_ACCEPT_IRQ, 0, 0, "swapper", vcpu, 0xEC, 0, 0)
+                add(t + 2, noise, K.SCHED_WAKING, 0, 0, "swapper", me[2], tid, cpu)
+                add(t + 3, noise, K.HRTIMER_EXPIRE_EXIT, 0, 0, "swapper", 1)
                 t += 2_000
-                events.append((t, cpu, int(K.SCHED_SWITCH), 0, 0, "swapper", "swapper", 0, 0, comm, tid))
-                events.append((t + 100, cpu, int(K.KVM_INJ_VIRQ), tid, pid, comm, 0xEC, 0))
+                add(t, cpu, K.SCHED_SWITCH, 0, 0, "swapper", "swapper", 0, 0, me[2], tid)
+                add(t + 100, cpu, K.KVM_INJ_VIRQ, *me, 0xEC, 0)
                 t += 200
             else:  # preempted by a host thread
-                events.append((t, cpu, int(K.KVM_EXIT), tid, pid, comm, 1, 1, -1))
-                t += 500
-                events.append((t, cpu, int(K.SCHED_SWITCH), tid, pid, comm, comm, tid, 0, "stress", 7))
+                add(t, cpu, K.KVM_EXIT, *me, 1, 1, -1)
+                add(t + 500, cpu, K.SCHED_SWITCH, *me, me[2], tid, 0, "stress", 7)
                 t += rng.randint(10_000, 100_000)
-                events.append((t, cpu, int(K.SCHED_SWITCH), 7, 7, "stress", "stress", 7, 0, comm, tid))
-            events.append((t, cpu, int(K.KVM_ENTRY), tid, pid, comm, vcpu))
+                add(t, cpu, K.SCHED_SWITCH, 7, 7, "stress", "stress", 7, 0, me[2], tid)
+            add(t, cpu, K.KVM_ENTRY, *me, vcpu)
             t += 1_000
-            events.append((t, cpu, int(K.SCHED_SWITCH), tid, pid, comm, comm, tid, 0, "swapper", 0))
+            add(t, cpu, K.SCHED_SWITCH, *me, me[2], tid, 0, "swapper", 0)
             clocks[cpu] = t + 10
         # Host-only scheduling noise: cheap for the analysis by design.
-        t = clocks[noise_cpu]
+        t = clocks[noise]
         for _ in range(40):
             a, b = rng.randint(1000, 1100), rng.randint(1000, 1100)
             t += rng.randint(1_000, 5_000)
-            events.append((t, noise_cpu, int(K.SCHED_SWITCH), a, a, "kw", "kw", a, 1, "kw", b))
-            events.append((t + 5, noise_cpu, int(K.SCHED_WAKING), b, b, "kw", "kw", a, noise_cpu))
-        clocks[noise_cpu] = t
+            add(t, noise, K.SCHED_SWITCH, a, a, "kw", "kw", a, 1, "kw", b)
+            add(t + 5, noise, K.SCHED_WAKING, b, b, "kw", "kw", a, noise)
+        clocks[noise] = t
     events.sort(key=lambda e: e[0])
     return events
 

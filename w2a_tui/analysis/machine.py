@@ -320,6 +320,8 @@ class Analyzer:
         waker_tid = ev[3] if ev[3] >= 0 else c.tid
         waker_comm = ev[5] or self._comm_of(waker_tid, c)
         waker_pid = ev[4] if ev[4] >= 0 else self.tid2pid.get(waker_tid, -1)
+        if context == TASK_CONTEXT and waker_tid == waker_pid and waker_comm:
+            self.comms.setdefault(waker_tid, waker_comm)
         gap.woken = True
         gap.wake_ts = ev[0]
         gap.waker_tid = waker_tid
@@ -362,6 +364,8 @@ class Analyzer:
                 pending.append(item)
             return
         pid = ev[4] if ev[4] >= 0 else self.tid2pid.get(tid, -1)
+        if tid == pid and comm:  # a main thread names its VM
+            self.comms.setdefault(tid, comm)
         owner = vhost_owner(comm)
         vm = owner if owner >= 0 else pid
         source = self.by_tid.get(tid)

@@ -18,17 +18,18 @@ _STATE_COLUMNS = (
     ("ready", State.READY),
     ("blocked", State.BLOCKED),
 )
+_COUNT_WIDTH = 9
 
 
 def format_ns(ns: int) -> str:
-    """Human duration: `812 ns`, `3.4 µs`, `12.5 ms`, `2.31 s`."""
+    """Short human duration: `812ns`, `3.4µs`, `12.5ms`, `2.31s` (fits narrow columns)."""
     if ns < 1_000:
-        return f"{ns} ns"
+        return f"{ns}ns"
     if ns < 1_000_000:
-        return f"{ns / 1e3:.1f} µs"
+        return f"{ns / 1e3:.3g}µs"
     if ns < 1_000_000_000:
-        return f"{ns / 1e6:.1f} ms"
-    return f"{ns / 1e9:.2f} s"
+        return f"{ns / 1e6:.3g}ms"
+    return f"{ns / 1e9:.3g}s"
 
 
 def _pct(part: int, whole: int) -> str:
@@ -40,11 +41,19 @@ def _isa_name(isa: int) -> str:
 
 
 def _vcpu_table(vm: VmTotals) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), show_edge=False)
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+        show_edge=False,
+        title="% of each vCPU's known time",
+        title_justify="left",
+        title_style="dim",
+    )
     table.add_column("vCPU", justify="right")
     for title, _ in _STATE_COLUMNS:
-        table.add_column(f"{title}%", justify="right")
-    table.add_column("wait%", justify="right")
+        table.add_column(title, justify="right")
+    table.add_column("wait", justify="right")
     table.add_column("waits", justify="right")
     table.add_column("p50", justify="right")
     table.add_column("p99", justify="right")
@@ -67,19 +76,23 @@ def _wait_line(vm: VmTotals) -> Text:
     if not total:
         return line.append("none")
     parts = [
-        f"{reason} {format_ns(ns)} ({100 * ns / total:.0f} %)"
+        f"{reason} {format_ns(ns)} ({100 * ns / total:.0f}%)"
         for reason, ns in sorted(vm.wait_by_reason.items(), key=lambda kv: -kv[1])
         if ns
     ]
     return line.append(", ".join(parts))
 
 
-def _exit_line(vm: VmTotals, top: int = 4) -> Text:
-    line = Text("Top exits: ", style="bold")
+def _exit_lines(vm: VmTotals, top: int = 4) -> list[Text]:
+    """One exit reason per line (names are long): `  48 EPT_VIOLATION      2,989`."""
     if not vm.exits:
-        return line.append("none")
-    parts = [f"{exit_reason_label(vm.isa, r)} x{c:,}" for r, c in list(vm.exits.items())[:top]]
-    return line.append(", ".join(parts))
+        return [Text("Exits: ", style="bold").append("none")]
+    total = sum(vm.exits.values())
+    lines = [Text("Top exits:", style="bold").append(f" ({total:,} in all)")]
+    for reason, count in list(vm.exits.items())[:top]:
+        label = exit_reason_label(vm.isa, reason)
+        lines.append(Text(f"  {label:<28}{count:>{_COUNT_WIDTH},}"))
+    return lines
 
 
 def _preemptor_lines(vm: VmTotals) -> list[Text]:
@@ -87,7 +100,7 @@ def _preemptor_lines(vm: VmTotals) -> list[Text]:
     for v in vm.vcpus:
         if not v.top_preemptors:
             continue
-        parts = [f"{p.comm} {format_ns(p.time_ns)} x{p.count}" for p in v.top_preemptors[:3]]
+        parts = [f"{p.comm} {format_ns(p.time_ns)} x{p.count}" for p in v.top_preemptors[:2]]
         lines.append(Text(f"  vCPU {v.vcpu}: ").append(", ".join(parts)))
     if lines:
         lines.insert(0, Text("Preempted by:", style="bold"))
@@ -115,7 +128,7 @@ def vm_section(vm: VmTotals) -> RenderableType:
         Text("→ ").append(vm.verdict, style="bold yellow"),
         _vcpu_table(vm),
         _wait_line(vm),
-        _exit_line(vm),
+        *_exit_lines(vm),
     ]
     vectors = _vectors_line(vm)
     if vectors is not None:
