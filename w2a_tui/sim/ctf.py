@@ -171,12 +171,14 @@ class CtfWriter:
         packet_bytes: int = 128 * 1024,
         lost_prob: float = 0.0,
         seed: int = 0,
+        drop_until: int = 0,
     ) -> None:
         self._packet_bytes = packet_bytes
         self._limit = packet_bytes - PACKET_PREAMBLE - MAX_EVENT_BYTES
         self._uuid = trace_uuid
         self._contexts = contexts
         self._lost_prob = lost_prob
+        self._drop_until = drop_until  # never discard later events: the trace end stays put
         self._rng = random.Random(seed)
         self.stats = WriteStats()
         ctx_fmt = "ii16s" if contexts is not None else ""
@@ -211,7 +213,7 @@ class CtfWriter:
         body = st.body
         prev = st.prev_ts
         for ev in events:
-            if st.dropping:
+            if st.dropping and ev[0] < self._drop_until:
                 st.dropping -= 1
                 st.discarded += 1
                 self.stats.discarded += 1

@@ -57,6 +57,7 @@ SCHED_LATENCY_NS: Final = 6000 * US
 MIN_GRANULARITY_NS: Final = 750 * US
 KVM_EXIT_IO: Final = 2
 RIP_BASE: Final = 0xFFFFFFFF81000000
+MIN_GAP_NS: Final = 250  # two events of one CPU are never closer (no empty intervals)
 
 
 class Kind(IntEnum):
@@ -183,6 +184,7 @@ class Simulator:
         profile: tp.KernelProfile,
         t0: int,
         sink: Callable[[int, list[tuple[Any, ...]]], None],
+        clock_offset: int = 0,
     ) -> None:
         self.sc = sc
         self.rng = random.Random(sc.seed)
@@ -191,6 +193,7 @@ class Simulator:
         self.t0 = t0
         self.t_end = t0 + int(sc.seconds * 1e9)
         self.sink = sink
+        self.clock_offset = clock_offset  # truth rows are written in ns from the origin
         self.heap: list[tuple[Any, ...]] = []
         self.seq = 0
         self.now = t0
@@ -296,8 +299,8 @@ class Simulator:
 
     def _begin(self, cpu: Cpu, t: int) -> int:
         """Claim `cpu` from `t` on: cut the live guest plan there; the effective start."""
-        if t < cpu.fixed_ts:
-            t = cpu.fixed_ts
+        if t < cpu.fixed_ts + MIN_GAP_NS:
+            t = cpu.fixed_ts + MIN_GAP_NS
         v = cpu.plan
         if v is not None:
             self._cut(v, cpu, t)
@@ -384,7 +387,7 @@ class Simulator:
                 if v.wait is not None:
                     upto = min(upto, v.wait.row - lane.base)
                 if upto > 256:
-                    n = lane.spill(upto, 0, comm_of)
+                    n = lane.spill(upto, self.clock_offset, comm_of)
                     v.plan_row0 = max(0, v.plan_row0 - n)
                     if v.wait is not None:
                         pass  # absolute index, unchanged
@@ -554,6 +557,15 @@ class Simulator:
         if self.wake_events:
             self._emit(cpu, t2, tp.SCHED_WAKEUP, th.comm_b, th.tid, th.prio, target.id)
         th.run = RUNNABLE
+        # Other CPUs see the wake-up only from its time on (the handler may run ahead of
+        # the simulation clock on its own CPU).
+        if t2 <= self.now:
+            self._enqueue(t2, th, target)
+        else:
+            self._at(t2, self._enqueue, th, target)
+        return t2 + self._d(200, 600)
+
+    def _enqueue(self, t2: int, th: Thread, target: Cpu) -> None:
         target.rq.append(th)
         if target.cur.kind is Kind.IDLE:
             if not target.resched_armed:
@@ -565,7 +577,6 @@ class Simulator:
                 self._at(t2 + self._d(1 * US, 4 * US), self._resched, target)
         else:
             self._ensure_slice(target, t2)
-        return t2 + self._d(200, 600)
 
     def _select_cpu(self, th: Thread) -> Cpu:
         prev = self.cpus[th.cpu]
@@ -839,8 +850,11 @@ class Simulator:
         w = v.wait
         if v.mode == M_WAIT and w is not None and not (w.woken and self.wake_events):
             w.accept = (vec, emitter)  # rule 2 window: switch-out .. wake-up (or switch-in)
-        if not self.sc.apicv and vec not in v.pending:
-            v.pending.append(vec)
+        if not self.sc.apicv:
+            if t <= self.now:
+                self._add_pending(t, v, vec)
+            else:
+                self._at(t, self._add_pending, v, vec)
         if v.mode == M_WAIT and v.thread.run == SLEEPING:
             if vec not in TIMER_VECTORS:
                 self._disarm_timer(v)
@@ -853,6 +867,10 @@ class Simulator:
         elif v.mode == M_RUN and not self.sc.apicv and not v.kick_due:
             self._at(t + self._d(800, 2000), self._kick, v, v.plan_tok)
         return t
+
+    def _add_pending(self, t: int, v: Vcpu, vec: int) -> None:
+        if vec not in v.pending:
+            v.pending.append(vec)
 
     def _kick(self, t: int, v: Vcpu, tok: int) -> None:
         """kvm_vcpu_kick of a running vCPU: exit (if in guest), inject, re-enter."""

@@ -60,7 +60,9 @@ def generate(trace_dir: Path, sc: Scenario) -> Summary:
     offset = EPOCH_OF_BOOT_NS + ids.randrange(10**9)
 
     writer_box: list[CtfWriter] = []
-    sim = Simulator(sc, classes, profile, t0, lambda cpu, evs: writer_box[0].write(cpu, evs))
+    sim = Simulator(
+        sc, classes, profile, t0, lambda cpu, evs: writer_box[0].write(cpu, evs), offset
+    )
     writer = CtfWriter(
         trace_dir,
         list(classes.values()),
@@ -71,6 +73,7 @@ def generate(trace_dir: Path, sc: Scenario) -> Summary:
         packet_bytes=sc.packet_kib * 1024,
         lost_prob=sc.lost_prob,
         seed=sc.seed,
+        drop_until=sim.t_end - 10_000_000,
     )
     writer_box.append(writer)
     sim.run()

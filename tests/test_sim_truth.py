@@ -1,0 +1,325 @@
+"""The ground truth follows the contract *given the trace*: every truth row is checked
+against the events babeltrace2 reads back (never against the simulator's internals).
+
+For each vCPU lane: contiguous, covering the trace; `guest` starts at the thread's
+kvm_entry, `hypervisor` at a kvm_exit or switch-in; waits start at a blocking switch-out
+after an HLT exit and end at the wake-up; `ready` runs from wake-up to switch-in;
+`preempted` starts at a runnable switch-out; each wait's source/vector is what rules
+1-4 of vcpu-states.md give on the read-back events.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from test_sim_readback import Readback, generated, read_trace, sim_root  # noqa: F401
+
+from w2a_tui.sim import SCENARIOS, truth_paths
+
+TIMER = {0xEC, 0xEF}
+TASK = {0xFB, 0xFC, 0xFD, 0xF6}
+WAITS = {"wait_timer", "wait_task", "wait_disk", "wait_net", "wait_unknown"}
+
+
+@dataclass
+class ThreadEvents:
+    entries: list[int] = field(default_factory=list)
+    exits: list[tuple[int, int, int]] = field(default_factory=list)  # ts, reason, isa
+    injs: list[tuple[int, int]] = field(default_factory=list)
+    outs: dict[int, tuple[int, str]] = field(default_factory=dict)  # ts -> state, next comm
+    ins: list[int] = field(default_factory=list)
+    wakes: dict[int, int] = field(default_factory=dict)  # ts -> waker tid
+
+
+@dataclass
+class Indexed:
+    back: Readback
+    threads: dict[int, ThreadEvents]
+    pid_of: dict[int, int]
+    comm_of: dict[int, str]
+    accepts: list[tuple[int, int, int, int, int]]  # ts, apicid, vec, emitter tid, index
+    in_irq: set[int]  # indexes of accepts emitted in hrtimer (interrupt) context
+    wakes_after: dict[int, tuple[int, int]]  # event index of an accept -> (ts, woken tid)
+    in_hrtimer: set[int]  # ts of sched_waking inside an apic hrtimer handler
+
+
+def index(back: Readback) -> Indexed:
+    threads: dict[int, ThreadEvents] = defaultdict(ThreadEvents)
+    pid_of: dict[int, int] = {}
+    comm_of: dict[int, str] = {}
+    accepts = []
+    wakes_after: dict[int, tuple[int, int]] = {}
+    in_hrtimer: set[int] = set()
+    in_irq: set[int] = set()
+    hrtimer_cpus: set[int] = set()
+    last_accept_on_cpu: dict[int, int] = {}
+    for i, e in enumerate(back.events):
+        f, n = e.fields, e.name
+        if n == "lttng_statedump_process_state":
+            pid_of[f["tid"]] = f["pid"]
+            comm_of[f["tid"]] = f["name"]
+        elif n.endswith("_entry") and n.startswith("kvm"):
+            threads[e.tid].entries.append(e.ts)
+        elif n.endswith("_exit") and n.startswith("kvm") and n != "kvm_userspace_exit":
+            threads[e.tid].exits.append((e.ts, f["exit_reason"], f["isa"]))
+        elif n.endswith("inj_virq"):
+            threads[e.tid].injs.append((e.ts, f["irq"]))
+        elif n.endswith("apic_accept_irq"):
+            accepts.append((e.ts, f["apicid"], f["vec"], e.tid, i))
+            if e.cpu in hrtimer_cpus:
+                in_irq.add(i)
+                last_accept_on_cpu[e.cpu] = i
+        elif n == "sched_switch":
+            threads[f["prev_tid"]].outs[e.ts] = (f["prev_state"], f["next_comm"])
+            threads[f["next_tid"]].ins.append(e.ts)
+            comm_of.setdefault(f["next_tid"], f["next_comm"])
+        elif n == "sched_waking":
+            threads[f["tid"]].wakes[e.ts] = e.tid
+            if e.cpu in hrtimer_cpus:
+                in_hrtimer.add(e.ts)
+            j = last_accept_on_cpu.pop(e.cpu, None)
+            if j is not None:
+                wakes_after[j] = (e.ts, f["tid"])
+        elif n == "timer_hrtimer_expire_entry":
+            hrtimer_cpus.add(e.cpu)
+        elif n == "timer_hrtimer_expire_exit":
+            hrtimer_cpus.discard(e.cpu)
+            last_accept_on_cpu.pop(e.cpu, None)
+    return Indexed(back, threads, pid_of, comm_of, accepts, in_irq, wakes_after, in_hrtimer)
+
+
+def is_hlt(reason: int, isa: int) -> bool:
+    return (reason & 0xFFFF) == 12 if isa == 1 else reason == 0x78
+
+
+def last_before(items: list[tuple[int, int, int]], ts: int) -> tuple[int, int, int] | None:
+    i = bisect_right([x[0] for x in items], ts) - 1
+    return items[i] if i >= 0 else None
+
+
+def load_truth(trace: Path) -> tuple[dict[tuple[int, int], list[dict[str, str]]], dict]:
+    csv_path, json_path = truth_paths(trace)
+    lanes: dict[tuple[int, int], list[dict[str, str]]] = defaultdict(list)
+    with csv_path.open() as f:
+        for row in csv.DictReader(f):
+            lanes[(int(row["vm_pid"]), int(row["vcpu"]))].append(row)
+    return lanes, json.loads(json_path.read_text())
+
+
+def check_trace(trace: Path) -> Counter[str]:
+    """Assert every truth row against the trace; return how many rows each state has."""
+    lanes, doc = load_truth(trace)
+    ix = index(read_trace(trace))
+    wake_events = doc["scenario"]["wakeup_events"]
+    first, last = doc["first_ns"], doc["last_ns"]
+    vms = {vm["pid"]: vm for vm in doc["vms"]}
+    states: Counter[str] = Counter()
+    assert sorted(lanes) == sorted((vm["pid"], v["vcpu"]) for vm in doc["vms"] for v in vm["vcpus"])
+    for (vm_pid, vcpu), rows in lanes.items():
+        vm = vms[vm_pid]
+        tid = int(rows[0]["tid"])
+        th = ix.threads[tid]
+        exit_ts = [x[0] for x in th.exits]
+        starts = [int(r["start_ns"]) for r in rows]
+        ends = [int(r["end_ns"]) for r in rows]
+        assert starts[0] == first and ends[-1] == last
+        assert starts[1:] == ends[:-1], "lane not contiguous"
+        assert all(s < e for s, e in zip(starts, ends, strict=True) if e != last)
+        assert rows[0]["state"] == "unknown" and ends[0] == th.entries[0]
+        guest_starts = [s for s, r in zip(starts, rows, strict=True) if r["state"] == "guest"]
+        assert guest_starts == th.entries, "guest rows must start exactly at kvm_entry"
+        hyper_starts = {s for s, r in zip(starts, rows, strict=True) if r["state"] == "hypervisor"}
+        assert {t for t in exit_ts if t >= th.entries[0]} <= hyper_starts
+        for k, row in enumerate(rows):
+            state, start, end = row["state"], starts[k], ends[k]
+            states[state] += 1
+            prev_exit = last_before(th.exits, start)
+            if state == "hypervisor":
+                assert start in exit_ts or start in th.ins
+                assert prev_exit is not None and int(row["exit_reason"]) == prev_exit[1]
+            elif state == "preempted":
+                prev_state, next_comm = th.outs[start]
+                assert prev_state & 0xFF == 0 and row["next_comm"] == next_comm
+                assert end in th.ins or end == last
+            elif state == "blocked":
+                prev_state, _ = th.outs[start]
+                assert prev_state & 0xFF and prev_exit is not None
+                assert not is_hlt(prev_exit[1], prev_exit[2])
+            elif state == "ready":
+                assert start in th.wakes and (end in th.ins or end == last)
+                assert int(row["waker_tid"]) == max(th.wakes[start], 0)
+            elif state in WAITS:
+                prev_state, _ = th.outs[start]
+                assert prev_state & 0xFF, "a wait starts at a blocking switch-out"
+                assert prev_exit is not None and is_hlt(prev_exit[1], prev_exit[2])
+                assert int(row["exit_reason"]) == prev_exit[1]
+                if end != last:
+                    assert end in (th.wakes if wake_events else th.ins)
+                check_wait_reason(ix, vm, vcpu, tid, row, start, end, last, wake_events)
+    return states
+
+
+def check_wait_reason(
+    ix: Indexed,
+    vm: dict,
+    vcpu: int,
+    tid: int,
+    row: dict[str, str],
+    start: int,
+    end: int,
+    last: int,
+    wake_events: bool,
+) -> None:
+    th = ix.threads[tid]
+    source, state = row["source"], row["state"]
+    vector = int(row["vector"]) if row["vector"] else -1
+    # Rule 1: the first inj_virq after the switch-in, before the next kvm_entry.
+    k = bisect_left(th.ins, end)
+    inj = None
+    if k < len(th.ins):
+        back_in = th.ins[k]
+        j = bisect_left(th.entries, back_in)
+        entry = th.entries[j] if j < len(th.entries) else last + 1
+        inj = next((v for ts, v in th.injs if back_in <= ts < entry), None)
+    if inj is not None:
+        assert (source, vector) == ("inj_virq", inj)
+    else:
+        assert source != "inj_virq"
+        # Rule 2: the last accept for this vCPU of this VM between switch-out and wake-up.
+        mine = [
+            (ts, vec)
+            for ts, apicid, vec, emitter, i in ix.accepts
+            if apicid == vcpu and start <= ts <= end and belongs(ix, vm, emitter, i, tid)
+        ]
+        if mine:
+            assert (source, vector) == ("apic_accept_irq", mine[-1][1])
+        elif wake_events and end in th.wakes and end != last:
+            assert source == "waker" and vector == -1
+            if end in ix.in_hrtimer:
+                assert state == "wait_timer"
+        else:
+            assert (source, state) in {("none", "wait_unknown"), ("waker", state)}
+    if vector >= 0:
+        expected = (
+            "wait_timer"
+            if vector in TIMER
+            else "wait_task"
+            if vector in TASK
+            else "wait_disk"
+            if vector == vm["vectors"]["disk"]
+            else "wait_net"
+            if vector == vm["vectors"]["net"]
+            else "wait_unknown"
+        )
+        assert state == expected, (row, expected)
+
+
+def belongs(ix: Indexed, vm: dict, emitter: int, i: int, tid: int) -> bool:
+    """Whether an accept is attributable to this VM (contract, rule 2): in interrupt
+    context, by the vCPU the same interrupt wakes; else by the emitting thread's VM."""
+    if i in ix.in_irq:
+        woken = ix.wakes_after.get(i)
+        return woken is not None and woken[1] == tid
+    return ix.pid_of.get(emitter) == vm["pid"] or ix.comm_of.get(emitter) == f"vhost-{vm['pid']}"
+
+
+@pytest.mark.parametrize("name", sorted(set(SCENARIOS) - {"lost"}))
+def test_truth_follows_the_contract_on_the_trace(name: str, sim_root: str) -> None:  # noqa: F811
+    states = check_trace(generated(name, sim_root))
+    assert states["guest"] > 50 and states["hypervisor"] >= states["guest"]
+    assert sum(states[w] for w in WAITS) > 5
+
+
+def _rows(trace: Path) -> list[dict[str, str]]:
+    with truth_paths(trace)[0].open() as f:
+        return list(csv.DictReader(f))
+
+
+def _waits(rows: list[dict[str, str]]) -> Counter[tuple[str, str, str]]:
+    return Counter((r["state"], r["source"], r["vector"]) for r in rows if r["state"] in WAITS)
+
+
+def test_timer_scenarios_use_the_new_and_old_timer_vectors(sim_root: str) -> None:  # noqa: F811
+    new = _waits(_rows(generated("timer", sim_root)))
+    old = _waits(_rows(generated("timer-old", sim_root)))
+    assert new[("wait_timer", "inj_virq", "236")] > 20
+    assert old[("wait_timer", "inj_virq", "239")] > 20
+    assert {k[0] for k in new} <= {"wait_timer", "wait_unknown"}
+
+
+def test_each_source_scenario_produces_its_reason(sim_root: str) -> None:  # noqa: F811
+    assert _waits(_rows(generated("ipi", sim_root)))[("wait_task", "inj_virq", "253")] > 5
+    for name in ("disk", "disk-iothread"):
+        assert (
+            sum(
+                n
+                for k, n in _waits(_rows(generated(name, sim_root))).items()
+                if k[0] == "wait_disk"
+            )
+            > 5
+        )
+    assert (
+        sum(n for k, n in _waits(_rows(generated("net", sim_root))).items() if k[0] == "wait_net")
+        > 5
+    )
+    apicv = _waits(_rows(generated("apicv", sim_root)))
+    assert {k[1] for k in apicv} <= {"apic_accept_irq", "none", "waker"}
+    assert {k[0] for k in apicv} >= {"wait_timer", "wait_task"}
+
+
+def test_disk_and_net_accepts_come_from_the_right_threads(sim_root: str) -> None:  # noqa: F811
+    for name, comm in (("disk", "qemu-system-x86"), ("disk-iothread", "IO iothread0")):
+        ix = index(read_trace(generated(name, sim_root)))
+        disk = json.loads(truth_paths(generated(name, sim_root))[1].read_text())["vms"][0]
+        emitters = {
+            ix.comm_of[t] for _, _, vec, t, _ in ix.accepts if vec == disk["vectors"]["disk"]
+        }
+        assert emitters == {comm}
+    ix = index(read_trace(generated("net", sim_root)))
+    net_vec = json.loads(truth_paths(generated("net", sim_root))[1].read_text())["vms"][0]
+    emitters = {ix.comm_of[t] for _, _, vec, t, _ in ix.accepts if vec == net_vec["vectors"]["net"]}
+    assert emitters == {f"vhost-{net_vec['pid']}"}
+
+
+def test_preemption_by_host_threads_and_other_vms(sim_root: str) -> None:  # noqa: F811
+    rows = _rows(generated("preempt", sim_root))
+    takers = Counter(r["next_comm"] for r in rows if r["state"] == "preempted")
+    assert takers["stress-ng-cpu"] > 0
+    vcpu_takers = [c for c in takers if c.startswith("CPU ")]
+    assert vcpu_takers, takers
+
+
+def test_halt_polling_resumes_without_switching_out(sim_root: str) -> None:  # noqa: F811
+    rows = _rows(generated("halt-poll", sim_root))
+    polled = sum(
+        1
+        for a, b in itertools.pairwise(rows)
+        if a["state"] == "hypervisor" and a["exit_reason"] == "12" and b["state"] == "guest"
+    )
+    assert polled > 20
+
+
+def test_no_wakeup_has_no_ready_and_apicv_no_injection(sim_root: str) -> None:  # noqa: F811
+    assert not any(r["state"] == "ready" for r in _rows(generated("no-wakeup", sim_root)))
+    back = read_trace(generated("apicv", sim_root))
+    assert back.counts["kvm_x86_inj_virq"] == 0 and back.counts["kvm_x86_apic_accept_irq"] > 0
+
+
+def test_two_vms_share_vcpu_ids(sim_root: str) -> None:  # noqa: F811
+    rows = _rows(generated("two-vms", sim_root))
+    assert len({r["vm_pid"] for r in rows if r["vcpu"] == "0"}) == 2
+
+
+def test_mixed_has_every_state(sim_root: str) -> None:  # noqa: F811
+    rows = _rows(generated("mixed", sim_root, seconds=0.3))
+    got = {r["state"] for r in rows}
+    assert got >= {"unknown", "guest", "hypervisor", "preempted", "ready", "blocked"} | (
+        WAITS - {"wait_unknown"}
+    )
