@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from w2a_tui.analysis.classify import classify_vector
-from w2a_tui.analysis.tracks import Gap, VcpuTrack
+from w2a_tui.analysis.tracks import HYP_AFTER_EXIT, Gap, VcpuTrack
 from w2a_tui.model import (
     WAIT_STATES,
     AnalysisResult,
@@ -18,6 +18,7 @@ from w2a_tui.model import (
     LaneData,
     Reason,
     Source,
+    State,
     TraceMeta,
     VmInfo,
 )
@@ -39,6 +40,11 @@ class ResultBuilder:
             eid = self._ids[evidence] = len(self.evidence)
             self.evidence.append(evidence)
         return eid
+
+    def add(self, evidence: Evidence) -> int:
+        """Store a record that is unique anyway (it holds a wake-up time): no hashing."""
+        self.evidence.append(evidence)
+        return len(self.evidence) - 1
 
     def build(self, an: Analyzer) -> AnalysisResult:
         first, last = an.trace_range()
@@ -73,6 +79,7 @@ class ResultBuilder:
         states = track.states
         for gap in track.closed_gaps:
             self._classify(gap, learned, table, states, evidence)
+        exit_counts = _count_exits(states, track.exits)
         starts, states, exits, evidence = _compact(
             track.starts, states, track.exits, evidence, end_ns
         )
@@ -86,7 +93,7 @@ class ResultBuilder:
             states=states,
             exit_reasons=exits,
             evidence=evidence,
-            exit_counts=dict(sorted(track.exit_counts.items())),
+            exit_counts=exit_counts,
         )
 
     def _classify(
@@ -105,7 +112,7 @@ class ResultBuilder:
                 waker_context=gap.waker_ctx,
                 wakeup_ns=gap.wake_ts,
             )
-            evidence[gap.ready_index] = self.intern(waker)
+            evidence[gap.ready_index] = self.add(waker)
             if not gap.is_wait:
                 evidence[gap.index] = evidence[gap.ready_index]
         if not gap.is_wait:
@@ -143,7 +150,18 @@ class ResultBuilder:
             waker_context=gap.waker_ctx if gap.woken else "",
             wakeup_ns=gap.wake_ts if gap.woken else -1,
         )
-        evidence[gap.index] = self.intern(record)
+        evidence[gap.index] = self.add(record)
+
+
+def _count_exits(states: array[int], exits: array[int]) -> dict[int, int]:
+    """Exits per raw reason, from the intervals kvm_exit opened; those become `hypervisor`."""
+    if not len(states):
+        return {}
+    st = np.frombuffer(states, dtype=np.uint8)
+    opened = st == HYP_AFTER_EXIT
+    reasons, counts = np.unique(np.frombuffer(exits, dtype=np.int64)[opened], return_counts=True)
+    st[opened] = int(State.HYPERVISOR)  # writes through to the array
+    return {int(r): int(c) for r, c in zip(reasons, counts, strict=True)}
 
 
 def _compact(

@@ -47,7 +47,14 @@ from w2a_tui.analysis.classify import (
 )
 from w2a_tui.analysis.finish import ResultBuilder
 from w2a_tui.analysis.tables import is_hlt
-from w2a_tui.analysis.tracks import CpuTrack, Gap, PendingAccept, VcpuTrack, is_runnable
+from w2a_tui.analysis.tracks import (
+    HYP_AFTER_EXIT,
+    CpuTrack,
+    Gap,
+    PendingAccept,
+    VcpuTrack,
+    is_runnable,
+)
 from w2a_tui.events import Batch, Event, EventKind
 from w2a_tui.model import AnalysisResult, Evidence, Reason, State, TraceMeta
 
@@ -56,6 +63,9 @@ _K_EXIT: Final = int(EventKind.KVM_EXIT)
 _K_SWITCH: Final = int(EventKind.SCHED_SWITCH)
 _GUEST: Final = int(State.GUEST)
 _HYP: Final = int(State.HYPERVISOR)
+_K_WAKING: Final = int(EventKind.SCHED_WAKING)
+_K_WAKEUP: Final = int(EventKind.SCHED_WAKEUP)
+_K_INJ: Final = int(EventKind.KVM_INJ_VIRQ)
 _MAX_CONTEXT_DEPTH: Final = 16
 _STATEDUMP_RUN: Final = 6  # lttng_process_status LTTNG_RUN
 
@@ -118,10 +128,7 @@ class Analyzer:
         self._irq_labels: dict[tuple[Any, Any], str] = {}
         self._softirq_labels: dict[Any, str] = {}
         self._handlers = {
-            int(EventKind.KVM_INJ_VIRQ): self._on_inj_virq,
             int(EventKind.KVM_APIC_ACCEPT_IRQ): self._on_accept_irq,
-            int(EventKind.SCHED_WAKING): self._on_waking,
-            int(EventKind.SCHED_WAKEUP): self._on_wakeup,
             int(EventKind.SCHED_PROCESS_FORK): self._on_fork,
             int(EventKind.SCHED_PROCESS_EXEC): self._on_exec,
             int(EventKind.STATEDUMP_PROCESS_STATE): self._on_statedump,
@@ -163,12 +170,10 @@ class Analyzer:
                 r = ev[6]
                 v.last_exit = r
                 v.last_isa = ev[7]
-                ec = v.exit_counts
-                ec[r] = ec.get(r, 0) + 1
                 v.sa(ev[0])
-                v.st(_HYP)
+                v.st(HYP_AFTER_EXIT)
                 v.ex(r)
-                v.state = _HYP
+                v.state = HYP_AFTER_EXIT
             elif kind == _K_ENTRY:
                 tid = ev[3]
                 if tid < 0:
@@ -202,6 +207,25 @@ class Analyzer:
                 v = by_tid.get(nxt)
                 if v is not None:
                     self._switch_in(v, ev)
+            elif kind == _K_INJ:
+                self.seen_inj = True
+                tid = ev[3]
+                if tid < 0:
+                    tid = self._current_tid(ev[1])
+                v = by_tid.get(tid)
+                if v is not None and v.gap is not None:
+                    self._inj_virq(v, ev)
+            elif kind == _K_WAKING:
+                self.seen_waking = True
+                v = by_tid.get(ev[7])
+                if v is not None and v.gap is not None:
+                    self._wake(ev)
+            elif kind == _K_WAKEUP:
+                self.seen_wakeup = True
+                if not self.seen_waking:
+                    v = by_tid.get(ev[7])
+                    if v is not None and v.gap is not None:
+                        self._wake(ev)
             else:
                 handler = handlers.get(kind)
                 if handler is not None:
@@ -224,8 +248,7 @@ class Analyzer:
         r = ev[6]
         v.last_exit = r
         v.last_isa = ev[7]
-        v.exit_counts[r] = v.exit_counts.get(r, 0) + 1
-        v.push(ev[0], _HYP, r)
+        v.push(ev[0], HYP_AFTER_EXIT, r)
 
     def _entry_slow(self, ev: Event, tid: int, v: VcpuTrack | None) -> None:
         self.seen_entry = True
@@ -273,13 +296,9 @@ class Analyzer:
         v.closed_gaps.append(gap)
         v.gap = None
 
-    def _on_inj_virq(self, ev: Event) -> None:
-        self.seen_inj = True
+    def _inj_virq(self, v: VcpuTrack, ev: Event) -> None:
+        """Rule 1: the first non-soft injection after the switch-in closes the wait."""
         if ev[7] == 1 or ev[7] is True:  # soft injections say nothing about the wake-up
-            return
-        tid = ev[3] if ev[3] >= 0 else self._current_tid(ev[1])
-        v = self.by_tid.get(tid)
-        if v is None:
             return
         gap = v.gap
         if gap is not None and gap.is_wait:
@@ -287,15 +306,6 @@ class Analyzer:
             self._close_gap(v, gap)
 
     # ------------------------------------------------------------------ wake-ups
-
-    def _on_waking(self, ev: Event) -> None:
-        self.seen_waking = True
-        self._wake(ev)
-
-    def _on_wakeup(self, ev: Event) -> None:
-        self.seen_wakeup = True
-        if not self.seen_waking:
-            self._wake(ev)
 
     def _wake(self, ev: Event) -> None:
         wakee = ev[7]

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from w2a_tui.model import State
+
+# Internal state code of a `hypervisor` interval opened by a kvm_exit (vs. by a switch-in):
+# finish() counts exits from it, then stores plain HYPERVISOR. Not a State value.
+HYP_AFTER_EXIT: Final = len(State)
 
 # (apicid, vector, emitter tid, emitter comm, emitter context)
 PendingAccept = tuple[int, int, int, str, str]
@@ -68,7 +72,6 @@ class VcpuTrack:
         "closed_gaps",
         "comm",
         "ex",
-        "exit_counts",
         "exits",
         "gap",
         "last_exit",
@@ -103,7 +106,6 @@ class VcpuTrack:
         self.closed_gaps: list[Gap] = []
         # (interval index, evidence id) for intervals whose evidence is known at once.
         self.marks: list[tuple[int, int]] = []
-        self.exit_counts: dict[int, int] = {}
 
     def push(self, ts: int, state: State | int, exit_reason: int) -> int:
         """Start a new interval at `ts`; returns its index."""
