@@ -323,3 +323,20 @@ def test_mixed_has_every_state(sim_root: str) -> None:  # noqa: F811
     assert got >= {"unknown", "guest", "hypervisor", "preempted", "ready", "blocked"} | (
         WAITS - {"wait_unknown"}
     )
+
+
+def test_bundled_sample_is_current_and_its_truth_follows_the_trace(tmp_path: Path) -> None:
+    # ~2 s: reads the 60 k-event sample back with bt2; worth it, the sample is what users
+    # open first and what other tests may rely on.
+    from paths import SAMPLE_TRACE
+
+    from w2a_tui.sim.sample import regenerate
+
+    fresh = tmp_path / "sample"
+    regenerate(fresh)
+    for name in sorted(p.name for p in SAMPLE_TRACE.iterdir()):
+        assert (fresh / name).read_bytes() == (SAMPLE_TRACE / name).read_bytes(), name
+    for ours, theirs in zip(truth_paths(fresh), truth_paths(SAMPLE_TRACE), strict=True):
+        assert ours.read_bytes() == theirs.read_bytes()
+    states = check_trace(SAMPLE_TRACE)
+    assert set(states) >= {"blocked", "preempted", "ready"} | (WAITS - {"wait_unknown"})

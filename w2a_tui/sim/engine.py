@@ -52,6 +52,7 @@ TIMER_VECTORS: Final = frozenset({0xEC, 0xEF})
 SOFTIRQ_TIMER, SOFTIRQ_NET_RX, SOFTIRQ_BLOCK = 1, 3, 4
 APIC_TIMER_FN: Final = 0xFFFFFFFFC0A3E2B0  # apic_timer_fn in kvm.ko
 TICK_SCHED_TIMER_FN: Final = 0xFFFFFFFF8115F3A0  # tick_sched_timer
+HRTIMER_WAKEUP_FN: Final = 0xFFFFFFFF8116A9D0  # hrtimer_wakeup (a ppoll timeout)
 TICK_NS: Final = 4000 * US  # HZ=250
 SCHED_LATENCY_NS: Final = 6000 * US
 MIN_GRANULARITY_NS: Final = 750 * US
@@ -98,6 +99,7 @@ class Thread:
     work: list[tuple[Any, ...]] = field(default_factory=list)
     step_tok: int = 0
     switch_in: int = 0
+    switch_out: int = 0  # time of the last switch-out: no switch-in anywhere before it
     ctx: int = 0  # key of the pid/tid/procname context: the tid, or IDLE_KEY - cpu
     comm_b: bytes = b""
 
@@ -114,6 +116,7 @@ class Wait:
     halted: bool
     accept: tuple[int, int] | None = None  # rule 2: (vector, emitter kind), last in window
     woken: bool = False
+    wake_ts: int = 0
     waker_tid: int = -1
     waker_kind: int = E_OTHER
 
@@ -252,7 +255,8 @@ class Simulator:
                 nic_irq=140 + i,
                 irq_cpu=(2 * i + 1) % sc.pcpus,
             )
-            for v in range(sc.vcpus):
+            n_vcpus = sc.vcpu_counts[i] if i < len(sc.vcpu_counts) else sc.vcpus
+            for v in range(n_vcpus):
                 tid = pid + 10 + v
                 cpu = (i * sc.vcpus + v) % sc.pcpus
                 th = self._thread(tid, pid, 1, f"CPU {v}/KVM", Kind.VCPU, cpu)
@@ -296,6 +300,15 @@ class Simulator:
     def _emit(self, cpu: Cpu, t: int, key: str, *payload: Any) -> None:
         cpu.buf.append((t, self.ids[key], cpu.cur.ctx, *payload))
         cpu.fixed_ts = t
+
+    def _postponed(self, cpu: Cpu, t: int, fn: Callable[..., None], *args: Any) -> bool:
+        """Handlers never run ahead of the clock: if `cpu` already has events at or after
+        `t` (a sequence emitted at once), run `fn` again when the CPU is free."""
+        free = cpu.fixed_ts + MIN_GAP_NS
+        if t >= free:
+            return False
+        self._at(free, fn, *args)
+        return True
 
     def _begin(self, cpu: Cpu, t: int) -> int:
         """Claim `cpu` from `t` on: cut the live guest plan there; the effective start."""
@@ -442,12 +455,17 @@ class Simulator:
                 self._arm_timer(v, ts + int(rng.uniform(50, 800) * US))
         for cpu in self.cpus:
             self._at(t + int(rng.uniform(0.1, 1.0) * sc.kworker_period_us * US), self._kwork, cpu)
+        if sc.main_loop_period_us > 0:
+            for vm in self.vms:
+                self._at(t + self._exp_ns(sc.main_loop_period_us * US), self._main_loop, vm)
         if sc.net_rx_per_s > 0:
             for vm in self.vms:
                 self._at(t + self._exp_ns(1e9 / sc.net_rx_per_s), self._net_rx_tick, vm)
 
     def _sessiond_sleep(self, t: int) -> None:
         cpu = self.cpus[0]
+        if self._postponed(cpu, t, self._sessiond_sleep):
+            return
         if cpu.cur is self.sessiond:
             self._block(cpu, self._begin(cpu, t), self.sessiond)
 
@@ -462,6 +480,7 @@ class Simulator:
             cpu, t, tp.SCHED_SWITCH,
             prev.comm_b, prev.tid, prev.prio, prev_state, nxt.comm_b, nxt.tid, nxt.prio,
         )  # fmt: skip
+        prev.switch_out = t
         pv = prev.vcpu
         if pv is not None:
             self._vcpu_switched_out(pv, cpu, t, prev_state, nxt)
@@ -481,27 +500,30 @@ class Simulator:
         if cpu.rq:
             self._ensure_slice(cpu, t)
 
-    def _pick_next(self, cpu: Cpu) -> Thread:
+    def _pick_next(self, cpu: Cpu, t: int) -> Thread:
         if cpu.rq:
             return cpu.rq.pop(0)
+
+        def stealable(th: Thread) -> bool:
+            allowed = th.allowed is None or cpu.id in th.allowed
+            return allowed and th.switch_out + US <= t
+
         # Idle balance: pull a waiting runnable thread from the busiest other CPU.
         best: Cpu | None = None
         for other in self.cpus:
-            if other is not cpu and other.rq and (best is None or len(other.rq) > len(best.rq)):
-                for th in other.rq:
-                    if th.allowed is None or cpu.id in th.allowed:
-                        best = other
-                        break
+            bigger = best is None or len(other.rq) > len(best.rq)
+            if other is not cpu and bigger and any(stealable(th) for th in other.rq):
+                best = other
         if best is not None:
             for th in best.rq:
-                if th.allowed is None or cpu.id in th.allowed:
+                if stealable(th):
                     best.rq.remove(th)
                     return th
         return cpu.idle
 
     def _block(self, cpu: Cpu, t: int, th: Thread, state: int = tp.TASK_INTERRUPTIBLE) -> None:
         th.run = SLEEPING
-        self._switch(cpu, t, self._pick_next(cpu), state)
+        self._switch(cpu, t, self._pick_next(cpu, t), state)
 
     def _preempt(self, cpu: Cpu, t: int) -> None:
         cur = cpu.cur
@@ -525,6 +547,8 @@ class Simulator:
     def _tick(self, t: int, cpu: Cpu, tok: int) -> None:
         if tok != cpu.slice_tok or not cpu.rq:
             cpu.slice_armed = False if tok == cpu.slice_tok else cpu.slice_armed
+            return
+        if self._postponed(cpu, t, self._tick, cpu, tok):
             return
         t = self._irq_enter(cpu, t)
         self._emit(
@@ -559,13 +583,17 @@ class Simulator:
         th.run = RUNNABLE
         # Other CPUs see the wake-up only from its time on (the handler may run ahead of
         # the simulation clock on its own CPU).
-        if t2 <= self.now:
+        if t2 <= self.now and th.switch_out + US <= t2:
             self._enqueue(t2, th, target)
         else:
             self._at(t2, self._enqueue, th, target)
         return t2 + self._d(200, 600)
 
     def _enqueue(self, t2: int, th: Thread, target: Cpu) -> None:
+        if th.switch_out + US > t2:
+            # The wake-up raced with the thread's own switch-out: queue it once it is off.
+            self._at(th.switch_out + US, self._enqueue, th, target)
+            return
         target.rq.append(th)
         if target.cur.kind is Kind.IDLE:
             if not target.resched_armed:
@@ -591,6 +619,8 @@ class Simulator:
         return prev
 
     def _resched(self, t: int, cpu: Cpu) -> None:
+        if self._postponed(cpu, t, self._resched, cpu):
+            return
         cpu.resched_armed = False
         t = self._begin(cpu, t)
         if not cpu.rq:
@@ -763,15 +793,24 @@ class Simulator:
         """A port-I/O exit handled in QEMU: if the main thread holds the BQL, block on it."""
         self._vcpu_exit(v, cpu, t, self.x["io"])
         self._emit(cpu, t + self._d(800, 1500), tp.KVM_USERSPACE_EXIT, KVM_EXIT_IO, 0)
+        v.plan_tok += 1
+        self._at(cpu.fixed_ts + self._d(1 * US, 3 * US), self._take_bql, v, v.plan_tok)
+
+    def _take_bql(self, t: int, v: Vcpu, tok: int) -> None:
+        if tok != v.plan_tok:
+            return
+        cpu = self.cpus[v.thread.cpu]
+        if self._postponed(cpu, t, self._take_bql, v, tok):
+            return
+        t = self._begin(cpu, t)
         main = v.vm.main
-        t2 = cpu.fixed_ts + self._d(1 * US, 3 * US)
         if main.run != SLEEPING:
             # The main loop is busy and holds the BQL: wait for it (futex, TASK_INTERRUPTIBLE).
             main.work.append(("bql", v))
             v.mode = M_BLOCKED
-            self._vcpu_block(v, cpu, t2, halted=False)
+            self._vcpu_block(v, cpu, t, halted=False)
         else:
-            self._vcpu_enter(v, cpu, t2 + self._d(4 * US, 12 * US))
+            self._vcpu_enter(v, cpu, t + self._d(4 * US, 12 * US))
 
     # ------------------------------------------------------ vCPU: idle & wait
     def _after_hlt(self, v: Vcpu, cpu: Cpu, t: int) -> None:
@@ -780,12 +819,12 @@ class Simulator:
             return
         if not self._timer_armed(v):
             self._arm_timer(v, t + int(self.rng.uniform(*self.sc.idle_timer_us) * US))
-        if self.sc.halt_poll_ns > 0:
-            v.mode = M_POLL
-            v.poll_tok += 1
-            self._at(t + self.sc.halt_poll_ns, self._poll_end, v, v.poll_tok)
-        else:
-            self._vcpu_block_halted(v, cpu, t)
+        # Without halt-polling the thread still checks for events right before schedule():
+        # a ~1 us window in which a delivered interrupt cancels the block.
+        poll_ns = self.sc.halt_poll_ns or self._d(300, 900)
+        v.mode = M_POLL
+        v.poll_tok += 1
+        self._at(t + poll_ns, self._poll_end, v, v.poll_tok)
 
     def _timer_armed(self, v: Vcpu) -> bool:
         return v.timer_tok > 0
@@ -801,6 +840,11 @@ class Simulator:
         if tok != v.poll_tok or v.mode != M_POLL:
             return
         cpu = self.cpus[v.thread.cpu]
+        if self._postponed(cpu, t, self._poll_end, v, tok):
+            return
+        if v.pending or v.timer_pending:
+            self._vcpu_resume_from_halt(v, cpu, self._begin(cpu, t))
+            return
         self._vcpu_block_halted(v, cpu, self._begin(cpu, t))
 
     def _vcpu_block_halted(self, v: Vcpu, cpu: Cpu, t: int) -> None:
@@ -812,6 +856,7 @@ class Simulator:
         self._block(cpu, max(t, cpu.fixed_ts), v.thread)
 
     def _vcpu_switched_out(self, v: Vcpu, cpu: Cpu, t: int, prev_state: int, nxt: Thread) -> None:
+        v.plan_tok += 1  # whatever the thread was about to do resumes at switch-in
         if prev_state & 0xFF:
             halted = v.mode == M_WAIT
             state = State.WAIT_UNKNOWN if halted else State.BLOCKED
@@ -828,6 +873,7 @@ class Simulator:
         w = v.wait
         assert w is not None
         w.woken = True
+        w.wake_ts = t
         if not self.wake_events:
             return  # without wake-up events the wait lasts until switch-in
         w.waker_tid = waker
@@ -841,6 +887,7 @@ class Simulator:
     def _accept(self, cpu: Cpu, t: int, v: Vcpu, vec: int, emitter: int) -> int:
         """kvm_apic_accept_irq for `v` in `cpu`'s current context, then deliver it."""
         self._emit(cpu, t, tp.KVM_ACCEPT_IRQ, v.vid, 0, 0, vec, 0)
+        t_accept = t
         vm = v.vm
         if emitter == E_MAIN:
             vm.learned_disk.add(vec)
@@ -848,13 +895,17 @@ class Simulator:
             vm.learned_net.add(vec)
         t += self._d(200, 700)
         w = v.wait
-        if v.mode == M_WAIT and w is not None and not (w.woken and self.wake_events):
-            w.accept = (vec, emitter)  # rule 2 window: switch-out .. wake-up (or switch-in)
-        if not self.sc.apicv:
-            if t <= self.now:
-                self._add_pending(t, v, vec)
-            else:
-                self._at(t, self._add_pending, v, vec)
+        # Rule 2 window: switch-out .. wake-up (switch-in when the trace has no wake-ups).
+        in_window = w is not None and v.thread.switch_out <= t_accept
+        after_wake = w is not None and self.wake_events and w.woken and w.wake_ts < t_accept
+        if v.mode == M_WAIT and w is not None and in_window and not after_wake:
+            w.accept = (vec, emitter)
+        # Pending until the next kvm_entry (which injects it, or, with APICv, the guest
+        # takes it from the posted-interrupt descriptor without kvm_inj_virq).
+        if t <= self.now:
+            self._add_pending(t, v, vec)
+        else:
+            self._at(t, self._add_pending, v, vec)
         if v.mode == M_WAIT and v.thread.run == SLEEPING:
             if vec not in TIMER_VECTORS:
                 self._disarm_timer(v)
@@ -864,7 +915,7 @@ class Simulator:
             if vec not in TIMER_VECTORS:
                 self._disarm_timer(v)
             self._at(t + self._d(500, 1500), self._poll_wake, v, v.poll_tok)
-        elif v.mode == M_RUN and not self.sc.apicv and not v.kick_due:
+        elif v.mode == M_RUN and not v.kick_due:
             self._at(t + self._d(800, 2000), self._kick, v, v.plan_tok)
         return t
 
@@ -879,6 +930,11 @@ class Simulator:
         cpu = self.cpus[v.thread.cpu]
         if cpu.cur is not v.thread:
             return
+        if self._postponed(cpu, t, self._kick, v, tok):
+            return
+        if self.sc.apicv:
+            v.pending.clear()  # posted: the running guest takes it without an exit
+            return
         t = self._begin(cpu, t)
         if v.kick_due:
             return  # an interrupt exit is already being handled; its re-entry injects
@@ -891,6 +947,8 @@ class Simulator:
         if tok != v.poll_tok or v.mode != M_POLL:
             return
         cpu = self.cpus[v.thread.cpu]
+        if self._postponed(cpu, t, self._poll_wake, v, tok):
+            return
         self._vcpu_resume_from_halt(v, cpu, self._begin(cpu, t))
 
     def _vcpu_resume_from_halt(self, v: Vcpu, cpu: Cpu, t: int) -> None:
@@ -906,6 +964,8 @@ class Simulator:
 
     def _timer_fire(self, t: int, v: Vcpu, tok: int) -> None:
         if tok != v.timer_tok:
+            return
+        if self._postponed(self.cpus[v.thread.cpu], t, self._timer_fire, v, tok):
             return
         v.timer_tok = -tok
         if v.mode not in (M_WAIT, M_POLL) or (v.mode == M_WAIT and v.thread.run != SLEEPING):
@@ -1004,6 +1064,8 @@ class Simulator:
         cpu = self.cpus[th.cpu]
         if cpu.cur is not th:
             return
+        if self._postponed(cpu, t, self._step, th, tok):
+            return
         t = self._begin(cpu, t)
         if not th.work:
             self._block(cpu, t, th)
@@ -1024,6 +1086,8 @@ class Simulator:
         elif op == "rx":
             v = item[1]
             t = self._accept(cpu, t, v, v.vm.net_vec, E_VHOST)
+        elif op == "loop":
+            d = self._d(30 * US, 120 * US)
         elif op == "bql":
             v = item[1]
             if v.thread.run == SLEEPING:
@@ -1034,6 +1098,8 @@ class Simulator:
     def _disk_irq(self, t: int, v: Vcpu) -> None:
         vm = v.vm
         cpu = self.cpus[vm.irq_cpu]
+        if self._postponed(cpu, t, self._disk_irq, v):
+            return
         t = self._irq_enter(cpu, t)
         name = f"nvme0q{vm.index + 1}".encode()
         self._emit(cpu, t, tp.IRQ_ENTRY, vm.disk_irq, name)
@@ -1046,6 +1112,8 @@ class Simulator:
 
     def _net_rx(self, t: int, vm: Vm, v: Vcpu) -> None:
         cpu = self.cpus[(vm.irq_cpu + 1) % len(self.cpus)]
+        if self._postponed(cpu, t, self._net_rx, vm, v):
+            return
         t = self._irq_enter(cpu, t)
         self._emit(cpu, t, tp.IRQ_ENTRY, vm.nic_irq, b"enp3s0f0-TxRx-1")
         self._emit(cpu, t + 400, tp.SOFTIRQ_RAISE, SOFTIRQ_NET_RX)
@@ -1060,8 +1128,25 @@ class Simulator:
         self._net_rx(t, vm, v)
         self._at(t + self._exp_ns(1e9 / self.sc.net_rx_per_s), self._net_rx_tick, vm)
 
+    def _main_loop(self, t: int, vm: Vm) -> None:
+        """The QEMU main loop's ppoll times out: it runs its timers holding the BQL."""
+        main = vm.main
+        cpu = self.cpus[main.cpu]
+        if self._postponed(cpu, t, self._main_loop, vm):
+            return
+        t = self._irq_enter(cpu, t)
+        hrtimer = 0xFFFFA3C0C0000000 + main.tid * 0x100
+        self._emit(cpu, t, tp.HRTIMER_ENTRY, hrtimer, t, HRTIMER_WAKEUP_FN)
+        main.work.append(("loop",))
+        t = self._wake(cpu, t + 400, main, E_OTHER)
+        self._emit(cpu, max(t, cpu.fixed_ts) + 300, tp.HRTIMER_EXIT, hrtimer)
+        self._irq_leave(cpu, cpu.fixed_ts + 500)
+        self._at(t + self._exp_ns(self.sc.main_loop_period_us * US), self._main_loop, vm)
+
     def _kwork(self, t: int, cpu: Cpu) -> None:
         kw = self.kworkers[cpu.id]
+        if self._postponed(cpu, t, self._kwork, cpu):
+            return
         t = self._irq_enter(cpu, t)
         self._emit(cpu, t, tp.SOFTIRQ_ENTRY, SOFTIRQ_TIMER)
         kw.work.append(("kwork",))

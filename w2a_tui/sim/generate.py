@@ -144,6 +144,7 @@ def _truth_doc(sc: Scenario, sim: Simulator, summary: Summary) -> dict[str, Any]
         )
     params = asdict(sc)
     params["idle_timer_us"] = list(sc.idle_timer_us)
+    params["vcpu_counts"] = list(sc.vcpu_counts)
     return {
         "scenario": params,
         "first_ns": summary.first_ns,

@@ -26,6 +26,7 @@ class Scenario:
     vcpus: int = 2
     pcpus: int = 4
     seed: int = 1
+    vcpu_counts: tuple[int, ...] = ()  # per-VM vCPU counts; empty: `vcpus` for every VM
     # Host kernel / tracer.
     kernel: str = "new"  # tracepoints.PROFILES key
     isa: int = 1  # 1 = VMX (Intel), 2 = SVM (AMD)
@@ -50,6 +51,7 @@ class Scenario:
     # Host load.
     batch_threads: int = 0  # CPU-bound host threads (stress-ng workers)
     kworker_period_us: float = 20000.0
+    main_loop_period_us: float = 0.0  # QEMU main-loop timer work (holds the BQL); 0: none
 
 
 def _light(name: str, description: str, **kw: Any) -> Scenario:
@@ -173,7 +175,8 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             halt_poll_ns=100_000,
             iothread="odd",
             batch_threads=2,
-            blocked_per_busy=0.1,
+            blocked_per_busy=0.5,
+            main_loop_period_us=1500.0,
             net_rx_per_s=200.0,
             ipi_per_busy=0.4,
             disk_per_busy=0.15,
