@@ -312,6 +312,11 @@ def test_no_wakeup_has_no_ready_and_apicv_no_injection(sim_root: str) -> None:  
     assert back.counts["kvm_x86_inj_virq"] == 0 and back.counts["kvm_x86_apic_accept_irq"] > 0
 
 
+def test_apicv_kick_timer_waits_are_decided_by_the_waker(sim_root: str) -> None:  # noqa: F811
+    waits = _waits(_rows(generated("apicv-kick", sim_root)))
+    assert waits[("wait_timer", "waker", "")] > 20
+
+
 def test_two_vms_share_vcpu_ids(sim_root: str) -> None:  # noqa: F811
     rows = _rows(generated("two-vms", sim_root))
     assert len({r["vm_pid"] for r in rows if r["vcpu"] == "0"}) == 2

@@ -77,6 +77,13 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             timer_accept="vcpu",
         ),
         Scenario(
+            "apicv-kick",
+            "APICv host with the 5.x timer kick path: the timer leaves only its waker "
+            "(hrtimer context) as evidence, rule 3 of the contract",
+            apicv=True,
+            timer_accept="vcpu",
+        ),
+        Scenario(
             "ipi",
             "vCPUs of one VM wake each other with IPIs (0xFD, 0xFB, 0xFC)",
             vcpus=4,
