@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from w2a_tui.analysis import NEEDED_KINDS, Analyzer
 from w2a_tui.errors import NoKvmActivityError
 from w2a_tui.model import AnalysisResult, Reason
+from w2a_tui.store import StateStore
+from w2a_tui.store.cache import load_or_analyze, load_or_analyze_store
 from w2a_tui.trace import ReadProgress, open_trace
 
 ProgressCallback = Callable[[ReadProgress], None]
@@ -39,10 +41,25 @@ def load_result(
     use_cache: bool = True,
     progress: ProgressCallback | None = None,
 ) -> AnalysisResult:
-    """The analysis of a trace, from the on-disk cache when it is fresh (not wired yet:
-    `use_cache` is accepted so callers need not change when it is)."""
-    del use_cache
-    return analyze_trace(path, progress=progress)
+    """The analysis of a trace: from the on-disk cache when it is fresh, else analysed
+    and cached. `use_cache=False` (`--no-cache`) neither reads nor writes the cache."""
+    result, _ = load_or_analyze(
+        path, lambda: analyze_trace(path, progress=progress), use_cache=use_cache
+    )
+    return result
+
+
+def load_store(
+    path: str | os.PathLike[str],
+    *,
+    use_cache: bool = True,
+    progress: ProgressCallback | None = None,
+) -> tuple[StateStore, bool]:
+    """(store, came_from_cache): what the TUI opens. A cached store reopens without
+    building one Python object per interval, so a second opening is instant."""
+    return load_or_analyze_store(
+        path, lambda: analyze_trace(path, progress=progress), use_cache=use_cache
+    )
 
 
 def no_kvm_message(seen_entry: bool, hostname: str) -> str:
