@@ -17,7 +17,7 @@ import heapq
 import random
 from bisect import bisect_left
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from operator import itemgetter
 from typing import Any, Final
@@ -150,6 +150,7 @@ class Vm:
     index: int
     pid: int
     name: str
+    sc: Scenario  # the scenario with this VM's own guest behaviour
     main: Thread
     io: Thread  # the disk-completion thread: main thread or `IO iothread0`
     vhost: Thread
@@ -230,13 +231,19 @@ class Simulator:
             self.kworkers.append(kw)
         for b in range(sc.batch_threads):
             tid = 6100 + b
-            th = self._thread(tid, tid, 6099, "stress-ng-cpu", Kind.BATCH, (b + 1) % sc.pcpus)
+            cpus = sc.batch_cpus or (*range(1, sc.pcpus), 0)
+            th = self._thread(tid, tid, 6099, sc.batch_comm, Kind.BATCH, cpus[b % len(cpus)])
+            th.allowed = sc.batch_cpus or None
             self.batch.append(th)
         for i in range(sc.vms):
             pid = 3100 + 200 * i
-            main = self._thread(pid, pid, 1, "qemu-system-x86", Kind.MAIN, i % sc.pcpus)
-            self._thread(pid + 1, pid, 1, "qemu-system-x86", Kind.TOOL, 0)  # call_rcu
-            use_io = sc.iothread == "all" or (sc.iothread == "odd" and i % 2 == 1)
+            prof = sc.vm_profiles[i] if i < len(sc.vm_profiles) else None
+            vsc = replace(sc, **dict(prof.guest)) if prof is not None else sc
+            name = f"qemu:{prof.name}"[:15] if prof is not None else "qemu-system-x86"
+            main = self._thread(pid, pid, 1, name, Kind.MAIN, i % sc.pcpus)
+            # call_rcu starts before QEMU renames its main thread: it keeps the binary's name.
+            self._thread(pid + 1, pid, 1, "qemu-system-x86", Kind.TOOL, 0)
+            use_io = vsc.iothread == "all" or (vsc.iothread == "odd" and i % 2 == 1)
             io = main
             if use_io:
                 io = self._thread(pid + 2, pid, 1, "IO iothread0", Kind.IOTHREAD, i % sc.pcpus)
@@ -245,7 +252,8 @@ class Simulator:
             vm = Vm(
                 index=i,
                 pid=pid,
-                name="qemu-system-x86",
+                name=name,
+                sc=vsc,
                 main=main,
                 io=io,
                 vhost=vhost,
@@ -256,11 +264,16 @@ class Simulator:
                 irq_cpu=(2 * i + 1) % sc.pcpus,
             )
             n_vcpus = sc.vcpu_counts[i] if i < len(sc.vcpu_counts) else sc.vcpus
+            pinned = prof.cpus if prof is not None else ()
+            if prof is not None:
+                n_vcpus = prof.vcpus
             for v in range(n_vcpus):
                 tid = pid + 10 + v
-                cpu = (i * sc.vcpus + v) % sc.pcpus
+                cpu = pinned[v % len(pinned)] if pinned else (i * sc.vcpus + v) % sc.pcpus
                 th = self._thread(tid, pid, 1, f"CPU {v}/KVM", Kind.VCPU, cpu)
-                vc = Vcpu(vm, v, th, Lane(pid, vm.name, v, tid, self.t0), self._exit_pool(tid, v))
+                th.allowed = (cpu,) if pinned else None
+                pool = self._exit_pool(vsc, v)
+                vc = Vcpu(vm, v, th, Lane(pid, vm.name, v, tid, self.t0), pool)
                 vc.pool_i = rng.randrange(len(vc.exits))
                 th.vm, th.vcpu = vm, vc
                 vm.vcpus.append(vc)
@@ -269,9 +282,9 @@ class Simulator:
             if th.kind is not Kind.VCPU:
                 th.vm = next((vm for vm in self.vms if vm.pid == th.pid), None)
 
-    def _exit_pool(self, tid: int, vid: int) -> list[tuple[int, int, tuple[int, ...], bool]]:
+    def _exit_pool(self, sc: Scenario, vid: int) -> list[tuple[int, int, tuple[int, ...], bool]]:
         """Pre-drawn noise exits (burst ns, handling ns, kvm_exit payload, injects tick)."""
-        rng, sc, x = self.rng, self.sc, self.x
+        rng, x = self.rng, self.x
         names = [n for n, _, _ in NOISE_EXITS]
         weights = [w for _, w, _ in NOISE_EXITS]
         mean_h = {n: h for n, _, h in NOISE_EXITS}
@@ -455,12 +468,12 @@ class Simulator:
                 self._arm_timer(v, ts + int(rng.uniform(50, 800) * US))
         for cpu in self.cpus:
             self._at(t + int(rng.uniform(0.1, 1.0) * sc.kworker_period_us * US), self._kwork, cpu)
-        if sc.main_loop_period_us > 0:
-            for vm in self.vms:
-                self._at(t + self._exp_ns(sc.main_loop_period_us * US), self._main_loop, vm)
-        if sc.net_rx_per_s > 0:
-            for vm in self.vms:
-                self._at(t + self._exp_ns(1e9 / sc.net_rx_per_s), self._net_rx_tick, vm)
+        for vm in self.vms:
+            if vm.sc.main_loop_period_us > 0:
+                self._at(t + self._exp_ns(vm.sc.main_loop_period_us * US), self._main_loop, vm)
+        for vm in self.vms:
+            if vm.sc.net_rx_per_s > 0:
+                self._at(t + self._exp_ns(1e9 / vm.sc.net_rx_per_s), self._net_rx_tick, vm)
 
     def _sessiond_sleep(self, t: int) -> None:
         cpu = self.cpus[0]
@@ -700,7 +713,7 @@ class Simulator:
 
     def _plan(self, v: Vcpu, cpu: Cpu, t: int) -> None:
         """Write the vCPU's non-interacting exits ahead, up to its next action."""
-        sc = self.sc
+        sc = v.vm.sc
         rng = self.rng
         kinds = (1.0, sc.ipi_per_busy, sc.disk_per_busy, sc.net_per_busy, sc.blocked_per_busy)
         if v.hlt_soon:
@@ -818,7 +831,7 @@ class Simulator:
             self._vcpu_resume_from_halt(v, cpu, t)
             return
         if not self._timer_armed(v):
-            self._arm_timer(v, t + int(self.rng.uniform(*self.sc.idle_timer_us) * US))
+            self._arm_timer(v, t + int(self.rng.uniform(*v.vm.sc.idle_timer_us) * US))
         # Without halt-polling the thread still checks for events right before schedule():
         # a ~1 us window in which a delivered interrupt cancels the block.
         poll_ns = self.sc.halt_poll_ns or self._d(300, 900)
@@ -1075,7 +1088,7 @@ class Simulator:
         d = self._d(3 * US, 10 * US)
         if op == "submit":
             d = self._d(8 * US, 25 * US)
-            self._at(t + int(self.rng.uniform(80, 1500) * US), self._disk_irq, item[1])
+            self._at(t + self._disk_latency(item[1].vm.sc), self._disk_irq, item[1])
         elif op == "complete":
             v = item[1]
             emitter = E_MAIN
@@ -1087,13 +1100,20 @@ class Simulator:
             v = item[1]
             t = self._accept(cpu, t, v, v.vm.net_vec, E_VHOST)
         elif op == "loop":
-            d = self._d(30 * US, 120 * US)
+            lo, hi = th.vm.sc.main_loop_work_us if th.vm is not None else (30.0, 120.0)
+            d = self._d(int(lo * US), int(hi * US))
         elif op == "bql":
             v = item[1]
             if v.thread.run == SLEEPING:
                 t = self._wake(cpu, t, v.thread, E_MAIN)
         th.step_tok += 1
         self._at(max(t, cpu.fixed_ts) + d, self._step, th, th.step_tok)
+
+    def _disk_latency(self, sc: Scenario) -> int:
+        """Time from a request's submission to its completion interrupt."""
+        if sc.slow_disk_prob > 0 and self.rng.random() < sc.slow_disk_prob:
+            return int(self.rng.uniform(*sc.slow_disk_us) * US)
+        return int(self.rng.uniform(*sc.disk_latency_us) * US)
 
     def _disk_irq(self, t: int, v: Vcpu) -> None:
         vm = v.vm
@@ -1126,7 +1146,7 @@ class Simulator:
     def _net_rx_tick(self, t: int, vm: Vm) -> None:
         v = vm.vcpus[self.rng.randrange(len(vm.vcpus))]
         self._net_rx(t, vm, v)
-        self._at(t + self._exp_ns(1e9 / self.sc.net_rx_per_s), self._net_rx_tick, vm)
+        self._at(t + self._exp_ns(1e9 / vm.sc.net_rx_per_s), self._net_rx_tick, vm)
 
     def _main_loop(self, t: int, vm: Vm) -> None:
         """The QEMU main loop's ppoll times out: it runs its timers holding the BQL."""
@@ -1141,7 +1161,7 @@ class Simulator:
         t = self._wake(cpu, t + 400, main, E_OTHER)
         self._emit(cpu, max(t, cpu.fixed_ts) + 300, tp.HRTIMER_EXIT, hrtimer)
         self._irq_leave(cpu, cpu.fixed_ts + 500)
-        self._at(t + self._exp_ns(self.sc.main_loop_period_us * US), self._main_loop, vm)
+        self._at(t + self._exp_ns(vm.sc.main_loop_period_us * US), self._main_loop, vm)
 
     def _kwork(self, t: int, cpu: Cpu) -> None:
         kw = self.kworkers[cpu.id]

@@ -16,6 +16,21 @@ TIMER_VECTOR_OLD: Final = 0xEF  # LOCAL_TIMER_VECTOR, older Linux guests
 
 
 @dataclass(frozen=True, slots=True)
+class VmProfile:
+    """One VM with its own identity and workload (the scenario's defaults otherwise).
+
+    `name` is the libvirt domain: with `set_process_name = 1` in qemu.conf, libvirt runs
+    `qemu-system-x86_64 -name guest=NAME,process=qemu:NAME,debug-threads=on` and QEMU
+    renames its main thread (prctl PR_SET_NAME), so the VM's comm is `qemu:NAME`.
+    """
+
+    name: str
+    vcpus: int
+    cpus: tuple[int, ...] = ()  # host CPU of each vCPU thread (virsh vcpupin); empty: any
+    guest: tuple[tuple[str, Any], ...] = ()  # Scenario guest fields overridden for this VM
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """Everything that shapes one simulated host trace."""
 
@@ -48,10 +63,17 @@ class Scenario:
     blocked_per_busy: float = 0.0  # exits that block the thread in QEMU userspace
     net_rx_per_s: float = 0.0  # unsolicited packets per VM per second
     iothread: str = "none"  # none | all | odd (odd-numbered VMs use an iothread)
+    disk_latency_us: tuple[float, float] = (80.0, 1500.0)  # request to completion IRQ
+    slow_disk_prob: float = 0.0  # chance that a request takes `slow_disk_us` instead
+    slow_disk_us: tuple[float, float] = (10000.0, 40000.0)
+    vm_profiles: tuple[VmProfile, ...] = ()  # per-VM identity and workload, in VM order
     # Host load.
     batch_threads: int = 0  # CPU-bound host threads (stress-ng workers)
+    batch_comm: str = "stress-ng-cpu"
+    batch_cpus: tuple[int, ...] = ()  # affinity of the batch threads; empty: any CPU
     kworker_period_us: float = 20000.0
     main_loop_period_us: float = 0.0  # QEMU main-loop timer work (holds the BQL); 0: none
+    main_loop_work_us: tuple[float, float] = (30.0, 120.0)  # how long each run holds it
 
 
 def _light(name: str, description: str, **kw: Any) -> Scenario:
