@@ -10,7 +10,7 @@ import pytest
 from test_tui_support import sample_store
 from textual import events
 
-from w2a_tui.model import WAIT_STATES
+from w2a_tui.model import WAIT_STATES, State
 from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
 from w2a_tui.tui.help import HelpScreen
@@ -284,6 +284,34 @@ def test_summary_scopes_cycle_over_vms(store: StateStore) -> None:
         assert lanes == store.lanes_of_vm(store.vms[0].pid)
         await press(app, "escape")
         assert isinstance(app.screen, MainScreen)
+
+    drive(store, scenario)
+
+
+def test_longest_disk_wait_of_a_vm_is_four_keys_away(store: StateStore) -> None:
+    """t (summary), → (first VM), 3 (disk), Enter: the timeline shows that wait, explained."""
+    vm = store.vms[0]
+    disk = {State.WAIT_DISK}
+    expected = store.longest(disk, k=1, lanes=store.lanes_of_vm(vm.pid))
+    assert expected, "the sample's first VM must have disk waits"
+
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        await press(app, "t", "right", "3")
+        screen = app.screen
+        assert isinstance(screen, SummaryScreen)
+        assert screen.longest and all(iv.state is State.WAIT_DISK for iv in screen.longest)
+        assert all(store.lanes[iv.lane].vm_pid == vm.pid for iv in screen.longest)
+        await press(app, "r")  # cycles on to the next reason
+        assert all(iv.state is State.WAIT_NET for iv in screen.longest)
+        await press(app, "0")  # back to every reason
+        every = store.longest(WAIT_STATES, k=20, lanes=store.lanes_of_vm(vm.pid))
+        assert [(iv.lane, iv.start) for iv in screen.longest] == [(w.lane, w.start) for w in every]
+        await press(app, "3", "enter")
+        assert isinstance(app.screen, MainScreen) and app.screen.has_class("-details")
+        here = tl.interval_under_cursor()
+        assert here is not None and (here.lane, here.start) == (expected[0].lane, expected[0].start)
+        details = str(app.screen.query_one("#details").render())
+        assert "wait_disk" in details and "reason disk" in details
 
     drive(store, scenario)
 

@@ -89,6 +89,22 @@ def test_zoom_and_pan_stay_inside_the_trace() -> None:
     assert view.t1 == 2000 and view.t0 <= view.cursor < view.t1
 
 
+def test_epoch_timestamps_keep_nanosecond_windows() -> None:
+    # Real traces count ns since 1970 (~1.7e18): beyond float64's exact integers.
+    lo = 1_700_086_401_304_684_676
+    view = Viewport.fit(lo, lo + 1_999_997_178, cols=104)
+    view.cursor = lo + 123_457
+    view.show_range(lo + 1_000_001, lo + 1_001_013, margin=0.0)
+    assert (view.t0, view.t1) == (lo + 1_000_001, lo + 1_001_013)
+    view.show_all()
+    view.zoom(0.25)
+    view.zoom(4.0)
+    assert (view.t0, view.t1) == (lo, lo + 1_999_997_178)
+    view.pan(0.25)
+    view.pan(-0.25)
+    assert view.t0 == lo
+
+
 def test_stepping_the_cursor_scrolls_the_window_not_the_zoom() -> None:
     view = Viewport.fit(0, 10_000, cols=100)
     view.zoom(0.1)  # 1000 ns window around the cursor at 0
@@ -154,6 +170,13 @@ def test_ruler_labels_ticks_and_marks() -> None:
     assert "0.02s" in labels.text
     assert ticks.text[5] == "▼" and ticks.text[10:13] == "━━━" and ticks.text[40] == "◆"
     assert labels.cell_length == ticks.cell_length == 80
+
+
+def test_ruler_ticks_are_round_from_the_trace_start_not_the_clock_origin() -> None:
+    origin = 1_700_086_401_304_684_676  # a real trace's first event, in ns since 1970
+    labels, ticks = ruler_strips(origin, origin + 1_000_000_000, 100, origin)
+    assert labels.text.split() == ["0.0s", "0.2s", "0.4s", "0.6s", "0.8s"]
+    assert ticks.text[0] == "┴" and ticks.text[20] == "┴"
 
 
 # --- rows, search, details, summary on the hand-made store ---------------------------------

@@ -12,12 +12,7 @@ from w2a_tui.store import StateStore
 
 @cache
 def sample_store() -> StateStore:
-    import os
+    from w2a_tui.pipeline import load_store
 
-    if os.environ.get("W2A_TUI_TEST_STORE") == "small":  # while the sample is being written
-        from test_tui_data import small_store
-
-        return small_store()
-    from w2a_tui.pipeline import load_result
-
-    return StateStore.from_result(load_result(str(SAMPLE_TRACE)))
+    store, _ = load_store(str(SAMPLE_TRACE))
+    return store

@@ -63,9 +63,9 @@ class W2AApp(App[int]):
         self.load(self.path)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def load(self, path: str) -> StateStore:
-        """Read, analyse and index the trace off the UI thread."""
-        from w2a_tui.pipeline import load_result  # heavy imports stay out of app start-up
+    def load(self, path: str) -> tuple[StateStore, bool]:
+        """Read, analyse and index the trace off the UI thread (or reopen its cache)."""
+        from w2a_tui.pipeline import load_store  # heavy imports stay out of app start-up
 
         worker = get_current_worker()
         started = time.monotonic()
@@ -76,16 +76,17 @@ class W2AApp(App[int]):
             if worker.is_cancelled:
                 raise LoadCancelled
             now = time.monotonic()
-            if now - last >= PROGRESS_EVERY_S:
+            if p.fraction >= 1.0:  # read done: the analysis finishes and is indexed
+                self.call_from_thread(self._show_stage, "indexing the vCPU states…")
+            elif now - last >= PROGRESS_EVERY_S:
                 last = now
                 status = LoadStatus(int(p.events), float(p.fraction), now - started)
                 self.call_from_thread(self._show_progress, status)
 
-        result = load_result(path, use_cache=self.use_cache, progress=progress)
+        loaded = load_store(path, use_cache=self.use_cache, progress=progress)
         if worker.is_cancelled:
             raise LoadCancelled
-        self.call_from_thread(self._show_stage, "indexing the vCPU states…")
-        return StateStore.from_result(result)
+        return loaded
 
     def _loading_screen(self) -> LoadingScreen | None:
         screen = self.screen
@@ -104,10 +105,12 @@ class W2AApp(App[int]):
         if worker.group != "load":
             return
         if event.state == WorkerState.SUCCESS:
-            store = worker.result
+            loaded = worker.result
+            assert isinstance(loaded, tuple)
+            store, from_cache = loaded
             assert isinstance(store, StateStore)
             self.store = store
-            self.switch_screen(MainScreen(store, mono=self.mono))
+            self.switch_screen(MainScreen(store, mono=self.mono, from_cache=from_cache))
         elif event.state == WorkerState.ERROR:
             err = worker.error
             if isinstance(err, LoadCancelled):

@@ -14,7 +14,17 @@ from w2a_tui.tui.timefmt import format_duration, format_time
 from w2a_tui.tui.viewport import Viewport
 
 
-def header_text(meta: TraceMeta, vms: Sequence[VmInfo], n_lanes: int, lo: int, hi: int) -> Text:
+def header_text(
+    meta: TraceMeta,
+    vms: Sequence[VmInfo],
+    n_lanes: int,
+    lo: int,
+    hi: int,
+    *,
+    from_cache: bool = False,
+) -> Text:
+    """Trace name, host, length, VM and vCPU counts; `(cached)` when the analysis was
+    reopened from the on-disk cache (so a stale result can be suspected: `--no-cache`)."""
     name = Path(meta.path).name or meta.path
     text = Text()
     text.append(" w2a-tui ", style="bold reverse")
@@ -23,6 +33,8 @@ def header_text(meta: TraceMeta, vms: Sequence[VmInfo], n_lanes: int, lo: int, h
         text.append(f"  host {meta.hostname}")
     text.append(f"  {format_duration(hi - lo)} from {format_time(lo, lo)} to {format_time(hi, lo)}")
     text.append(f"  {len(vms)} VM{'s' if len(vms) != 1 else ''}, {n_lanes} vCPUs")
+    if from_cache:
+        text.append("  (cached)", style="dim")
     return text
 
 

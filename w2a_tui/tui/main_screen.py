@@ -49,17 +49,25 @@ class MainScreen(Screen[None]):
 
     BINDINGS = bindings()
 
-    def __init__(self, store: StateStore, *, mono: bool = False) -> None:
+    def __init__(self, store: StateStore, *, mono: bool = False, from_cache: bool = False) -> None:
         super().__init__()
         self.store = store
         self.mono = mono
+        self.from_cache = from_cache
         self.query_: Query | None = None
 
     def compose(self) -> ComposeResult:
         store = self.store
         with Vertical(id="body"):
             yield Static(
-                header_text(store.meta, store.vms, len(store.lanes), store.start_ns, store.end_ns),
+                header_text(
+                    store.meta,
+                    store.vms,
+                    len(store.lanes),
+                    store.start_ns,
+                    store.end_ns,
+                    from_cache=self.from_cache,
+                ),
                 id="header",
             )
             yield Timeline(store, mono=self.mono, id="timeline")

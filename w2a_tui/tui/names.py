@@ -30,16 +30,31 @@ def exit_reason_text(isa: int, reason: int) -> str:
     return f"{name} ({reason})" if name and name != str(reason) else str(reason)
 
 
+def vector_name(vector: int) -> str | None:
+    """The Linux name of a guest vector (`LOCAL_TIMER_VECTOR`), None when unnamed."""
+    tables = _tables()
+    if vector < 0 or tables is None or not hasattr(tables, "vector_name"):
+        return None
+    try:
+        name = tables.vector_name(vector)
+    except (KeyError, ValueError):
+        return None
+    return str(name) if name else None
+
+
 def vector_text(vector: int) -> str:
     """`0xec (236) LOCAL_TIMER`, or `0xec (236)` when unnamed; `-` when there is none."""
     if vector < 0:
         return "-"
-    tables = _tables()
-    name = None
-    if tables is not None and hasattr(tables, "vector_name"):
-        try:
-            name = tables.vector_name(vector)
-        except (KeyError, ValueError):
-            name = None
+    name = vector_name(vector)
     base = f"0x{vector:02x} ({vector})"
     return f"{base} {name}" if name else base
+
+
+def vector_short(vector: int) -> str:
+    """For narrow table cells: `0xec LOCAL_TIMER`, `0x22`."""
+    name = vector_name(vector)
+    base = f"0x{vector:02x}"
+    if not name:
+        return base
+    return f"{base} {name.split(' (')[0].removesuffix('_VECTOR')}"

@@ -70,7 +70,7 @@ def lane_strip(
         left = right = s
         codes = s
     if cols == 0:
-        return Strip.blank(0)
+        return Strip.blank(0, Style())
     bounds = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     starts = [0, *bounds.tolist()]
     ends = [*bounds.tolist(), cols]
@@ -96,7 +96,7 @@ def lane_strip(
 def label_strip(text: str, width: int, style: Style | None = None) -> Strip:
     """A fixed-width label cell: truncated with `…`, padded with spaces."""
     if width <= 0:
-        return Strip.blank(0)
+        return Strip.blank(0, Style())
     if len(text) > width:
         text = text[: width - 1] + "…"
     return Strip([Segment(text.ljust(width), style or Style())], width)
@@ -124,9 +124,9 @@ def ruler_strips(
     base = style or Style()
     marks = mark_style or Style(bold=True)
     if cols <= 0:
-        return Strip.blank(0), Strip.blank(0)
+        return Strip.blank(0, Style()), Strip.blank(0, Style())
     span = max(t1 - t0, 1)
-    step, tick_times = ticks(t0, t1, max(1, cols // 12))
+    step, tick_times = ticks(t0, t1, max(1, cols // 12), origin)
     label_chars = [" "] * cols
     tick_chars = ["─"] * cols
     for t in tick_times:

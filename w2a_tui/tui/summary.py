@@ -18,10 +18,16 @@ from textual.widgets import DataTable, Footer, Static
 
 from w2a_tui.model import N_STATES, WAIT_STATES, State
 from w2a_tui.store import Interval, StateStore
+from w2a_tui.tui.names import vector_short
 from w2a_tui.tui.palette import LOOKS
 from w2a_tui.tui.timefmt import format_duration, format_time
 
 WAITS: tuple[State, ...] = tuple(sorted(WAIT_STATES))
+# What the longest-waits table can be narrowed to: key 0 = all waits, 1..5 = one reason.
+REASON_FILTERS: tuple[tuple[str, frozenset[State]], ...] = (
+    ("all reasons", frozenset(WAIT_STATES)),
+    *((s.label.removeprefix("wait_"), frozenset({s})) for s in WAITS),
+)
 # Histogram buckets: decades from 1 µs to 1 s.
 BUCKET_EDGES = np.array([1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000])
 BUCKET_NAMES = ("<1µs", "<10µs", "<100µs", "<1ms", "<10ms", "<100ms", "<1s", "≥1s")
@@ -109,20 +115,56 @@ def wait_table(store: StateStore, lanes: Sequence[int], mono: bool) -> Table:
     return table
 
 
+def reason_tabs(current: int) -> Text:
+    """`Longest waits  0 all  1 timer  …  5 unknown` with the chosen reason highlighted:
+    the keys are the labels, so the filter explains itself."""
+    text = Text("Longest waits ", style="bold")
+    for i, (name, _) in enumerate(REASON_FILTERS):
+        label = f" {i} {name.split()[0]} "
+        text.append(label, style="bold reverse" if i == current else "dim")
+    text.append("  (r: next)", style="dim")
+    return text
+
+
+def cause_text(iv: Interval) -> str:
+    """A short 'why' for a table cell: the vector, then who woke or interrupted the vCPU."""
+    ev = iv.evidence
+    if ev is None:
+        return ""
+    parts = []
+    if ev.vector >= 0:
+        parts.append(vector_short(ev.vector))
+    if ev.waker_comm:
+        ctx = f" ({ev.waker_context})" if ev.waker_context else ""
+        parts.append(f"woken by {ev.waker_comm}{ctx}")
+    elif ev.emitter_comm:
+        parts.append(f"sent by {ev.emitter_comm}")
+    return ", ".join(parts)
+
+
 class SummaryScreen(Screen[Interval | None]):
-    """Scope cycles with ←/→ (all VMs, then each VM). Returns the chosen longest wait."""
+    """Scope cycles with ←/→ (all VMs, then each VM), the longest-waits table's reason
+    with r or 0-5. Returns the chosen longest wait."""
 
     DEFAULT_CSS = """
     SummaryScreen #summary-title { height: 1; background: $panel; text-style: bold; }
+    SummaryScreen #summary-top { height: auto; max-height: 60%; }
     SummaryScreen .section { margin: 1 0 0 0; text-style: bold; }
-    SummaryScreen DataTable { height: auto; max-height: 24; }
+    SummaryScreen #summary-longest-title { margin: 1 0 0 0; }
+    SummaryScreen DataTable { height: 1fr; min-height: 4; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,t", "close", "back"),
-        Binding("left,h", "scope(-1)", "prev VM"),
-        Binding("right,l", "scope(1)", "next VM"),
+        # priority: the focused table would otherwise take ←/→ to scroll sideways.
+        Binding("left,h", "scope(-1)", "prev VM", priority=True),
+        Binding("right,l", "scope(1)", "next VM", priority=True),
         Binding("enter", "jump", "jump to wait", show=True),
+        Binding("r", "reason(1)", "reason"),
+        *(
+            Binding(str(i), f"set_reason({i})", name, show=False)
+            for i, (name, _) in enumerate(REASON_FILTERS)
+        ),
     ]
 
     def __init__(self, store: StateStore, *, mono: bool = False) -> None:
@@ -135,17 +177,19 @@ class SummaryScreen(Screen[Interval | None]):
             if lanes:
                 self.scopes.append((f"VM {vm.name} [{vm.pid}]", lanes))
         self.scope = 0
+        self.reason = 0  # index in REASON_FILTERS
         self.longest: list[Interval] = []
 
     def compose(self) -> ComposeResult:
         yield Static("", id="summary-title")
-        with VerticalScroll():
+        # Bars and wait tables scroll on their own, so the longest waits always show.
+        with VerticalScroll(id="summary-top"):
             yield Static("Time per state, per vCPU", classes="section")
             yield Static("", id="summary-bars")
             yield Static("Wait time per reason, and how long waits last", classes="section")
             yield Static("", id="summary-waits")
-            yield Static("Longest waits (Enter: show in the timeline)", classes="section")
-            yield DataTable(id="summary-longest", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="summary-longest-title")
+        yield DataTable(id="summary-longest", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -155,29 +199,35 @@ class SummaryScreen(Screen[Interval | None]):
         table.focus()
 
     def on_resize(self) -> None:
-        self.render_scope()
+        self.render_bars()
 
     def render_scope(self) -> None:
         name, lanes = self.scopes[self.scope]
-        store = self.store
         self.query_one("#summary-title", Static).update(
             f" Summary: {name}   ({self.scope + 1}/{len(self.scopes)}, ←/→ other VMs, Esc back)"
         )
+        self.render_bars()
+        self.query_one("#summary-waits", Static).update(wait_table(self.store, lanes, self.mono))
+        self.render_longest()
+
+    def render_bars(self) -> None:
+        _, lanes = self.scopes[self.scope]
         width = max(10, self.size.width - 36)
-        self.query_one("#summary-bars", Static).update(state_bars(store, lanes, width, self.mono))
-        self.query_one("#summary-waits", Static).update(wait_table(store, lanes, self.mono))
-        self.longest = store.longest(WAIT_STATES, k=20, lanes=lanes)
+        bars = state_bars(self.store, lanes, width, self.mono)
+        self.query_one("#summary-bars", Static).update(bars)
+
+    def render_longest(self) -> None:
+        """The 20 longest waits of the scope, of the chosen reason, longest first."""
+        store = self.store
+        _, lanes = self.scopes[self.scope]
+        _, states = REASON_FILTERS[self.reason]
+        self.query_one("#summary-longest-title", Static).update(reason_tabs(self.reason))
+        self.longest = store.longest(states, k=20, lanes=lanes)
         table = self.query_one(DataTable)
         table.clear()
         for iv in self.longest:
             info = store.lanes[iv.lane]
             ev = iv.evidence
-            cause = ""
-            if ev is not None:
-                if ev.vector >= 0:
-                    cause = f"vector 0x{ev.vector:02x}"
-                if ev.waker_comm:
-                    cause += f"{', ' if cause else ''}woken by {ev.waker_comm}"
             table.add_row(
                 info.vm_name,
                 str(info.vcpu),
@@ -185,12 +235,19 @@ class SummaryScreen(Screen[Interval | None]):
                 format_time(iv.start, store.start_ns),
                 format_duration(iv.duration),
                 ev.source.label if ev is not None else "",
-                cause,
+                cause_text(iv),
             )
 
     def action_scope(self, step: int) -> None:
         self.scope = (self.scope + step) % len(self.scopes)
         self.render_scope()
+
+    def action_reason(self, step: int) -> None:
+        self.action_set_reason((self.reason + step) % len(REASON_FILTERS))
+
+    def action_set_reason(self, index: int) -> None:
+        self.reason = index
+        self.render_longest()
 
     def action_jump(self) -> None:
         table = self.query_one(DataTable)

@@ -55,10 +55,11 @@ def nice_step(span_ns: float, max_ticks: int) -> int:
     return int(10 * exp)
 
 
-def ticks(t0: int, t1: int, max_ticks: int) -> tuple[int, list[int]]:
-    """The step and the tick times (multiples of the step, relative to 0) within [t0, t1)."""
+def ticks(t0: int, t1: int, max_ticks: int, origin: int = 0) -> tuple[int, list[int]]:
+    """The step and the tick times within [t0, t1): round multiples of the step counted
+    from `origin` (the trace start), so labels read 0.2s, 0.4s and not 0.213s, 0.413s."""
     step = nice_step(t1 - t0, max_ticks)
-    first = -(-t0 // step) * step
+    first = -(-(t0 - origin) // step) * step + origin
     return step, list(range(first, t1, step))
 
 

@@ -149,7 +149,7 @@ class Timeline(Widget, can_focus=True):
             return Strip.join([label_strip(head, lw, ruler_style), labels if y == 0 else tick_line])
         index = self.top + y - RULER_ROWS
         if index >= len(self.rows):
-            return Strip.blank(width)
+            return Strip.blank(width, self.rich_style)
         row = self.rows[index]
         current = index == self.row
         if row.is_vm:

@@ -22,6 +22,7 @@ class Viewport:
     cols: int = 100
     anchor: int | None = None  # selection start (None: no selection)
     sel_end: int | None = None
+    exact_span: float = 0.0  # the unrounded window width, so zoom in then out is exact
 
     @classmethod
     def fit(cls, lo: int, hi: int, cols: int = 100) -> Viewport:
@@ -48,15 +49,21 @@ class Viewport:
     def set_cols(self, cols: int) -> None:
         """Keep the time window when the widget is resized; only the cell size changes."""
         self.cols = max(1, cols)
-        self._clamp_window(self.t0, self.t1 - self.t0)
+        self._clamp_window(self.t0 - self.lo, self.t1 - self.t0)
 
     # --- window ---------------------------------------------------------------------------
-    def _clamp_window(self, t0: float, span: float) -> None:
+    def _clamp_window(self, offset: float, span: float) -> None:
+        """Show `span` ns starting `offset` ns after the trace start, kept inside the trace.
+
+        Float maths happens on offsets from `lo` only: absolute timestamps (~1.7e18 ns since
+        the epoch) are beyond float64's exact integers and would drift by hundreds of ns."""
         total = self.hi - self.lo
         span = max(min(span, total), min(total, MIN_NS_PER_COL * self.cols))
-        t0 = min(max(t0, self.lo), self.hi - span)
-        self.t0 = round(t0)
-        self.t1 = round(t0 + span)
+        offset = min(max(offset, 0.0), total - span)
+        start = round(offset)
+        self.exact_span = span
+        self.t0 = self.lo + start
+        self.t1 = self.lo + min(total, start + round(span))
 
     def zoom(self, factor: float, around: int | None = None) -> None:
         """Scale the window by `factor` (<1 zooms in) keeping `around` (default: the cursor)
@@ -65,30 +72,31 @@ class Viewport:
         if not self.t0 <= pivot <= self.t1:
             pivot = (self.t0 + self.t1) // 2
         frac = (pivot - self.t0) / self.span if self.span else 0.5
-        span = self.span * factor
-        self._clamp_window(pivot - frac * span, span)
+        exact = self.exact_span if round(self.exact_span) == self.span else float(self.span)
+        span = exact * factor
+        self._clamp_window(pivot - self.lo - frac * span, span)
 
     def pan(self, fraction: float) -> None:
         """Move the window by `fraction` of its width; the cursor follows if it falls out."""
-        self._clamp_window(self.t0 + fraction * self.span, self.span)
+        self._clamp_window(self.t0 - self.lo + fraction * self.span, self.span)
         if not self.t0 <= self.cursor < self.t1:
             self.cursor = min(max(self.cursor, self.t0), self.t1 - 1)
 
     def show_all(self) -> None:
-        self._clamp_window(self.lo, self.hi - self.lo)
+        self._clamp_window(0.0, self.hi - self.lo)
 
     def show_range(self, a: int, b: int, margin: float = 0.1) -> None:
         """Fit `[a, b)` with `margin` of the span on each side."""
         a, b = min(a, b), max(a, b)
         span = max(b - a, 1)
-        self._clamp_window(a - margin * span, span * (1 + 2 * margin))
+        self._clamp_window(a - self.lo - margin * span, span * (1 + 2 * margin))
 
     def ensure_visible(self, t: int) -> None:
         """Scroll (never zoom) so that `t` is on screen."""
         if t < self.t0:
-            self._clamp_window(t - self.span * 0.1, self.span)
+            self._clamp_window(t - self.lo - self.span * 0.1, self.span)
         elif t >= self.t1:
-            self._clamp_window(t - self.span * 0.9, self.span)
+            self._clamp_window(t - self.lo - self.span * 0.9, self.span)
 
     # --- cursor and selection ---------------------------------------------------------------
     def move_cursor(self, t: int) -> None:
