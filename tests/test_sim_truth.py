@@ -69,8 +69,8 @@ def index(back: Readback) -> Indexed:
             threads[e.tid].entries.append(e.ts)
         elif n.endswith("_exit") and n.startswith("kvm") and n != "kvm_userspace_exit":
             threads[e.tid].exits.append((e.ts, f["exit_reason"], f["isa"]))
-        elif n.endswith("inj_virq"):
-            threads[e.tid].injs.append((e.ts, f["irq"]))
+        elif n.endswith("inj_virq") and not f.get("soft"):  # soft ones decide nothing
+            threads[e.tid].injs.append((e.ts, f["irq"] if "irq" in f else f["vector"]))
         elif n.endswith("apic_accept_irq"):
             accepts.append((e.ts, f["apicid"], f["vec"], e.tid, i))
             if e.cpu in hrtimer_cpus:
@@ -345,3 +345,40 @@ def test_bundled_sample_is_current_and_its_truth_follows_the_trace(tmp_path: Pat
         assert ours.read_bytes() == theirs.read_bytes()
     states = check_trace(SAMPLE_TRACE)
     assert set(states) >= {"blocked", "preempted", "ready"} | (WAITS - {"wait_unknown"})
+
+
+def test_new_inj_layout_soft_reinjections_never_decide_a_wait(sim_root: str) -> None:  # noqa: F811
+    trace = generated("new-inj-layout", sim_root)
+    injs = [e.fields for e in read_trace(trace).events if e.name == "kvm_x86_inj_virq"]
+    assert injs and all(set(f) == {"vector", "soft", "reinjected"} for f in injs)
+    soft = [f for f in injs if f["soft"]]
+    assert soft and all(f["vector"] == 0x80 and f["reinjected"] for f in soft)
+    assert any(not f["soft"] for f in injs)
+    rows = _rows(trace)
+    assert {r["source"] for r in rows if r["state"].startswith("wait_")} >= {"inj_virq"}
+    assert all(r["vector"] != "128" for r in rows)
+
+
+def test_bundled_sample_tells_each_vms_story() -> None:
+    from paths import SAMPLE_TRACE
+
+    time: Counter[tuple[str, str]] = Counter()
+    takers: Counter[tuple[str, str]] = Counter()
+    with truth_paths(SAMPLE_TRACE)[0].open() as f:
+        for r in csv.DictReader(f):
+            span = int(r["end_ns"]) - int(r["start_ns"])
+            time[(r["vm_name"], r["state"])] += span
+            if r["state"] == "preempted":
+                takers[(r["vm_name"], r["next_comm"])] += span
+
+    def share(vm: str, states: set[str]) -> float:
+        total = sum(t for (name, _), t in time.items() if name == vm)
+        return sum(t for (name, st), t in time.items() if name == vm and st in states) / total
+
+    def top_wait(vm: str) -> str:
+        return max(WAITS, key=lambda st: time[(vm, st)])
+
+    assert top_wait("qemu:web01") == "wait_net"
+    assert top_wait("qemu:db01") == "wait_disk" and share("qemu:db01", {"blocked"}) > 0.02
+    assert 0.10 <= share("qemu:batch01", {"preempted"}) <= 0.40
+    assert max((t, c) for (vm, c), t in takers.items() if vm == "qemu:batch01")[1] == "cc1"

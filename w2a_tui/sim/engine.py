@@ -47,6 +47,9 @@ NOISE_EXITS: Final = (
     ("apic_write", 5, 1000), ("cpuid", 5, 800), ("ept_misconfig", 6, 6000), ("pause", 5, 1500),
 )  # fmt: skip
 IPI_VECTORS: Final = ((0xFD, 70), (0xFB, 20), (0xFC, 10))
+# A pre-drawn guest exit: burst ns, handling ns, kvm_exit payload, kvm_inj_virq payload.
+PoolExit = tuple[int, int, tuple[int, ...], tuple[int, ...]]
+SYSCALL_INT_VECTOR: Final = 0x80  # a 32-bit guest process's `int $0x80` system call
 TASK_VECTORS: Final = frozenset({0xFB, 0xFC, 0xFD, 0xF6})
 TIMER_VECTORS: Final = frozenset({0xEC, 0xEF})
 SOFTIRQ_TIMER, SOFTIRQ_NET_RX, SOFTIRQ_BLOCK = 1, 3, 4
@@ -127,7 +130,7 @@ class Vcpu:
     vid: int
     thread: Thread
     lane: Lane
-    exits: list[tuple[int, int, tuple[int, ...], bool]]
+    exits: list[PoolExit]
     pool_i: int = 0
     mode: int = M_WAIT
     phase: int = HYPER
@@ -282,13 +285,21 @@ class Simulator:
             if th.kind is not Kind.VCPU:
                 th.vm = next((vm for vm in self.vms if vm.pid == th.pid), None)
 
-    def _exit_pool(self, sc: Scenario, vid: int) -> list[tuple[int, int, tuple[int, ...], bool]]:
-        """Pre-drawn noise exits (burst ns, handling ns, kvm_exit payload, injects tick)."""
+    def _inj_payload(self, vector: int, soft: bool = False) -> tuple[int, ...]:
+        """kvm_inj_virq's payload in this kernel's layout (soft ones are re-injections)."""
+        if self.profile.inj_virq_soft:
+            return (vector, int(soft), int(soft))
+        return (vector,)
+
+    def _exit_pool(self, sc: Scenario, vid: int) -> list[PoolExit]:
+        """Pre-drawn noise exits (burst ns, handling ns, kvm_exit payload, kvm_inj_virq
+        payload before the re-entry or () for none)."""
         rng, x = self.rng, self.x
         names = [n for n, _, _ in NOISE_EXITS]
         weights = [w for _, w, _ in NOISE_EXITS]
         mean_h = {n: h for n, _, h in NOISE_EXITS}
         extra = self.profile.exit_extra_fields
+        soft = sc.soft_int_prob > 0 and self.profile.inj_virq_soft
         pool = []
         for name in rng.choices(names, weights, k=2048):
             burst = max(300, int(rng.expovariate(1.0 / (sc.burst_us * US))))
@@ -301,8 +312,12 @@ class Simulator:
             payload: tuple[int, ...] = (reason, rip, sc.isa, info1, info2)
             if extra:
                 payload += (intr, 0, vid)
-            tick = name == "preempt_timer" and not sc.apicv
-            pool.append((burst, handle, payload, tick))
+            inject: tuple[int, ...] = ()
+            if name == "preempt_timer" and not sc.apicv:
+                inject = self._inj_payload(sc.timer_vector)
+            elif name == "ept_violation" and soft and rng.random() < sc.soft_int_prob:
+                inject = self._inj_payload(SYSCALL_INT_VECTOR, soft=True)
+            pool.append((burst, handle, payload, inject))
         return pool
 
     # ------------------------------------------------------------ primitives
@@ -699,7 +714,7 @@ class Simulator:
         elif v.pending:
             vec = max(v.pending)
             v.pending.remove(vec)
-            self._emit(cpu, t, tp.KVM_INJ_VIRQ, vec)
+            self._emit(cpu, t, tp.KVM_INJ_VIRQ, *self._inj_payload(vec))
             t += self._d(300, 800)
         self._emit(cpu, t, tp.KVM_ENTRY, v.vid)
         v.phase = GUEST
@@ -740,10 +755,9 @@ class Simulator:
         entry_id = self.ids[tp.KVM_ENTRY]
         inj_id = self.ids[tp.KVM_INJ_VIRQ]
         vid = v.vid
-        tick_vec = sc.timer_vector
         known = v.known
         while True:
-            burst, handle, payload, tick = pool[i]
+            burst, handle, payload, inject = pool[i]
             i += 1
             if i == n:
                 i = 0
@@ -756,8 +770,8 @@ class Simulator:
             if known:
                 rows.append((t, HYPER, payload[0], 0, -1, -1, -1))
             t += handle
-            if tick:
-                buf.append((t - 250, inj_id, tid, tick_vec))
+            if inject:
+                buf.append((t - 250, inj_id, tid, *inject))
             buf.append((t, entry_id, tid, vid))
             if known:
                 rows.append((t, GUEST, payload[0], 0, -1, -1, -1))

@@ -52,6 +52,8 @@ class Scenario:
     packet_kib: int = 128
     halt_poll_ns: int = 0  # 0 disables halt-polling
     timer_accept: str = "hrtimer"  # who emits the LAPIC timer accept: hrtimer | vcpu
+    soft_int_prob: float = 0.0  # EPT violations hit while the guest delivers INT 0x80:
+    # KVM re-injects it (kvm_inj_virq soft=1 reinjected=1; only kernels that say so)
     # Guest behaviour (per vCPU).
     timer_vector: int = TIMER_VECTOR_NEW
     busy_us: float = 250.0  # mean guest busy period before HLT
@@ -185,6 +187,14 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             "AMD SVM host: isa = 2, HLT is exit code 0x78",
             isa=2,
             vcpus=3,
+        ),
+        _light(
+            "new-inj-layout",
+            "Linux 6.8 host: kvm_inj_virq(vector, soft, reinjected), with soft re-injections "
+            "of the guest's INT 0x80 that say nothing about why a vCPU woke",
+            kernel="6.8",
+            vcpus=3,
+            soft_int_prob=0.5,
         ),
         _light(
             "old-names",

@@ -1,10 +1,12 @@
 """The LTTng event classes the simulator writes, with lttng-modules field names and types.
 
-Two tracer generations are modelled, because real hosts run both:
+Three tracer generations are modelled, because real hosts run both:
 - `new`: lttng-modules 2.13 on Linux 5.15 (KVM events named `kvm_x86_*`, `kvm_exit`
   with the 5.10+ extra fields, preempted tasks reported as TASK_REPORT_MAX = 0x100);
 - `old`: lttng-modules 2.7 on Linux 4.4 (unprefixed `kvm_*` names, five `kvm_exit`
-  fields, preempted tasks reported as TASK_RUNNING | TASK_STATE_MAX = 0x800).
+  fields, preempted tasks reported as TASK_RUNNING | TASK_STATE_MAX = 0x800);
+- `6.8`: lttng-modules 2.13 on Linux 6.8, where `kvm_inj_virq` carries
+  `vector, soft, reinjected` (soft = a re-injected software interrupt such as INT n).
 Field order and types follow lttng-modules' instrumentation headers.
 """
 
@@ -41,6 +43,7 @@ class KernelProfile:
     kvm_prefix: str  # "kvm_x86_" or "kvm_"
     exit_extra_fields: bool  # Linux >= 5.10: intr_info, error_code, vcpu_id
     preempt_state: int  # prev_state of a preempted task
+    inj_virq_soft: bool = False  # Linux >= 6.1: kvm_inj_virq(vector, soft, reinjected)
 
 
 NEW_KERNEL: Final = KernelProfile(
@@ -65,7 +68,19 @@ OLD_KERNEL: Final = KernelProfile(
     exit_extra_fields=False,
     preempt_state=0x800,
 )
-PROFILES: Final = {p.name: p for p in (NEW_KERNEL, OLD_KERNEL)}
+LINUX_6_KERNEL: Final = KernelProfile(
+    name="6.8",
+    kernel_release="6.8.0-45-generic",
+    kernel_version="#45-Ubuntu SMP PREEMPT_DYNAMIC Fri Aug 30 12:02:04 UTC 2024",
+    tracer_major=2,
+    tracer_minor=13,
+    tracer_patchlevel=13,
+    kvm_prefix="kvm_x86_",
+    exit_extra_fields=True,
+    preempt_state=0x100,
+    inj_virq_soft=True,
+)
+PROFILES: Final = {p.name: p for p in (NEW_KERNEL, OLD_KERNEL, LINUX_6_KERNEL)}
 
 TASK_INTERRUPTIBLE: Final = 1
 
@@ -104,6 +119,12 @@ def _kvm_exit_fields(profile: KernelProfile) -> tuple[FieldSpec, ...]:
     if profile.exit_extra_fields:
         base += (("intr_info", "u32"), ("error_code", "u32"), ("vcpu_id", "u32"))
     return base
+
+
+def _inj_virq_fields(profile: KernelProfile) -> tuple[FieldSpec, ...]:
+    if profile.inj_virq_soft:
+        return (("vector", "u32"), ("soft", "u8"), ("reinjected", "u8"))
+    return (("irq", "u32"),)
 
 
 def event_classes(profile: KernelProfile, wakeup_events: bool) -> dict[str, EventClass]:
@@ -170,7 +191,7 @@ def event_classes(profile: KernelProfile, wakeup_events: bool) -> dict[str, Even
         (HRTIMER_EXIT, "timer_hrtimer_expire_exit", (("hrtimer", "x64"),)),
         (KVM_ENTRY, kvm + "entry", (("vcpu_id", "u32"),)),
         (KVM_EXIT, kvm + "exit", _kvm_exit_fields(profile)),
-        (KVM_INJ_VIRQ, kvm + "inj_virq", (("irq", "u32"),)),
+        (KVM_INJ_VIRQ, kvm + "inj_virq", _inj_virq_fields(profile)),
         (
             KVM_ACCEPT_IRQ,
             kvm + "apic_accept_irq",
