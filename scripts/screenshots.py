@@ -15,8 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from w2a_tui.pipeline import load_result  # noqa: E402
-
+from w2a_tui.pipeline import load_store  # noqa: E402
 from w2a_tui.store import StateStore  # noqa: E402
 from w2a_tui.tui.app import W2AApp  # noqa: E402
 
@@ -51,7 +50,7 @@ async def shoot(
 
 
 async def main_async(trace: str, out: Path) -> list[Path]:
-    store = StateStore.from_result(load_result(trace))
+    store, _ = load_store(trace)
     out.mkdir(parents=True, exist_ok=True)
     made = [await shoot(store, out, name, size, keys) for name, (size, keys) in SHOTS.items()]
     made.append(await shoot(store, out, "main-no-color", (100, 30), ("w",), mono=True))

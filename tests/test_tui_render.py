@@ -9,12 +9,13 @@ from test_tui_data import MS, T0, small_store
 
 from w2a_tui.errors import W2AError
 from w2a_tui.model import State
-from w2a_tui.tui.details import describe
+from w2a_tui.tui.chrome import legend_text
+from w2a_tui.tui.details import describe, thread_roles
 from w2a_tui.tui.palette import LOOKS, NO_DATA
-from w2a_tui.tui.render import HALF_BLOCK, lane_strip, ruler_strips
-from w2a_tui.tui.rows import build_rows
+from w2a_tui.tui.render import HALF_BLOCK, lane_foot_strip, lane_strip, ruler_strips
+from w2a_tui.tui.rows import build_rows, fits_tall, line_layout
 from w2a_tui.tui.search import find_next, parse_query
-from w2a_tui.tui.summary import histogram, stacked_bar
+from w2a_tui.tui.summary import REASON_FILTERS, cause_text, histogram, reason_tabs, stacked_bar
 from w2a_tui.tui.timefmt import format_duration, nice_step, parse_time
 from w2a_tui.tui.viewport import Viewport
 
@@ -258,3 +259,63 @@ def test_stacked_bars_split_cells_in_proportion() -> None:
 def test_histogram_counts_durations_per_decade() -> None:
     counts = histogram(np.array([500, 5_000, 5_001, 2_000_000, 3 * 10**9], np.int64))
     assert counts == [1, 2, 0, 0, 1, 0, 0, 1]
+
+
+# --- round 2: tall lanes, legend width, thread roles, summary filters ----------------------
+
+
+def test_a_tall_lanes_second_line_is_a_half_block_bar_with_the_cursor() -> None:
+    samples = np.array([State.GUEST] * 3 + [NO_DATA] * 2 + [State.WAIT_DISK] * 3, np.uint8)
+    strip = lane_foot_strip(samples, 8, cursor_col=6)
+    assert strip.text == "▀▀▀  ▀┃▀"
+    segments = list(strip)
+    assert segments[0].style is not None
+    assert segments[0].style.color is not None
+    assert segments[0].style.color.name == LOOKS[State.GUEST].colour
+    assert segments[0].style.bgcolor is None  # the gap below shows the background
+
+
+def test_lanes_are_two_lines_only_when_every_row_fits() -> None:
+    rows = build_rows(small_store().lanes)  # 2 VM rows + 3 lanes
+    assert fits_tall(rows, 8) and not fits_tall(rows, 7)
+    assert line_layout(rows, 0, 8, tall=True) == [
+        (0, 0),
+        (1, 0),
+        (1, 1),
+        (2, 0),
+        (2, 1),
+        (3, 0),
+        (4, 0),
+        (4, 1),
+    ]
+    assert line_layout(rows, 1, 3, tall=False) == [(1, 0), (2, 0), (3, 0)]
+    assert rows[1].detail() == "  CPU 0/KVM"
+
+
+@pytest.mark.parametrize("mono", [False, True])
+def test_the_legend_fits_80_columns_and_spreads_out_when_wide(mono: bool) -> None:
+    narrow, wide = legend_text(mono, 80), legend_text(mono, 200)
+    assert narrow.cell_len <= 80 < wide.cell_len
+    for look in LOOKS.values():
+        assert look.short in narrow.plain
+
+
+def test_the_drill_down_names_threads_that_are_vcpus() -> None:
+    store = small_store()
+    iv = store.interval_at(0, T0 + 20 * MS)
+    assert iv is not None
+    roles = {111: "main thread of web"}
+    text = describe(iv, store.lanes[0], store.vms[0], T0, roles=roles).plain
+    assert "IO iothread1 (tid 111, main thread of web) in task context" in text
+    assert thread_roles(store)[102] == "vCPU 1 of web"
+
+
+def test_reason_tabs_highlight_the_chosen_filter_and_causes_are_short() -> None:
+    names = [name for name, _ in REASON_FILTERS]
+    assert names == ["all reasons", "timer", "task", "disk", "net", "unknown"]
+    tabs = reason_tabs(3)
+    chosen = [tabs.plain[s.start : s.end] for s in tabs.spans if "reverse" in str(s.style)]
+    assert chosen == [" 3 disk "]
+    store = small_store()
+    iv = store.interval_at(0, T0 + 20 * MS)
+    assert iv is not None and cause_text(iv) == "0x23, woken by IO iothread1 (task)"

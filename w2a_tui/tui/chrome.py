@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.text import Text
@@ -12,6 +13,10 @@ from w2a_tui.store import Interval, LaneInfo
 from w2a_tui.tui.palette import LOOKS
 from w2a_tui.tui.timefmt import format_duration, format_time
 from w2a_tui.tui.viewport import Viewport
+
+# Timestamps this large are ns since 1970 (LTTng folds the realtime offset in): worth
+# showing as a wall-clock date; smaller ones are a monotonic clock with no date.
+EPOCH_PLAUSIBLE_NS = 10**17
 
 
 def header_text(
@@ -31,22 +36,30 @@ def header_text(
     text.append(f" {name}", style="bold")
     if meta.hostname:
         text.append(f"  host {meta.hostname}")
-    text.append(f"  {format_duration(hi - lo)} from {format_time(lo, lo)} to {format_time(hi, lo)}")
     text.append(f"  {len(vms)} VM{'s' if len(vms) != 1 else ''}, {n_lanes} vCPUs")
+    text.append(f"  {format_duration(hi - lo)}")
+    if lo >= EPOCH_PLAUSIBLE_NS:
+        wall = datetime.fromtimestamp(lo // 1_000_000_000, tz=UTC)
+        text.append(f" from {wall:%Y-%m-%d %H:%M:%S} UTC")
     if from_cache:
         text.append("  (cached)", style="dim")
     return text
 
 
-def legend_text(mono: bool) -> Text:
-    """Every state with its colour chip (or its glyph with NO_COLOR)."""
+def legend_text(mono: bool, width: int = 200) -> Text:
+    """Every state with its colour chip (or its glyph with NO_COLOR), on one line when
+    `width` allows (80 columns do, with one-cell chips)."""
+    roomy = sum(len(look.short) + 5 for look in LOOKS.values()) <= width
+    chip = "  " if roomy else " "
+    gap = "  " if roomy else " "
     text = Text()
     for look in LOOKS.values():
         if mono:
             text.append(look.glyph, style="bold")
         else:
-            text.append("  ", style=f"on {look.colour}")
-        text.append(f" {look.short} ")
+            text.append(chip, style=f"on {look.colour}")
+        text.append(f"{' ' if roomy else ''}{look.short}{gap}")
+    text.rstrip()
     return text
 
 

@@ -3,10 +3,12 @@ and its evidence). Pure: returns a rich `Text`, so it is tested without the app.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.text import Text
 
 from w2a_tui.model import Source, State, VmInfo
-from w2a_tui.store import Interval, LaneInfo
+from w2a_tui.store import Interval, LaneInfo, StateStore
 from w2a_tui.tui.names import exit_reason_text, vector_text
 from w2a_tui.tui.palette import LOOKS
 from w2a_tui.tui.timefmt import format_duration, format_time
@@ -19,15 +21,35 @@ RULES = {
 }
 
 
-def _thread(tid: int, comm: str, context: str) -> str:
-    who = f"{comm or '?'} (tid {tid})" if tid >= 0 else (comm or "?")
+def thread_roles(store: StateStore) -> dict[int, str]:
+    """What a tid is to the user, when it is a vCPU or a VM's main thread: `vCPU 2 of
+    web01`. An IPI or a wake-up from another vCPU then reads as such."""
+    roles = {vm.pid: f"main thread of {vm.name}" for vm in store.vms}
+    for lane in store.lanes:
+        roles[lane.tid] = f"vCPU {lane.vcpu} of {lane.vm_name}"
+    return roles
+
+
+def _thread(tid: int, comm: str, context: str, roles: Mapping[int, str]) -> str:
+    role = roles.get(tid) if tid >= 0 else None
+    if tid >= 0:
+        who = f"{comm or '?'} (tid {tid}, {role})" if role else f"{comm or '?'} (tid {tid})"
+    else:
+        who = comm or "?"
     return f"{who} in {context} context" if context else who
 
 
 def describe(
-    iv: Interval, lane: LaneInfo, vm: VmInfo | None, origin: int, mono: bool = False
+    iv: Interval,
+    lane: LaneInfo,
+    vm: VmInfo | None,
+    origin: int,
+    mono: bool = False,
+    roles: Mapping[int, str] | None = None,
 ) -> Text:
-    """Several lines: header, timing, reason/rule, evidence, last exit, preemptor."""
+    """Several lines: header, timing, reason/rule, evidence, last exit, preemptor.
+    `roles` names known threads (see `thread_roles`)."""
+    roles = roles or {}
     state = State(iv.state)
     look = LOOKS[state]
     text = Text()
@@ -58,14 +80,14 @@ def describe(
                 elif ev.vector in vm.net_vectors:
                     text.append("  = a net vector of this VM")
         if ev.emitter_tid >= 0 or ev.emitter_comm:
-            emitter = _thread(ev.emitter_tid, ev.emitter_comm, ev.emitter_context)
+            emitter = _thread(ev.emitter_tid, ev.emitter_comm, ev.emitter_context, roles)
             text.append("\ninterrupt emitted by " + emitter)
         if ev.waker_tid >= 0 or ev.waker_comm:
             woke = f" at {format_time(ev.wakeup_ns, origin)}" if ev.wakeup_ns >= 0 else ""
-            waker = _thread(ev.waker_tid, ev.waker_comm, ev.waker_context)
+            waker = _thread(ev.waker_tid, ev.waker_comm, ev.waker_context, roles)
             text.append("\nwoken by " + waker + woke)
         if ev.next_tid >= 0 or ev.next_comm:
-            text.append("\npreempted by " + _thread(ev.next_tid, ev.next_comm, ""))
+            text.append("\npreempted by " + _thread(ev.next_tid, ev.next_comm, "", roles))
     if iv.exit_reason >= 0:
         text.append(f"\nlast exit {exit_reason_text(isa, iv.exit_reason)}")
     return text

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,39 +14,59 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from w2a_tui.model import State
 from w2a_tui.tui.keys import KEYMAP
 from w2a_tui.tui.palette import LOOKS
 
 
-def help_table() -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column()
-    for title, keys in KEYMAP:
-        table.add_row(Text(title, style="bold underline"), "")
-        for key in keys:
-            table.add_row(key.shown, key.help)
-    table.add_row("", "")
-    table.add_row(Text("Mouse", style="bold underline"), "")
-    table.add_row("click", "put the cursor (and pick the lane)")
-    table.add_row("drag", "select a time range")
-    table.add_row("wheel", "zoom around the pointer")
-    return table
+def key_groups(groups: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> Group:
+    """Titled groups of (keys, what they do), one narrow key column per group."""
+    parts: list[RenderableType] = []
+    for i, (title, rows) in enumerate(groups):
+        if i:
+            parts.append(Text(""))
+        parts.append(Text(title, style="bold underline"))
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True, min_width=7)
+        table.add_column()
+        for keys, what in rows:
+            table.add_row(keys, what)
+        parts.append(table)
+    return Group(*parts)
 
 
-def legend_table(mono: bool) -> Table:
+MOUSE = (
+    ("click", "put the cursor, pick the lane"),
+    ("drag", "select a time range"),
+    ("wheel", "zoom around the pointer"),
+)
+
+
+def help_columns() -> tuple[Group, Group]:
+    """The keymap's groups split in two columns of similar height, mouse last."""
+    groups = [(title, [(k.shown, k.help) for k in keys]) for title, keys in KEYMAP]
+    half = (len(groups) + 1) // 2
+    return key_groups(groups[:half]), key_groups([*groups[half:], ("Mouse", MOUSE)])
+
+
+def legend_table(mono: bool) -> Group:
+    """Each state's colour (or NO_COLOR glyph), and how to read a two-colour cell."""
     table = Table.grid(padding=(0, 1))
     table.add_column(no_wrap=True)
     table.add_column()
-    table.add_row(Text("States", style="bold underline"), "")
     for state, look in LOOKS.items():
-        chip = Text(f" {look.glyph} ", style="" if mono else f"black on {look.colour}")
+        chip = Text(f" {look.glyph} ") if mono else Text("   ", style=f"on {look.colour}")
         table.add_row(chip, state.label)
-    table.add_row("", "")
-    table.add_row(Text("▌", style="green on red") if not mono else Text("▌"), "left/right half")
-    table.add_row("", "of a cell: two")
-    table.add_row("", "time samples")
-    return table
+    parts: list[RenderableType] = [Text("States", style="bold underline"), table]
+    if not mono:
+        guest, disk = LOOKS[State.GUEST].colour, LOOKS[State.WAIT_DISK].colour
+        cell = Text.assemble((" ", f"on {guest}"), ("▌", f"{guest} on {disk}"), (" ", f"on {disk}"))
+        note = Table.grid(padding=(0, 1))
+        note.add_column(no_wrap=True)
+        note.add_column()
+        note.add_row(cell, "a cell's left and right halves: two time samples")
+        parts += [Text(""), note]
+    return Group(*parts)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -53,12 +75,12 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 96; max-width: 100%; height: auto; max-height: 100%;
+        width: 124; max-width: 100%; height: auto; max-height: 100%;
         border: round $accent; background: $surface; padding: 0 1;
     }
     HelpScreen .help-cols { layout: horizontal; height: auto; }
-    HelpScreen #help-keys { width: 1fr; height: auto; }
-    HelpScreen #help-legend { width: 24; height: auto; }
+    HelpScreen .help-keys { width: 1fr; height: auto; padding: 0 2 0 0; }
+    HelpScreen #help-legend { width: 20; height: auto; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -72,8 +94,10 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll() as scroll:
             scroll.border_title = "w2a-tui keys (Esc closes)"
+            left, right = help_columns()
             with Horizontal(classes="help-cols"):
-                yield Static(help_table(), id="help-keys")
+                yield Static(left, classes="help-keys")
+                yield Static(right, classes="help-keys")
                 yield Static(legend_table(self.mono), id="help-legend")
 
     def action_dismiss_help(self) -> None:

@@ -13,7 +13,7 @@ from w2a_tui.errors import W2AError
 from w2a_tui.model import WAIT_STATES
 from w2a_tui.store import Interval, StateStore
 from w2a_tui.tui.chrome import header_text, legend_text, status_text
-from w2a_tui.tui.details import describe
+from w2a_tui.tui.details import describe, thread_roles
 from w2a_tui.tui.help import HelpScreen
 from w2a_tui.tui.keys import bindings
 from w2a_tui.tui.prompt import Prompt
@@ -54,6 +54,7 @@ class MainScreen(Screen[None]):
         self.store = store
         self.mono = mono
         self.from_cache = from_cache
+        self.roles = thread_roles(store)
         self.query_: Query | None = None
 
     def compose(self) -> ComposeResult:
@@ -89,6 +90,7 @@ class MainScreen(Screen[None]):
     def on_resize(self, event: Resize) -> None:
         small = event.size.width < MIN_WIDTH or event.size.height < MIN_HEIGHT
         self.set_class(small, "-too-small")
+        self.query_one("#legend", Static).update(legend_text(self.mono, event.size.width))
 
     @on(Timeline.Changed)
     def refresh_status(self) -> None:
@@ -108,7 +110,7 @@ class MainScreen(Screen[None]):
             return
         lane = self.store.lanes[iv.lane]
         vm = next((v for v in self.store.vms if v.pid == lane.vm_pid), None)
-        panel.update(describe(iv, lane, vm, self.store.start_ns, self.mono))
+        panel.update(describe(iv, lane, vm, self.store.start_ns, self.mono, self.roles))
 
     # --- actions --------------------------------------------------------------------------
     def action_zoom_in(self) -> None:

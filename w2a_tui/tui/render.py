@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,7 @@ from w2a_tui.tui.palette import LIGHT, NO_DATA, colour, glyph
 from w2a_tui.tui.timefmt import format_time, ticks
 
 HALF_BLOCK = "▌"  # fg = left half sample, bg = right half sample
+UPPER_HALF = "▀"  # a tall lane's second line: half height, so lanes stay apart
 CURSOR_GLYPH = "┃"
 
 
@@ -34,6 +36,13 @@ def cell_look(left: int, right: int, mono: bool) -> tuple[str, Style]:
     if lc is None:
         return HALF_BLOCK, Style(color="default", bgcolor=rc)
     return HALF_BLOCK, Style(color=lc, bgcolor=rc)
+
+
+@lru_cache(maxsize=64)
+def upper_look(state: int) -> tuple[str, Style]:
+    if state == NO_DATA:
+        return " ", Style()
+    return UPPER_HALF, Style(color=colour(state))
 
 
 @lru_cache(maxsize=64)
@@ -89,6 +98,32 @@ def lane_strip(
                 segments.append(Segment(text * (b - cursor_col - 1), style))
             continue
         text, style = cell_look(lefts[a], rights[a], mono)
+        segments.append(Segment(text * (b - a), style))
+    return Strip(segments, cols)
+
+
+def lane_foot_strip(
+    samples: npt.NDArray[np.uint8], cols: int, *, cursor_col: int | None = None
+) -> Strip:
+    """The second line of a tall lane: one sample per cell drawn as an upper half block,
+    so a lane is one and a half lines high and a gap separates it from the next."""
+    if len(samples) != cols:
+        raise ValueError(f"expected {cols} samples for {cols} cells, got {len(samples)}")
+    if cols == 0:
+        return Strip.blank(0, Style())
+    states = samples.tolist()
+    bounds = np.flatnonzero(samples[1:] != samples[:-1]) + 1
+    edges = [0, *bounds.tolist(), cols]
+    segments: list[Segment] = []
+    for a, b in pairwise(edges):
+        text, style = upper_look(states[a])
+        if cursor_col is not None and a <= cursor_col < b:
+            if a < cursor_col:
+                segments.append(Segment(text * (cursor_col - a), style))
+            segments.append(Segment(CURSOR_GLYPH, Style(color=colour(states[a]), bold=True)))
+            if cursor_col + 1 < b:
+                segments.append(Segment(text * (b - cursor_col - 1), style))
+            continue
         segments.append(Segment(text * (b - a), style))
     return Strip(segments, cols)
 

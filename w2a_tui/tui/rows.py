@@ -44,6 +44,10 @@ class Row:
             return f"{arrow} {self.vm_name} [{self.vm_pid}] {self.n_lanes} vCPU"
         return f"  vCPU {self.vcpu} {self.tid}"
 
+    def detail(self) -> str:
+        """The second line of a tall lane: the thread's name."""
+        return f"  {self.comm}" if self.comm else ""
+
 
 def build_rows(lanes: Sequence[LaneLike], collapsed: Iterable[int] = ()) -> list[Row]:
     """VM header rows in lane order (lanes are sorted by vm pid, vcpu), each followed by its
@@ -69,3 +73,23 @@ def row_of_lane(rows: Sequence[Row], lane: int) -> int:
         if row.lane == lane:
             return i
     return 0
+
+
+def fits_tall(rows: Sequence[Row], lines: int) -> bool:
+    """Whether every row fits in `lines` with two lines per lane (VM rows keep one)."""
+    lanes = sum(1 for r in rows if not r.is_vm)
+    return len(rows) + lanes <= lines
+
+
+def line_layout(rows: Sequence[Row], top: int, lines: int, tall: bool) -> list[tuple[int, int]]:
+    """(row index, line within the row) for each of `lines` screen lines from row `top`;
+    rows past the end are left out. A tall lane takes two lines: its second line shows
+    the lane again (a thicker bar, easier to read) beside the thread's name."""
+    out: list[tuple[int, int]] = []
+    for index in range(top, len(rows)):
+        height = 2 if tall and not rows[index].is_vm else 1
+        for sub in range(height):
+            if len(out) == lines:
+                return out
+            out.append((index, sub))
+    return out

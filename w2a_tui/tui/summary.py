@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from w2a_tui.model import N_STATES, WAIT_STATES, State
 from w2a_tui.store import Interval, StateStore
+from w2a_tui.tui.chrome import legend_text
 from w2a_tui.tui.names import vector_short
 from w2a_tui.tui.palette import LOOKS
 from w2a_tui.tui.timefmt import format_duration, format_time
@@ -151,6 +152,7 @@ class SummaryScreen(Screen[Interval | None]):
     SummaryScreen #summary-top { height: auto; max-height: 60%; }
     SummaryScreen .section { margin: 1 0 0 0; text-style: bold; }
     SummaryScreen #summary-longest-title { margin: 1 0 0 0; }
+    SummaryScreen #summary-legend { color: $text-muted; }
     SummaryScreen DataTable { height: 1fr; min-height: 4; }
     """
 
@@ -159,7 +161,7 @@ class SummaryScreen(Screen[Interval | None]):
         # priority: the focused table would otherwise take ←/→ to scroll sideways.
         Binding("left,h", "scope(-1)", "prev VM", priority=True),
         Binding("right,l", "scope(1)", "next VM", priority=True),
-        Binding("enter", "jump", "jump to wait", show=True),
+        Binding("enter", "jump", "show in timeline", priority=True),
         Binding("r", "reason(1)", "reason"),
         *(
             Binding(str(i), f"set_reason({i})", name, show=False)
@@ -185,6 +187,7 @@ class SummaryScreen(Screen[Interval | None]):
         # Bars and wait tables scroll on their own, so the longest waits always show.
         with VerticalScroll(id="summary-top"):
             yield Static("Time per state, per vCPU", classes="section")
+            yield Static("", id="summary-legend")
             yield Static("", id="summary-bars")
             yield Static("Wait time per reason, and how long waits last", classes="section")
             yield Static("", id="summary-waits")
@@ -194,7 +197,7 @@ class SummaryScreen(Screen[Interval | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("VM", "vCPU", "reason", "start", "duration", "rule", "cause")
+        table.add_columns("duration", "reason", "VM", "vCPU", "start", "cause", "rule")
         self.render_scope()
         table.focus()
 
@@ -215,6 +218,8 @@ class SummaryScreen(Screen[Interval | None]):
         width = max(10, self.size.width - 36)
         bars = state_bars(self.store, lanes, width, self.mono)
         self.query_one("#summary-bars", Static).update(bars)
+        legend = legend_text(self.mono, self.size.width)
+        self.query_one("#summary-legend", Static).update(legend)
 
     def render_longest(self) -> None:
         """The 20 longest waits of the scope, of the chosen reason, longest first."""
@@ -229,13 +234,13 @@ class SummaryScreen(Screen[Interval | None]):
             info = store.lanes[iv.lane]
             ev = iv.evidence
             table.add_row(
+                Text(format_duration(iv.duration), justify="right"),
+                iv.state.label.removeprefix("wait_"),
                 info.vm_name,
                 str(info.vcpu),
-                iv.state.label.removeprefix("wait_"),
                 format_time(iv.start, store.start_ns),
-                format_duration(iv.duration),
-                ev.source.label if ev is not None else "",
                 cause_text(iv),
+                ev.source.label if ev is not None else "",
             )
 
     def action_scope(self, step: int) -> None:

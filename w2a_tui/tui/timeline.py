@@ -23,8 +23,8 @@ from textual.widget import Widget
 
 from w2a_tui.model import State
 from w2a_tui.store import Interval, StateStore
-from w2a_tui.tui.render import label_strip, lane_strip, ruler_strips
-from w2a_tui.tui.rows import Row, build_rows, row_of_lane
+from w2a_tui.tui.render import label_strip, lane_foot_strip, lane_strip, ruler_strips
+from w2a_tui.tui.rows import Row, build_rows, fits_tall, line_layout, row_of_lane
 from w2a_tui.tui.viewport import PAN_FRACTION, ZOOM_STEP, Viewport
 
 RULER_ROWS = 2
@@ -83,6 +83,22 @@ class Timeline(Widget, can_focus=True):
     @property
     def visible_rows(self) -> int:
         return max(1, self.size.height - RULER_ROWS)
+
+    @property
+    def tall(self) -> bool:
+        """Two lines per lane when every row fits that way (few VMs, big terminal); not
+        with NO_COLOR, where a half block would read as one more glyph."""
+        return not self.mono and fits_tall(self.rows, self.visible_rows)
+
+    def screen_lines(self) -> list[tuple[int, int]]:
+        """(row, line in row) of every lane line on screen, top to bottom."""
+        return line_layout(self.rows, self.top, self.visible_rows, self.tall)
+
+    def row_at(self, y: int) -> int | None:
+        """The row drawn on widget line `y`, if any."""
+        layout = self.screen_lines()
+        i = y - RULER_ROWS
+        return layout[i][0] if 0 <= i < len(layout) else None
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return RULER_ROWS + len(self.rows)
@@ -147,9 +163,10 @@ class Timeline(Widget, can_focus=True):
             )
             head = "time" if y == 0 else ""
             return Strip.join([label_strip(head, lw, ruler_style), labels if y == 0 else tick_line])
-        index = self.top + y - RULER_ROWS
-        if index >= len(self.rows):
+        layout = self.screen_lines()
+        if y - RULER_ROWS >= len(layout):
             return Strip.blank(width, self.rich_style)
+        index, sub = layout[y - RULER_ROWS]
         row = self.rows[index]
         current = index == self.row
         if row.is_vm:
@@ -161,7 +178,10 @@ class Timeline(Widget, can_focus=True):
         label_style = self.get_component_rich_style(
             "timeline--label-current" if current else "timeline--label"
         )
-        label = label_strip(row.label(), lw, label_style)
+        label = label_strip(row.label() if sub == 0 else row.detail(), lw, label_style)
+        if sub == 1:
+            foot = lane_foot_strip(self._summary(row.lane, cols), cols, cursor_col=cursor)
+            return Strip.join([label, foot])
         n = cols if self.mono else 2 * cols
         lane = lane_strip(self._summary(row.lane, n), cols, mono=self.mono, cursor_col=cursor)
         return Strip.join([label, lane])
@@ -279,8 +299,8 @@ class Timeline(Widget, can_focus=True):
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
         t = self._time_at_x(event.x)
-        index = self.top + event.y - RULER_ROWS
-        if event.y >= RULER_ROWS and 0 <= index < len(self.rows):
+        index = self.row_at(event.y)
+        if index is not None:
             self.row = index
         if t is not None:
             self.view.clear_selection()
