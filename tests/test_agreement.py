@@ -12,6 +12,7 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,29 @@ from w2a_tui.sim.scenarios import SCENARIOS
 Lanes = dict[tuple[int, int], list[tuple[int, int, str, str]]]
 
 # The only scenario whose trace lacks evidence by construction: 8-17 % of the events are
-# really missing (discarded packets), so the states there cannot be recovered. Measured
-# over seeds 1-6: 83-94 %; seed 3, used here: 86 %.
+# really missing (discarded packets), so the states there cannot be recovered. The analysis
+# shows `unknown` where the loss hides the state (7-17 % of the time) and is right on
+# 98.1-99.7 % of the time it claims a state (seeds 1-8; before resynchronisation: 82-93 %).
+# Overall agreement, unknown counted as wrong, seeds 1-8: 82-93 %; seed 3, used here: 85 %.
 NO_EVIDENCE_FLOOR = {"lost": 0.80}
+CLAIMED_FLOOR = {"lost": 0.975}
+
+# State changes no event sequence can justify (a thread gets into the guest only from the
+# hypervisor on a pCPU; only a sleeping thread is woken; a state never follows itself).
+_OFF_CPU = {"preempted", "ready", "blocked"} | {
+    f"wait_{r}" for r in ("timer", "task", "disk", "net", "unknown")
+}
+IMPOSSIBLE = (
+    {(a, "guest") for a in _OFF_CPU}
+    | {
+        ("guest", "ready"),
+        ("hypervisor", "ready"),
+        ("preempted", "ready"),
+        ("ready", "blocked"),
+        ("preempted", "blocked"),
+    }
+    | {("ready", w) for w in _OFF_CPU if w.startswith("wait_")}
+)
 
 
 @dataclass
@@ -37,6 +58,7 @@ class Agreement:
     source: float  # over the truth's waits
     reason: float  # over the truth's waits
     covered: float  # fraction of the truth's time our lanes cover
+    claimed: float = 1.0  # state agreement over the time we do not call `unknown`
 
 
 def _lanes_from_csv(text: str) -> Lanes:
@@ -53,7 +75,7 @@ def _lanes_from_csv(text: str) -> Lanes:
 
 def agreement(truth: Lanes, ours: Lanes) -> Agreement:
     """Sweep both lanes' intervals together and weigh every overlap by its duration."""
-    total = same = waits = same_source = same_reason = covered = 0
+    total = same = waits = same_source = same_reason = covered = unknown = 0
     for key, truth_rows in truth.items():
         our_rows = ours.get(key, [])
         j = 0
@@ -67,6 +89,7 @@ def agreement(truth: Lanes, ours: Lanes) -> Agreement:
                 overlap = min(end, o_end) - max(start, o_start)
                 if overlap > 0:
                     covered += overlap
+                    unknown += overlap if o_state == "unknown" and state != "unknown" else 0
                     same += overlap if o_state == state else 0
                     if state.startswith("wait_"):
                         waits += overlap
@@ -78,6 +101,7 @@ def agreement(truth: Lanes, ours: Lanes) -> Agreement:
         source=same_source / waits if waits else 1.0,
         reason=same_reason / waits if waits else 1.0,
         covered=covered / total if total else 1.0,
+        claimed=same / (total - unknown) if total > unknown else 1.0,
     )
 
 
@@ -109,8 +133,24 @@ def test_states_agree_with_ground_truth(tmp_path: Path, scenario: str) -> None:
     print(f"{scenario}: {result}")
     assert result.covered == pytest.approx(1.0)
     assert result.state >= floor
+    assert result.claimed >= CLAIMED_FLOOR.get(scenario, 0.99)
+    assert _impossible_transitions(ours) == []
     assert result.source >= floor
     assert result.reason >= floor
+
+
+def _impossible_transitions(lanes: Lanes) -> list[tuple[tuple[int, int], int, str, str]]:
+    found = []
+    for key, rows in lanes.items():
+        for (_, _, a, _), (start, _, b, _) in pairwise(rows):
+            if a == b or (a, b) in IMPOSSIBLE:
+                found.append((key, start, a, b))
+    return found
+
+
+def test_impossible_transitions_are_detected() -> None:
+    lanes: Lanes = {(1, 0): [(0, 5, "wait_timer", "none"), (5, 9, "guest", "")]}
+    assert _impossible_transitions(lanes) == [((1, 0), 5, "wait_timer", "guest")]
 
 
 def test_agreement_measure_detects_a_wrong_state() -> None:

@@ -541,3 +541,123 @@ def test_no_vcpu_means_no_lanes() -> None:
     h.switch(5, 0, 0, RUNNING, STRESS).waking(6, 0, STRESS, KWORKER).mark(10)
     r = h.analyze()
     assert r.lanes == [] and r.vms == []
+
+
+# ------------------------------------------------------------------ lost events: resync
+
+
+def test_lost_events_make_the_running_vcpu_unknown_until_its_next_event() -> None:
+    """Its CPU lost events while it ran: it may have exited, blocked or moved unseen."""
+    h = host().mark(0)
+    h.switch(5, 0, 0, RUNNING, V0).entry(10, 0, V0, 0)
+    h.lost(30, 0, 17, 45)
+    h.exit(50, 0, V0, 1).entry(55, 0, V0, 0).mark(60)
+    assert lane_states(h.analyze(), VM, 0) == [
+        (0, 10, "unknown"),
+        (10, 30, "guest"),
+        (30, 50, "unknown"),  # the window and the recorded events that follow it
+        (50, 55, "hypervisor"),
+        (55, 60, "guest"),
+    ]
+
+
+def test_after_lost_events_a_wake_up_still_proves_ready() -> None:
+    h = host().mark(0)
+    h.switch(5, 0, 0, RUNNING, V0).entry(10, 0, V0, 0)
+    h.lost(30, 0, 17, 45)
+    h.switch(50, 0, STRESS, RUNNING, 0)  # someone else ran there: V0 had left unseen
+    timer_wake(h, 60, 1, V0, 0)
+    h.switch(70, 0, 0, RUNNING, V0).entry(72, 0, V0, 0).mark(80)
+    assert lane_states(h.analyze(), VM, 0)[1:] == [
+        (10, 30, "guest"),
+        (30, 62, "unknown"),  # blocked, wait or preempted: the switch-out was lost
+        (62, 70, "ready"),
+        (70, 72, "hypervisor"),
+        (72, 80, "guest"),
+    ]
+
+
+def test_a_blocking_switch_out_after_lost_events_is_unknown_then_ready() -> None:
+    """The exits before it were lost: wait and blocked cannot be told apart."""
+    h = host().mark(0)
+    h.switch(5, 0, 0, RUNNING, V0).entry(10, 0, V0, 0)
+    h.lost(30, 0, 17, 45)
+    h.switch(50, 0, V0, SLEEPING, 0)
+    timer_wake(h, 60, 1, V0, 0)
+    resume(h, 70, vec=0xEC).mark(80)
+    states = [s for _, _, s in lane_states(h.analyze(), VM, 0)]
+    assert states == ["unknown", "guest", "unknown", "ready", "hypervisor", "guest"]
+
+
+def test_a_switch_in_lost_on_another_cpu_makes_the_wait_unknown_from_that_window() -> None:
+    h = host().mark(0)
+    halt(h, 10)  # blocked at 21 after HLT
+    h.lost(40, 1, 5, 55)
+    h.exit(60, 1, V0, 1).mark(70)  # it runs on CPU 1: the switch-in there was lost
+    assert lane_states(h.analyze(), VM, 0)[-3:] == [
+        (21, 40, "wait_unknown"),
+        (40, 60, "unknown"),
+        (60, 70, "hypervisor"),
+    ]
+
+
+def test_a_contradiction_without_lost_events_just_resynchronises() -> None:
+    """The thread shows up on another CPU with no loss to explain it: no `unknown` made up."""
+    h = host().mark(0)
+    h.switch(5, 0, 0, RUNNING, V0).entry(10, 0, V0, 0)
+    h.exit(20, 2, V0, 1).entry(25, 2, V0, 0).mark(30)
+    assert lane_states(h.analyze(), VM, 0)[1:] == [
+        (10, 20, "guest"),
+        (20, 25, "hypervisor"),
+        (25, 30, "guest"),
+    ]
+
+
+def test_a_second_wake_up_proves_an_unseen_run() -> None:
+    """Only a sleeping task is woken: a preempted thread woken again ran and slept unseen."""
+    h = host().mark(0)
+    h.switch(5, 0, 0, RUNNING, V0).entry(10, 0, V0, 0).exit(20, 0, V0, 1)
+    h.switch(21, 0, V0, RUNNING, STRESS)  # preempted
+    h.lost(40, 1, 30, 48)
+    h.mark(50, 1)  # the window on CPU 1 ends
+    timer_wake(h, 60, 2, V0, 0)
+    h.switch(70, 0, STRESS, RUNNING, V0).mark(80)
+    assert lane_states(h.analyze(), VM, 0)[-4:] == [
+        (21, 40, "preempted"),
+        (40, 62, "unknown"),
+        (62, 70, "ready"),
+        (70, 80, "hypervisor"),
+    ]
+
+
+def test_ready_while_a_cpu_loses_events_is_unknown() -> None:
+    """A woken thread may be switched in on the CPU that loses events, unseen."""
+    h = host().mark(0)
+    halt(h, 10)
+    timer_wake(h, 30, 1, V0, 0)  # ready from 32
+    h.lost(40, 2, 9, 45)
+    resume(h, 50, vec=0xEC).mark(60)
+    assert lane_states(h.analyze(), VM, 0)[-5:] == [
+        (21, 32, "wait_timer"),
+        (32, 40, "ready"),
+        (40, 50, "unknown"),
+        (50, 52, "hypervisor"),
+        (52, 60, "guest"),
+    ]
+
+
+def test_without_contexts_lost_events_forget_who_runs_on_the_cpu() -> None:
+    """No tid context: after a loss the CPU's current thread is unknown until its next
+    sched_switch, so the KVM events in between are not given to a possibly wrong thread."""
+    h = host(contexts=False).mark(0).statedump(1, V0, cpu=3)
+    h.switch(5, 0, 0, RUNNING, V0).entry(10, 0, V0, 0)
+    h.lost(30, 0, 17, 45)
+    h.exit(50, 0, V0, 1)  # whose? the switch to another thread may have been lost
+    h.switch(60, 0, V0, RUNNING, STRESS).mark(70)
+    r = h.analyze()
+    assert lane_states(r, VM, 0)[1:] == [
+        (10, 30, "guest"),
+        (30, 60, "unknown"),
+        (60, 70, "preempted"),
+    ]
+    assert any("were ignored" in w for w in r.warnings)

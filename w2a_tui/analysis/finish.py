@@ -26,6 +26,8 @@ from w2a_tui.model import (
 if TYPE_CHECKING:
     from w2a_tui.analysis.machine import Analyzer
 
+_BLOCKED = int(State.BLOCKED)
+
 
 class ResultBuilder:
     """Owns the shared evidence table (identical records are stored once)."""
@@ -104,7 +106,8 @@ class ResultBuilder:
         states: array[int],
         evidence: array[int],
     ) -> None:
-        """Rules 1-4 of the contract, in order, for a wait; waker evidence for `blocked`."""
+        """Rules 1-4 of the contract, in order, for a wait; waker evidence for `blocked`
+        (an off-CPU `unknown` gap, after lost events, only gives its `ready` the waker)."""
         if gap.woken:
             waker = Evidence(
                 waker_tid=gap.waker_tid,
@@ -113,7 +116,7 @@ class ResultBuilder:
                 wakeup_ns=gap.wake_ts,
             )
             evidence[gap.ready_index] = self.add(waker)
-            if not gap.is_wait:
+            if not gap.is_wait and states[gap.index] == _BLOCKED:
                 evidence[gap.index] = evidence[gap.ready_index]
         if not gap.is_wait:
             return
@@ -171,8 +174,10 @@ def _compact(
     evidence: array[int],
     end_ns: int,
 ) -> tuple[array[int], array[int], array[int], array[int]]:
-    """Drop zero-length intervals (two transitions at one timestamp: the later wins) and
-    clamp anything past the trace end."""
+    """Drop zero-length intervals (two transitions at one timestamp: the later wins),
+    clamp anything past the trace end, and merge an interval into an identical one just
+    before it (e.g. `unknown` on both sides of a dropped zero-length interval; `unknown`
+    carries no exit reason or evidence worth keeping apart)."""
     n = len(starts)
     if n == 0:
         return starts, states, exits, evidence
@@ -182,6 +187,15 @@ def _compact(
     keep = np.ones(n, dtype=bool)
     keep[:-1] = s[1:] != s[:-1]
     keep &= s <= end_ns
+    kept = np.flatnonzero(keep)
+    if len(kept) > 1:
+        st = np.frombuffer(states, dtype=np.uint8)[kept]
+        ex = np.frombuffer(exits, dtype=np.int64)[kept]
+        ev = np.frombuffer(evidence, dtype=np.int64)[kept]
+        same = (st[1:] == st[:-1]) & (
+            ((ex[1:] == ex[:-1]) & (ev[1:] == ev[:-1])) | (st[1:] == int(State.UNKNOWN))
+        )
+        keep[kept[1:][same]] = False
     if bool(keep.all()):
         return starts, states, exits, evidence
     if not bool(keep.any()):
@@ -250,7 +264,13 @@ def _warnings(an: Analyzer, lanes: list[LaneData]) -> list[str]:
         span_ms = max(end - begin, 0) / 1e6
         warnings.append(
             f"{count} events were lost on CPU {cpu} ({packets} packet(s) between "
-            f"{begin} and {end} ns, {span_ms:.3f} ms): states there may be wrong."
+            f"{begin} and {end} ns, {span_ms:.3f} ms)."
+        )
+    if an.lost:
+        warnings.append(
+            f"Because of lost events, {an.lost_vcpu_spans} vCPU interval(s) are `unknown` "
+            "(from the loss to the vCPU's next recorded event); a loss on another CPU can "
+            "still hide a wake-up or a short run of a vCPU believed off-CPU."
         )
     if an.pseudo_vms:
         warnings.append(
@@ -260,7 +280,8 @@ def _warnings(an: Analyzer, lanes: list[LaneData]) -> list[str]:
     if an.unattributed:
         warnings.append(
             f"{an.unattributed} KVM events ran on a CPU whose current thread was unknown "
-            "(no tid context and no sched_switch yet there): they were ignored."
+            "(no tid context, and no sched_switch there yet or since lost events): they "
+            "were ignored."
         )
     if lanes and not an.seen_waking and not an.seen_wakeup:
         warnings.append(

@@ -25,6 +25,29 @@ Design notes (decisions the contract leaves open):
   preempted, blocked and waits only).
 - sched_wakeup is used only while no sched_waking has been seen: in a trace that has
   both, sched_waking always comes first for a given wake-up.
+
+Lost events (the tracer discarded events on a CPU; babeltrace2 reports the count and a
+time range). A ring buffer drops events only while no sub-buffer is free, so on a CPU the
+missing events lie between the window's begin and the first event recorded after it on
+that CPU. Kernel facts then resynchronise each vCPU instead of trusting stale beliefs:
+- a vCPU whose thread ran on that CPU when the window began becomes `unknown` from the
+  window's begin: it may have exited, entered, blocked or migrated without a trace. Its
+  last exit is forgotten (a later blocking switch-out without an exit seen since stays
+  `unknown`: wait or blocked cannot be told apart), but a wake-up still proves `ready`;
+- its next recorded event resynchronises it: `kvm_exit` proves it was in the guest and is
+  now in the hypervisor, `kvm_entry` that it is in the guest, a switch-out that it was on
+  that CPU (runnable -> `preempted`), a switch-in that it was off-CPU;
+- a woken thread (`ready`) may be switched in on a CPU while that CPU loses events: it is
+  `unknown` from the window's begin (or its wake-up, if a window is open then) to its
+  next event;
+- a thread believed off-CPU (or on another CPU) that emits a KVM event or a switch-out on
+  a CPU had its switch-in lost there: its state is `unknown` from that CPU's last window
+  (or from its last known transition, if later) to the event. Without such a window the
+  contradiction is not explained by lost events and the event alone resynchronises it.
+Decision (honesty over agreement): time a vCPU spends where its events may be missing is
+`unknown` — the contract's "no evidence" — rather than a guess. Off-CPU states are still
+claimed from the events seen: a window on another CPU can hide a wake-up (the wait then
+ends at the switch-in, with no `ready`) or a whole short run of the thread.
 """
 
 from __future__ import annotations
@@ -66,6 +89,9 @@ _HYP: Final = int(State.HYPERVISOR)
 _K_WAKING: Final = int(EventKind.SCHED_WAKING)
 _K_WAKEUP: Final = int(EventKind.SCHED_WAKEUP)
 _K_INJ: Final = int(EventKind.KVM_INJ_VIRQ)
+_K_LOST: Final = int(EventKind.LOST_EVENTS)
+_UNKNOWN: Final = int(State.UNKNOWN)
+_READY: Final = int(State.READY)
 _MAX_CONTEXT_DEPTH: Final = 16
 _STATEDUMP_RUN: Final = 6  # lttng_process_status LTTNG_RUN
 
@@ -114,6 +140,9 @@ class Analyzer:
         # VM pids whose main-thread comm is still unknown (filled from sched_switch).
         self.want_comm: set[int] = set()
         self.lost: dict[int, list[int]] = {}  # cpu -> [count, first begin, last end, packets]
+        # CPUs whose lost-events window is open (no event recorded there since).
+        self.open_lost: dict[int, CpuTrack] = {}
+        self.lost_vcpu_spans = 0  # vCPU intervals turned `unknown` by lost events
         self.first_ns = -1
         self.last_ns = -1
         self.event_count = 0
@@ -157,14 +186,17 @@ class Analyzer:
         cpus = self.cpus
         want_comm = self.want_comm
         handlers = self._handlers
+        open_lost = self.open_lost
         for ev in batch:
             kind = ev[2]
+            if open_lost and ev[1] in open_lost and kind != _K_LOST:
+                open_lost.pop(ev[1]).lost_end = ev[0]  # the first event recorded after a loss
             if kind == _K_EXIT:
                 tid = ev[3]
                 if tid < 0:
                     tid = self._current_tid(ev[1])
                 v = by_tid.get(tid)
-                if v is None or v.gap is not None:
+                if v is None or v.gap is not None or v.cpu != ev[1]:
                     self._exit_slow(ev, tid, v)
                     continue
                 r = ev[6]
@@ -179,7 +211,7 @@ class Analyzer:
                 if tid < 0:
                     tid = self._current_tid(ev[1])
                 v = by_tid.get(tid)
-                if v is None or v.gap is not None or v.vcpu_id < 0:
+                if v is None or v.gap is not None or v.vcpu_id < 0 or v.cpu != ev[1]:
                     self._entry_slow(ev, tid, v)
                 elif v.state != _GUEST:
                     v.sa(ev[0])
@@ -218,13 +250,13 @@ class Analyzer:
             elif kind == _K_WAKING:
                 self.seen_waking = True
                 v = by_tid.get(ev[7])
-                if v is not None and v.gap is not None:
+                if v is not None and (v.gap is not None or v.cpu < 0):
                     self._wake(ev)
             elif kind == _K_WAKEUP:
                 self.seen_wakeup = True
                 if not self.seen_waking:
                     v = by_tid.get(ev[7])
-                    if v is not None and v.gap is not None:
+                    if v is not None and (v.gap is not None or v.cpu < 0):
                         self._wake(ev)
             else:
                 handler = handlers.get(kind)
@@ -243,7 +275,9 @@ class Analyzer:
             v = self._new_track(ev, tid, ev[8])
             if v is None:
                 return
-        if v.gap is not None:  # lost events: the thread runs again without a switch-in
+        if v.cpu != ev[1]:  # it runs here: a switch-in (or switch-out) was not seen
+            self._resync(v, ev[1], ev[0])
+        if v.gap is not None:
             self._close_gap(v, v.gap)
         r = ev[6]
         v.last_exit = r
@@ -258,12 +292,17 @@ class Analyzer:
                 return
         elif v.vcpu_id < 0:
             v = self._bind(v, ev[6])
+        if v.cpu != ev[1]:
+            self._resync(v, ev[1], ev[0])
         if v.gap is not None:
             self._close_gap(v, v.gap)
         if v.state != _GUEST:
             v.push(ev[0], _GUEST, -1)
 
     def _switch_out(self, v: VcpuTrack, ev: Event) -> None:
+        if v.cpu != ev[1]:
+            self._resync(v, ev[1], ev[0])
+        v.cpu = -1
         if v.gap is not None:
             self._close_gap(v, v.gap)
         if ev[6]:
@@ -276,7 +315,8 @@ class Analyzer:
             return
         is_wait = v.last_exit >= 0 and is_hlt(v.last_isa, v.last_exit)
         if v.last_exit < 0:  # no exit seen yet: wait or blocked cannot be told apart
-            v.push(ts, State.UNKNOWN, -1)
+            index = v.push(ts, State.UNKNOWN, -1) if v.state != _UNKNOWN else len(v.starts) - 1
+            v.gap = Gap(index, False)  # still off-CPU: a wake-up proves `ready`
             return
         index = v.push(ts, State.WAIT_UNKNOWN if is_wait else State.BLOCKED, v.last_exit)
         v.gap = Gap(index, is_wait)
@@ -284,6 +324,7 @@ class Analyzer:
     def _switch_in(self, v: VcpuTrack, ev: Event) -> None:
         if ev[9]:
             v.comm = ev[9]
+        v.cpu = ev[1]
         gap = v.gap
         if gap is not None:
             if gap.is_wait:
@@ -291,6 +332,32 @@ class Analyzer:
             else:
                 self._close_gap(v, gap)
         v.push(ev[0], _HYP, v.last_exit)
+
+    def _resync(self, v: VcpuTrack, cpu: int, ts: int) -> None:
+        """The thread shows up on `cpu` while we believed it off-CPU or elsewhere: the
+        switch-in was lost, inside that CPU's last lost-events window. From that window's
+        begin (or the belief's start, if later) to now nothing is known."""
+        c = self.cpus.get(cpu)
+        start = v.starts[-1] if len(v.starts) else ts
+        if c is not None and c.lost_begin >= 0 and (c.lost_end < 0 or c.lost_end >= start):
+            if v.state != _UNKNOWN:
+                v.push(max(c.lost_begin, start), State.UNKNOWN, -1)
+                self.lost_vcpu_spans += 1
+            if v.gap is not None:
+                self._close_gap(v, v.gap)
+        v.cpu = cpu
+
+    def _lose_track(self, v: VcpuTrack, ts: int) -> None:
+        """Events of the CPU this thread runs on are being lost: from `ts` on it may exit,
+        enter, block or migrate unseen."""
+        if v.gap is not None:
+            self._close_gap(v, v.gap)
+        if v.state != _UNKNOWN:
+            v.push(ts, State.UNKNOWN, -1)
+            self.lost_vcpu_spans += 1
+        v.gap = Gap(len(v.starts) - 1, False)  # a wake-up would still prove `ready`
+        v.last_exit = -1
+        v.cpu = -1
 
     def _close_gap(self, v: VcpuTrack, gap: Gap) -> None:
         v.closed_gaps.append(gap)
@@ -313,7 +380,13 @@ class Analyzer:
         if v is None:
             return
         gap = v.gap
-        if gap is None or gap.woken or gap.switched_in:
+        if gap is None or gap.woken:
+            # Only a sleeping task is woken: believed runnable (preempted, or woken
+            # already), it must have run and blocked again inside lost events.
+            if not self._rewake(v, ev[0]):
+                return
+            gap = v.gap
+        if gap is None or gap.switched_in:
             return
         c = self._cpu(ev[1])
         if c.labels:
@@ -338,7 +411,38 @@ class Analyzer:
         gap.waker_comm = waker_comm
         gap.waker_ctx = context
         gap.waker_reason = self._waker_reason(v, context, waker_tid, waker_comm, waker_pid)
-        gap.ready_index = v.push(ev[0], State.READY, -1)
+        if not self.open_lost:
+            gap.ready_index = v.push(ev[0], State.READY, -1)
+        elif v.state != _UNKNOWN:  # a CPU losing events may switch it in unseen
+            gap.ready_index = v.push(ev[0], State.UNKNOWN, -1)
+        else:
+            gap.ready_index = len(v.starts) - 1
+
+    def _rewake(self, v: VcpuTrack, ts: int) -> bool:
+        """`unknown` from the first lost-events window that may hide the run (or from the
+        belief's start, if later) to this wake-up; False when no window explains it."""
+        if v.cpu >= 0:  # believed on a CPU: a task may be woken just before it sleeps
+            return False
+        start = v.starts[-1] if len(v.starts) else ts
+        begin = self._lost_since(start)
+        if begin < 0:
+            return False
+        if v.gap is not None:
+            self._close_gap(v, v.gap)
+        if v.state != _UNKNOWN:
+            v.push(max(begin, start), State.UNKNOWN, -1)
+            self.lost_vcpu_spans += 1
+        v.gap = Gap(len(v.starts) - 1, False)
+        return True
+
+    def _lost_since(self, ts: int) -> int:
+        """The earliest begin of a CPU's last lost-events window still open at `ts`, or -1."""
+        begins = [
+            c.lost_begin
+            for c in self.cpus.values()
+            if c.lost_begin >= 0 and (c.lost_end < 0 or c.lost_end >= ts)
+        ]
+        return min(begins) if begins else -1
 
     def _waker_reason(self, v: VcpuTrack, context: str, tid: int, comm: str, pid: int) -> int:
         """Rule 3: the context of the wake-up event."""
@@ -526,6 +630,7 @@ class Analyzer:
         c = self.cpus.get(ev[1])
         comm = ev[5] or (self._comm_of(tid, c) if c is not None else self.comms.get(tid, ""))
         track = VcpuTrack(pid, -1, tid, comm)
+        track.cpu = ev[1]
         # Always an `unknown` head (maybe empty): finish() moves it to the trace's first event.
         track.push(min(self.first_ns, ev[0]), State.UNKNOWN, -1)
         self.by_tid[tid] = track
@@ -579,7 +684,22 @@ class Analyzer:
     # ------------------------------------------------------------------ lost events
 
     def _on_lost(self, ev: Event) -> None:
+        """Warn, and stop trusting what runs on that CPU (see the module docstring)."""
         count, begin, end = ev[6], ev[7], ev[8]
+        cpu = ev[1]
+        c = self._cpu(cpu)
+        if cpu not in self.open_lost:  # consecutive losses extend one window
+            c.lost_begin = ev[0]
+            c.lost_end = -1
+            self.open_lost[cpu] = c
+        c.tid = -1  # the switches were maybe lost: who runs here is unknown until the next
+        c.comm = ""
+        for v in {id(t): t for t in self.by_tid.values()}.values():
+            if v.cpu == cpu:
+                self._lose_track(v, ev[0])
+            elif v.state == _READY:  # it may be switched in there unseen
+                v.push(ev[0], State.UNKNOWN, -1)
+                self.lost_vcpu_spans += 1
         entry = self.lost.get(ev[1])
         if entry is None:
             self.lost[ev[1]] = [count, begin, end, 1]
@@ -587,10 +707,8 @@ class Analyzer:
             entry[0] += count
             entry[2] = max(entry[2], end)
             entry[3] += 1
-        c = self.cpus.get(ev[1])
-        if c is not None:
-            c.reset_contexts()
-            c.task_pending = None
+        c.reset_contexts()
+        c.task_pending = None
 
     # ------------------------------------------------------------------ result
 

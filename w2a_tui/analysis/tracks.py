@@ -22,7 +22,8 @@ PendingAccept = tuple[int, int, int, str, str]
 
 
 class Gap:
-    """An off-CPU interval after a blocking switch-out: a wait (last exit HLT) or `blocked`.
+    """An off-CPU interval after a blocking switch-out: a wait (last exit HLT), `blocked`,
+    or `unknown` (no exit seen since the trace start or since lost events).
 
     Indexes point into the owner's lane columns; `-1` means "not seen".
     """
@@ -71,6 +72,7 @@ class VcpuTrack:
     __slots__ = (
         "closed_gaps",
         "comm",
+        "cpu",
         "ex",
         "exits",
         "gap",
@@ -92,6 +94,8 @@ class VcpuTrack:
         self.vcpu_id = vcpu_id  # -1 while the thread's vcpu_id is not known yet
         self.tid = tid
         self.comm = comm
+        # The CPU the thread runs on, -1 while off-CPU or when lost events hid where it is.
+        self.cpu = -1
         self.starts: array[int] = array("q")
         self.states: array[int] = array("B")
         self.exits: array[int] = array("q")
@@ -124,12 +128,25 @@ class CpuTrack:
     `task_pending` the same for a shared host thread (kworker) in task context.
     """
 
-    __slots__ = ("comm", "labels", "pending", "since", "task_pending", "tid")
+    __slots__ = (
+        "comm",
+        "labels",
+        "lost_begin",
+        "lost_end",
+        "pending",
+        "since",
+        "task_pending",
+        "tid",
+    )
 
     def __init__(self) -> None:
         self.tid = -1
         self.comm = ""
         self.since = -1
+        # The last lost-events window here: from the tracer's `begin` to the first event
+        # recorded after it (-1: still open, or none yet when lost_begin is -1 too).
+        self.lost_begin = -1
+        self.lost_end = -1
         self.labels: list[str] = []
         self.pending: list[list[PendingAccept] | None] = []
         self.task_pending: list[PendingAccept] | None = None
