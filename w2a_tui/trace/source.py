@@ -16,14 +16,17 @@ from w2a_tui.trace._bt import bad_trace, ctf_fs_class, load_bt2
 from w2a_tui.trace.decode_native import NativePortDecoder
 from w2a_tui.trace.decode_public import PublicPortDecoder
 from w2a_tui.trace.discover import find_trace_dirs
+from w2a_tui.trace.fastctf import FastGraph, FastPortDecoder, FastTrace, Unsupported
 from w2a_tui.trace.graph import Reading, TraceGraph
 from w2a_tui.trace.merge import needy, release, watermark
 from w2a_tui.trace.plan import wanted_set
 from w2a_tui.trace.port import PortDecoder
 
-# `W2A_READER=public` selects the slow reference decoder (a workaround if the native
-# path ever misbehaves with another babeltrace2 version).
+# `W2A_READER` picks the decoder: `fast` (default: our own CTF decoder, which falls back
+# to `bt2` on traces it does not support), `bt2` (babeltrace2's SWIG layer; `native` is
+# accepted too) or `public` (babeltrace2's public API: slow, the reference).
 READER_ENV = "W2A_READER"
+READERS = ("fast", "bt2", "public")
 _COUNT_BUDGET = 65536  # events per stream per step when only counting
 
 
@@ -66,6 +69,14 @@ class TraceSource:
         self._dirs = dirs
         self.skipped = skipped  # trace directories left out, with the reason
         self._decoder = decoder
+        self._fast: FastTrace | None = None
+        self.fast_declined = ""  # why the fast decoder left this trace to babeltrace2
+        if decoder == "fast":
+            try:
+                self._fast = FastTrace.open([(d.path, list(d.ports)) for d in dirs])
+            except Unsupported as why:
+                self._decoder = "bt2"
+                self.fast_declined = str(why)
         first = dirs[0].env
         self.env = dict(first)
         self.meta = TraceMeta(
@@ -78,6 +89,11 @@ class TraceSource:
             last_ns=max(d.end_ns for d in dirs),
         )
         self._probe()
+
+    @property
+    def decoder(self) -> str:
+        """The decoder really in use: `fast`, `bt2` or `public`."""
+        return self._decoder
 
     # -- description ------------------------------------------------------------------
 
@@ -177,10 +193,14 @@ class TraceSource:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _graph(self) -> TraceGraph:
+    def _graph(self) -> TraceGraph | FastGraph:
+        if self._fast is not None:
+            return FastGraph(self._fast)
         return TraceGraph([d.path for d in self._dirs], self.meta.path)
 
     def _new_decoder(self, wanted: frozenset[int] | None, counting: bool) -> PortDecoder:
+        if self._fast is not None:
+            return FastPortDecoder(wanted, counting)
         if self._decoder == "public":
             return PublicPortDecoder(wanted, counting)
         return NativePortDecoder(wanted, counting)
@@ -200,6 +220,10 @@ class TraceSource:
     def _probe(self) -> None:
         """Read the first messages of every stream: CPU ids, pid/tid contexts, and an early
         BadTraceError for streams that cannot even start."""
+        if self._fast is not None:
+            self.meta.cpus = sorted({c for c in self._fast.first_cpus() if c >= 0})
+            self.meta.has_pid_tid = self._fast.has_pid_tid
+            return
         bt2 = load_bt2()
         graph = self._graph()
         probes = [_ProbeDecoder(bt2) for _ in graph.port_names]
@@ -281,8 +305,18 @@ def open_trace(path: str | os.PathLike[str]) -> TraceSource:
             f"{root} holds kernel traces of {len(hosts)} different hosts ({listing}); "
             "open one host's trace directory."
         )
-    decoder = "public" if os.environ.get(READER_ENV, "").lower() == "public" else "native"
-    return TraceSource(root, kernel, skipped, decoder)
+    return TraceSource(root, kernel, skipped, _reader_choice())
+
+
+def _reader_choice() -> str:
+    choice = os.environ.get(READER_ENV, "").strip().lower() or "fast"
+    if choice == "native":
+        choice = "bt2"
+    if choice not in READERS:
+        raise BadTraceError(
+            f"{READER_ENV}={choice} is not a reader; use one of {', '.join(READERS)}."
+        )
+    return choice
 
 
 def _read_dir(directory: Path) -> _TraceDir:
