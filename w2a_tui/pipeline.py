@@ -40,11 +40,18 @@ def load_result(
     *,
     use_cache: bool = True,
     progress: ProgressCallback | None = None,
+    vector_table: Mapping[int, Reason] | None = None,
 ) -> AnalysisResult:
     """The analysis of a trace: from the on-disk cache when it is fresh, else analysed
-    and cached. `use_cache=False` (`--no-cache`) neither reads nor writes the cache."""
+    and cached. `use_cache=False` (`--no-cache`) neither reads nor writes the cache.
+
+    A non-default `vector_table` (`--vectors`) bypasses the cache both ways: the cache key
+    does not include the table, so a cached result could hold another table's reasons.
+    """
     result, _ = load_or_analyze(
-        path, lambda: analyze_trace(path, progress=progress), use_cache=use_cache
+        path,
+        lambda: analyze_trace(path, progress=progress, vector_table=vector_table),
+        use_cache=use_cache and vector_table is None,
     )
     return result
 
@@ -54,11 +61,15 @@ def load_store(
     *,
     use_cache: bool = True,
     progress: ProgressCallback | None = None,
+    vector_table: Mapping[int, Reason] | None = None,
 ) -> tuple[StateStore, bool]:
     """(store, came_from_cache): what the TUI opens. A cached store reopens without
-    building one Python object per interval, so a second opening is instant."""
+    building one Python object per interval, so a second opening is instant. A
+    non-default `vector_table` bypasses the cache (see load_result)."""
     return load_or_analyze_store(
-        path, lambda: analyze_trace(path, progress=progress), use_cache=use_cache
+        path,
+        lambda: analyze_trace(path, progress=progress, vector_table=vector_table),
+        use_cache=use_cache and vector_table is None,
     )
 
 

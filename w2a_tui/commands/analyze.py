@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
 from w2a_tui.errors import EXIT_OK
 
 
@@ -18,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="re-analyse the trace even if a cached result exists",
     )
+    add_vectors_argument(parser)
     parser.add_argument(
         "--top", type=int, default=5, metavar="N", help="preempting threads kept per vCPU (5)"
     )
@@ -27,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from w2a_tui.analysis.totals import compute_totals, totals_to_json
     from w2a_tui.pipeline import load_result
 
-    result = load_result(args.trace, use_cache=not args.no_cache)
+    table = resolve_vector_table(args.vectors)
+    result = load_result(args.trace, use_cache=not args.no_cache, vector_table=table)
     totals = compute_totals(result, top=max(args.top, 1))
     if args.json:
         json.dump(totals_to_json(totals), sys.stdout, indent=1)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from w2a_tui.analysis.rows import EXPORT_COLUMNS, Row, export_rows
+from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
 from w2a_tui.errors import EXIT_OK, W2AError
 
 
@@ -27,12 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="re-analyse the trace even if a cached result exists",
     )
+    add_vectors_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from w2a_tui.pipeline import load_result
 
-    result = load_result(args.trace, use_cache=not args.no_cache)
+    table = resolve_vector_table(args.vectors)
+    result = load_result(args.trace, use_cache=not args.no_cache, vector_table=table)
     rows = export_rows(result)
     with _output(args.output) as out:
         if args.format == "csv":
