@@ -4,16 +4,22 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
+from paths import SAMPLE_TRACE
 from test_tui_support import sample_store
 from textual import events
 
+from w2a_tui.cli import main as cli_main
 from w2a_tui.model import WAIT_STATES, State
 from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
 from w2a_tui.tui.help import HelpScreen
+from w2a_tui.tui.loading import LoadingScreen
 from w2a_tui.tui.main_screen import MainScreen
 from w2a_tui.tui.prompt import Prompt
 from w2a_tui.tui.summary import SummaryScreen
@@ -379,22 +385,68 @@ def test_q_quits_with_status_zero(store: StateStore) -> None:
     assert app.return_code == 0
 
 
-def test_loading_a_trace_without_kvm_shows_the_error_and_q_exits_3() -> None:
-    from paths import REAL_TRACES
+async def _wait_for_verdict(app: W2AApp, pilot: Any) -> LoadingScreen:
+    """The loading screen once the worker has failed (the reader takes about a second)."""
+    screen = app.screen
+    assert isinstance(screen, LoadingScreen)
+    for _ in range(600):
+        if screen.has_class("-failed"):
+            break
+        await pilot.pause(0.05)
+    assert screen.has_class("-failed")
+    return screen
 
-    app = W2AApp(str(REAL_TRACES / "tracevizlab-apt"))
+
+def _load_and_quit(path: Path, expect: str) -> int:
+    """Open `path` in the app, check the one-sentence error it shows, quit with q."""
+    app = W2AApp(str(path))
 
     async def main() -> None:
         async with app.run_test(size=SIZE) as pilot:
-            screen = app.screen
-            for _ in range(600):  # the reader takes about a second; wait for its verdict
-                if screen.has_class("-failed"):
-                    break
-                await pilot.pause(0.05)
-            assert screen.has_class("-failed")
-            assert "No KVM vCPU activity" in str(screen.query_one("#loading-error").render())
+            screen = await _wait_for_verdict(app, pilot)
+            shown = str(screen.query_one("#loading-error").render())
+            assert expect in shown and shown.startswith("w2a-tui: ") and shown.endswith(".")
+            assert "Traceback" not in shown
             await pilot.press("q")
             await pilot.pause()
 
     asyncio.run(main())
-    assert app.return_code == 3
+    return int(app.return_code or 0)
+
+
+def test_loading_a_trace_without_kvm_shows_the_error_and_q_exits_3() -> None:
+    from paths import REAL_TRACES
+
+    assert _load_and_quit(REAL_TRACES / "tracevizlab-apt", "No KVM vCPU activity") == 3
+
+
+def test_a_corrupt_trace_shows_the_error_in_the_app_and_q_exits_2(tmp_path: Path) -> None:
+    trace = tmp_path / "sample"
+    shutil.copytree(SAMPLE_TRACE, trace)
+    metadata = trace / "metadata"
+    metadata.write_text(metadata.read_text().replace("event {", "evXnt {", 1))
+    assert _load_and_quit(trace, "not a readable CTF trace") == 2
+
+
+def _a_file(tmp: Path) -> Path:
+    (tmp / "notes.txt").write_text("not a trace\n")
+    return tmp / "notes.txt"
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda tmp: tmp / "missing", "does not exist"),
+        (lambda tmp: tmp, "is empty"),
+        (_a_file, "is a file"),
+    ],
+)
+def test_bad_paths_fail_before_the_ui_with_one_sentence_and_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    make: Callable[[Path], Path],
+    words: str,
+) -> None:
+    assert cli_main([str(make(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("w2a-tui: ") and words in err

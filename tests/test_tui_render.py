@@ -15,7 +15,14 @@ from w2a_tui.tui.palette import LOOKS, NO_DATA
 from w2a_tui.tui.render import HALF_BLOCK, lane_foot_strip, lane_strip, ruler_strips
 from w2a_tui.tui.rows import build_rows, fits_tall, line_layout
 from w2a_tui.tui.search import find_next, parse_query
-from w2a_tui.tui.summary import REASON_FILTERS, cause_text, histogram, reason_tabs, stacked_bar
+from w2a_tui.tui.summary import (
+    REASON_FILTERS,
+    bucket_span,
+    cause_text,
+    histogram,
+    reason_tabs,
+    stacked_bar,
+)
 from w2a_tui.tui.timefmt import format_duration, nice_step, parse_time
 from w2a_tui.tui.viewport import Viewport
 
@@ -319,3 +326,9 @@ def test_reason_tabs_highlight_the_chosen_filter_and_causes_are_short() -> None:
     store = small_store()
     iv = store.interval_at(0, T0 + 20 * MS)
     assert iv is not None and cause_text(iv) == "0x23, woken by IO iothread1 (task)"
+
+
+def test_the_wait_histogram_drops_bucket_columns_no_reason_uses() -> None:
+    rows = [[0, 0, 3, 0, 1, 0, 0, 0], [0, 0, 0, 2, 0, 0, 0, 0]]
+    assert bucket_span(rows) == (2, 5)
+    assert bucket_span([[0] * 8]) == (0, 1)

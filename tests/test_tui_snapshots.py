@@ -65,5 +65,10 @@ class TestSummaryAndHelp:
     def test_summary_first_vm(self, snap_compare: SnapCompare, app: W2AApp) -> None:
         assert snap_compare(app, press=["t", "right"], terminal_size=(120, 40))
 
+    def test_summary_disk_waits_of_the_second_vm_at_80x24(
+        self, snap_compare: SnapCompare, app: W2AApp
+    ) -> None:
+        assert snap_compare(app, press=["t", "right", "right", "3"], terminal_size=(80, 24))
+
     def test_help(self, snap_compare: SnapCompare, app: W2AApp) -> None:
         assert snap_compare(app, press=["question_mark"], terminal_size=(120, 40))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from w2a_tui.errors import BadTraceError, W2AError
+from w2a_tui.errors import W2AError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,16 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.trace:
         raise W2AError("which trace? Give a trace directory: w2a-tui TRACE.")
-    path = Path(args.trace)
-    # Cheap checks before the UI starts: a missing path is one sentence on stderr.
-    if not path.exists():
-        raise BadTraceError(
-            f"{args.trace} does not exist: give the path of an LTTng trace directory."
-        )
-    if not path.is_dir():
-        raise BadTraceError(f"{args.trace} is not a directory: give an LTTng trace directory.")
+    # Plain file-system checks before the UI starts: a missing path, a file, a folder
+    # without any CTF trace get their one sentence on stderr and exit 2, not a screen.
+    from w2a_tui.trace.discover import find_trace_dirs
+
+    find_trace_dirs(args.trace)
     from w2a_tui.tui.app import W2AApp  # Textual loads only for this command
 
-    app = W2AApp(str(path), use_cache=not args.no_cache, mono=True if args.mono else None)
+    app = W2AApp(args.trace, use_cache=not args.no_cache, mono=True if args.mono else None)
     app.run()
     return int(app.return_code or 0)

@@ -47,19 +47,23 @@ def header_text(
 
 
 def legend_text(mono: bool, width: int = 200) -> Text:
-    """Every state with its colour chip (or its glyph with NO_COLOR), on one line when
-    `width` allows (80 columns do, with one-cell chips)."""
-    roomy = sum(len(look.short) + 5 for look in LOOKS.values()) <= width
-    chip = "  " if roomy else " "
-    gap = "  " if roomy else " "
-    text = Text()
-    for look in LOOKS.values():
-        if mono:
-            text.append(look.glyph, style="bold")
-        else:
-            text.append(chip, style=f"on {look.colour}")
-        text.append(f"{' ' if roomy else ''}{look.short}{gap}")
-    text.rstrip()
+    """Every state with its colour chip (or its glyph with NO_COLOR), spaced out as much
+    as `width` allows and on one line down to 80 columns."""
+    # (chip cells, space after the chip, gap between items), roomiest first.
+    layouts = (
+        ((1, " ", "  "), (1, "", " ")) if mono else ((2, " ", "  "), (2, " ", " "), (1, "", " "))
+    )
+    for chip_cells, space, gap in layouts:
+        text = Text()
+        for look in LOOKS.values():
+            if mono:
+                text.append(look.glyph, style="bold")
+            else:
+                text.append(" " * chip_cells, style=f"on {look.colour}")
+            text.append(f"{space}{look.short}{gap}")
+        text.rstrip()
+        if text.cell_len <= width:
+            break
     return text
 
 

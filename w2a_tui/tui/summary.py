@@ -94,26 +94,31 @@ def wait_table(store: StateStore, lanes: Sequence[int], mono: bool) -> Table:
     durations = wait_durations(store, lanes)
     totals = {s: int(d.sum()) for s, d in durations.items()}
     all_waits = max(1, sum(totals.values()))
+    counts = {s: histogram(d) for s, d in durations.items()}
+    a, b = bucket_span(list(counts.values()))
     table = Table(box=None, padding=(0, 1), header_style="bold")
     table.add_column("reason", no_wrap=True)
-    table.add_column("time", justify="right")
-    table.add_column("share", justify="right")
-    table.add_column("count", justify="right")
-    for name in BUCKET_NAMES:
-        table.add_column(name, justify="right")
+    for name in ("time", "share", "count", *BUCKET_NAMES[a:b]):
+        table.add_column(name, justify="right", no_wrap=True)
     for state in WAITS:
         look = LOOKS[state]
         chip = Text(f"{look.glyph} " if mono else "  ", style="" if mono else f"on {look.colour}")
         label = Text.assemble(chip, " ", state.label.removeprefix("wait_"))
-        counts = histogram(durations[state])
         table.add_row(
             label,
             format_duration(totals[state]),
             f"{totals[state] / all_waits:.0%}",
             str(len(durations[state])),
-            *[str(c) if c else "·" for c in counts],
+            *[str(c) if c else "·" for c in counts[state][a:b]],
         )
     return table
+
+
+def bucket_span(rows: Sequence[Sequence[int]]) -> tuple[int, int]:
+    """The histogram columns worth showing: from the first bucket any reason uses to the
+    last (so 80 columns are enough), at least one."""
+    used = [i for i in range(len(BUCKET_NAMES)) if any(row[i] for row in rows)]
+    return (used[0], used[-1] + 1) if used else (0, 1)
 
 
 def reason_tabs(current: int) -> Text:
