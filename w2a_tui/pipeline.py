@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 
 from w2a_tui.analysis import NEEDED_KINDS, Analyzer
+from w2a_tui.analysis.guest import guest_evidence
 from w2a_tui.errors import NoKvmActivityError
 from w2a_tui.model import AnalysisResult, Reason
 from w2a_tui.store import StateStore
@@ -31,7 +32,10 @@ def analyze_trace(
         analyzer.feed(batch)
     result = analyzer.finish()
     if not result.lanes:
-        raise NoKvmActivityError(no_kvm_message(analyzer.seen_entry, source.meta.hostname))
+        hints = guest_evidence(source.meta.hostname, analyzer.irq_names())
+        raise NoKvmActivityError(
+            no_kvm_message(analyzer.seen_entry, source.meta.hostname, guest_hint=hints)
+        )
     return result
 
 
@@ -73,13 +77,26 @@ def load_store(
     )
 
 
-def no_kvm_message(seen_entry: bool, hostname: str) -> str:
-    """One sentence: why there is nothing to show, and how to record a trace that has it."""
+def no_kvm_message(seen_entry: bool, hostname: str, *, guest_hint: str = "") -> str:
+    """One sentence: why there is nothing to show, and how to record a trace that has it.
+
+    `guest_hint` (from analysis.guest.guest_evidence) says why the trace looks recorded
+    inside a guest; the sentence then says so, with that evidence.
+    """
     host = f" (host {hostname})" if hostname else ""
     if seen_entry:
         what = "its kvm_entry events could not be tied to any vCPU thread"
     else:
         what = "it has no kvm_entry/kvm_x86_entry events"
+    if guest_hint and not seen_entry:
+        return (
+            f"No KVM vCPU activity in this trace{host}: this looks like a trace recorded "
+            f"inside a guest ({guest_hint}, and {what}); W2A needs the KVM host's kernel "
+            "trace. Record on the host with "
+            "`lttng enable-event -k 'kvm_x86_*,sched_switch,sched_waking,sched_wakeup,"
+            "sched_process_fork,lttng_statedump_*,irq_handler_*,irq_softirq_*,"
+            "timer_hrtimer_expire_*'` and `lttng add-context -k -t pid -t tid -t procname`."
+        )
     return (
         f"No KVM vCPU activity in this trace{host}: {what}; it may be a guest's trace or a "
         "host trace recorded without the KVM tracepoints. Record on the KVM host with "

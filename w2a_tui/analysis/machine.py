@@ -666,6 +666,10 @@ class Analyzer:
         self.pseudo_vms.append(vm)
         return vm
 
+    def irq_names(self) -> set[str]:
+        """Names of the hardware interrupts handled in the trace (for guest detection)."""
+        return {str(name) for _, name in self._irq_labels if name}
+
     def trace_first_ns(self) -> int:
         """The first event seen so far (the reader's exact figure is applied at the end)."""
         return self.first_ns
