@@ -44,7 +44,7 @@ MIX: dict[State, tuple[float, float]] = {
 WITH_EVIDENCE = [int(s) for s in MIX if s not in (State.GUEST, State.HYPERVISOR)]
 
 
-def build_store(n_total: int, n_lanes: int, seed: int = 7) -> StateStore:
+def build_store(n_total: int, n_lanes: int, seed: int = 7, **store_options: int) -> StateStore:
     """A realistic store built with numpy (no per-interval Python)."""
     rng = np.random.default_rng(seed)
     kinds = np.array([int(s) for s in MIX], dtype=np.uint8)
@@ -95,7 +95,12 @@ def build_store(n_total: int, n_lanes: int, seed: int = 7) -> StateStore:
     vms = [VmInfo(pid=1000 + v, name=f"vm{v}") for v in range(n_lanes // 8 + 1)]
     meta = TraceMeta(path="synthetic", first_ns=t_origin, last_ns=t_origin + 10**11)
     return StateStore.from_lanes(
-        meta=meta, vms=vms, lanes=lanes, evidence_table=EvidenceTable(columns, comms), warnings=[]
+        meta=meta,
+        vms=vms,
+        lanes=lanes,
+        evidence_table=EvidenceTable(columns, comms),
+        warnings=[],
+        **store_options,
     )
 
 

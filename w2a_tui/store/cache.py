@@ -42,8 +42,8 @@ from w2a_tui.store.store import LaneRecord, StateStore
 
 # Bump when the analysis's output changes for the same trace (the analysis owns this).
 ANALYSIS_VERSION: Final = 1
-# Bump when this file layout changes.
-FORMAT_VERSION: Final = 2
+# Bump when this file layout changes (3: per-state checkpoint rows replace the cum column).
+FORMAT_VERSION: Final = 3
 
 SUFFIX: Final = ".w2a-cache"
 _MAGIC: Final = b"W2ACACHE"
@@ -176,6 +176,7 @@ def _encode(store: StateStore, identity: Identity) -> tuple[bytes, list[npt.NDAr
         "strings": store.evidence_table.strings,
         "arrays": directory,
         "payload_size": offset,
+        "checkpoint_every": store.checkpoint_every,
     }
     body = json.dumps(header, separators=(",", ":")).encode()
     body += b" " * (-(_PREAMBLE.size + len(body)) % _ALIGN)
@@ -302,9 +303,10 @@ def _build(header: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> State
         exits=s["exits"],
         evidence=s["evidence"],
         gkey=s["gkey"],
-        cum=s["cum"],
+        checkpoints=s["checkpoints"],
         group_off=s["group_off"],
         evidence_table=table,
+        checkpoint_every=int(header["checkpoint_every"]),
     )
 
 

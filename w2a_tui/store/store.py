@@ -1,5 +1,6 @@
 """The state store: every lane's intervals as numpy columns, answering the TUI's per-frame
-questions (what does each lane look like over these columns?) in O(log n) per lane.
+questions (what does each lane look like over these columns?) without touching more than a
+handful of intervals per column edge, however wide the window.
 
 Layout (all lanes concatenated, lane `l` owns rows `lane_off[l]:lane_off[l+1]`):
 
@@ -9,12 +10,16 @@ Layout (all lanes concatenated, lane `l` owns rows `lane_off[l]:lane_off[l+1]`):
 - `gkey` (int32 when it fits): the lane's interval indexes grouped by state, each group in
   time order, stored as `base(lane) + state * (n + 1) + index` with `base(lane) =
   N_STATES * (first row of the lane + lane)`, so the whole array (all lanes) is sorted and
-  one `searchsorted` answers "how many intervals of state s come before interval j" for
-  every lane and state at once.
-- `cum` int64, `n + 1` per lane: exclusive prefix sums of the durations in `gkey` order, so
-  the time spent in state s before interval j is `cum[p] - cum[group_start(s)]`.
+  one `searchsorted` finds, for every lane and state at once, the next or previous interval
+  of that state (state-filtered cursor moves, `durations`, `longest`).
+- `checkpoints` int64 `(rows, N_STATES)`: every `CHECKPOINT_EVERY` intervals of a lane
+  (and at its end), the ns the lane spent in each state before that interval. The time per
+  state before any interval j is the nearest checkpoint's row corrected by at most
+  `CHECKPOINT_EVERY / 2` intervals, so a frame costs one small window per column edge
+  instead of a binary search per edge and state (the cost no longer grows with the zoom).
 
-That is 8 + 1 + 2..8 + 2..4 + 4 + 8 ≈ 27 bytes per interval, plus the columnar evidence table.
+That is 8 + 1 + 2..8 + 2..4 + 4 + 88 / 16 ≈ 23 bytes per interval, plus the columnar
+evidence table.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from w2a_tui.model import (
 )
 from w2a_tui.store.columns import narrow_signed
 from w2a_tui.store.evidence_table import EvidenceTable
+from w2a_tui.store.scratch import EdgeScratch, ScratchPool
 
 NO_DATA: Final = 255  # `ColumnSummary.dominant` of a column the lane does not cover
 
@@ -47,6 +53,9 @@ AnyInts = npt.NDArray[Any]
 _STATE_RANGE: Final = np.arange(N_STATES, dtype=np.int64)
 _FIND_FIRST_WINDOW: Final = 4096
 FRAME_BLOCK: Final = 128  # lanes computed together by one `column_summary` miss
+# Intervals between two checkpoint rows: memory 88 / CHECKPOINT_EVERY bytes per interval,
+# work per column edge CHECKPOINT_EVERY / 2 intervals. 16 is the measured sweet spot.
+CHECKPOINT_EVERY: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +114,12 @@ class _Lane:
     """Views of one lane's rows in the store's concatenated columns (no copies)."""
 
     __slots__ = (
-        "cum",
+        "ck_start",
         "end",
         "evidence",
         "exits",
         "first",
         "gkey",
-        "group_cum",
         "group_start",
         "group_stop",
         "key_base",
@@ -130,13 +138,12 @@ class _Lane:
         self.exits: AnyInts = store._exits[a:b]
         self.evidence: AnyInts = store._evidence[a:b]
         self.gkey: AnyInts = store._gkey[a:b]
-        self.cum: I64 = store._cum[a + lane : b + lane + 1]
+        self.ck_start: I64 = store._ck_start[store._ck_off[lane] : store._ck_off[lane + 1]]
         self.end = int(store._lane_end[lane])
         self.first = int(self.starts[0]) if self.n else self.end
         goff = store._group_off[lane]
         self.group_start: I64 = goff[:-1]
         self.group_stop: I64 = goff[1:]
-        self.group_cum: I64 = self.cum[self.group_start]
         # gkey value of (state s, index 0) of this lane: subtract to get an index back.
         self.key_base: I64 = _STATE_RANGE * self.stride + N_STATES * (a + lane)
 
@@ -179,9 +186,10 @@ class StateStore:
         exits: AnyInts,
         evidence: AnyInts,
         gkey: AnyInts,
-        cum: I64,
+        checkpoints: I64,
         group_off: I64,
         evidence_table: EvidenceTable,
+        checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:
         """Adopt already-built columns (no copy); `from_result` is the usual way in."""
         n_lanes = len(records)
@@ -197,8 +205,12 @@ class StateStore:
         ):
             if len(column) != total:
                 raise ValueError(f"column {name} has {len(column)} rows, expected {total}")
-        if len(cum) != total + n_lanes:
-            raise ValueError("column cum does not match the lanes")
+        _check_every(checkpoint_every)
+        counts = np.diff(lane_off) if n_lanes else np.zeros(0, np.int64)
+        ck_off = np.zeros(n_lanes + 1, dtype=np.int64)
+        ck_off[1:] = np.cumsum(-(-counts // checkpoint_every) + 1)
+        if checkpoints.shape != (int(ck_off[-1]), N_STATES):
+            raise ValueError("checkpoints do not match the lanes")
         self.meta = meta
         self.vms = vms
         self.warnings = warnings
@@ -209,9 +221,15 @@ class StateStore:
         self._exits = exits
         self._evidence = evidence
         self._gkey = gkey
-        self._cum = cum
-        self._group_off = group_off
+        self._checkpoints = checkpoints
+        self._ck_every = checkpoint_every
+        self._ck_off = ck_off
+        self._lane_n = counts.astype(np.int64)
         self._lane_end = np.array([r.end_ns for r in records], dtype=np.int64)
+        self._ck_start = _checkpoint_starts(
+            starts, lane_off, self._lane_end, ck_off, checkpoint_every
+        )
+        self._group_off = group_off
         self.evidence_table = evidence_table
         names = {vm.pid: vm.name for vm in vms}
         self.lanes: list[LaneInfo] = [
@@ -230,10 +248,8 @@ class StateStore:
         self._key_base = np.array([v.key_base for v in self._views], dtype=np.int64).reshape(
             n_lanes, N_STATES
         )
-        self._group_cum = np.zeros((n_lanes, N_STATES), dtype=np.int64)
-        for i, view in enumerate(self._views):
-            self._group_cum[i] = view.group_cum
         self._frame: tuple[tuple[int, int, int], dict[int, ColumnSummary]] | None = None
+        self._scratch = ScratchPool()
         self._by_vm: dict[int, list[int]] = {}
         for info in self.lanes:
             self._by_vm.setdefault(info.vm_pid, []).append(info.index)
@@ -243,11 +259,16 @@ class StateStore:
             self.end_ns = max(e for _, e in spans)
         else:
             self.start_ns, self.end_ns = meta.first_ns, meta.last_ns
+        self._origin, self._lane_stride, self._ck_key = _global_checkpoint_keys(
+            self._ck_start, ck_off, self.start_ns, self.end_ns
+        )
 
     # ---------------------------------------------------------------- building
 
     @classmethod
-    def from_result(cls, result: AnalysisResult) -> StateStore:
+    def from_result(
+        cls, result: AnalysisResult, *, checkpoint_every: int = CHECKPOINT_EVERY
+    ) -> StateStore:
         """Index an analysis result. Raises ValueError if its lanes break the contract
         (unsorted starts, unknown states, evidence ids past the table)."""
         return cls.from_lanes(
@@ -256,6 +277,7 @@ class StateStore:
             lanes=result.lanes,
             evidence_table=EvidenceTable.from_list(result.evidence),
             warnings=result.warnings,
+            checkpoint_every=checkpoint_every,
         )
 
     @classmethod
@@ -267,14 +289,17 @@ class StateStore:
         lanes: list[LaneData],
         evidence_table: EvidenceTable,
         warnings: list[str],
+        checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> StateStore:
         """`from_result` with the evidence already in columns (no `Evidence` objects: the
-        way to build a store of millions of intervals quickly)."""
+        way to build a store of millions of intervals quickly). `checkpoint_every` trades
+        memory for per-edge work (tests use small values to exercise every path)."""
+        _check_every(checkpoint_every)
         table = evidence_table
         ordered = sorted(lanes, key=lambda lane: (lane.vm_pid, lane.vcpu))
         records: list[LaneRecord] = []
         parts: dict[str, list[AnyInts]] = {
-            k: [] for k in ("starts", "states", "exits", "evidence", "gkey", "cum")
+            k: [] for k in ("starts", "states", "exits", "evidence", "gkey", "checkpoints")
         }
         group_off = np.zeros((len(ordered), N_STATES + 1), dtype=np.int64)
         key_span = (sum(len(lane) for lane in ordered) + len(ordered)) * N_STATES
@@ -294,8 +319,8 @@ class StateStore:
             exits = np.asarray(lane.exit_reasons, dtype=np.int64)
             evidence = np.asarray(lane.evidence, dtype=np.int64)
             _check_lane(lane, starts, states, exits, evidence, len(table))
-            gkey, cum, offsets = _index_lane(
-                starts, states, lane.end_ns, N_STATES * (row + li), key_dtype
+            gkey, checkpoints, offsets = _index_lane(
+                starts, states, lane.end_ns, N_STATES * (row + li), key_dtype, checkpoint_every
             )
             row += len(starts)
             parts["starts"].append(starts)
@@ -303,7 +328,7 @@ class StateStore:
             parts["exits"].append(exits)
             parts["evidence"].append(evidence)
             parts["gkey"].append(gkey)
-            parts["cum"].append(cum)
+            parts["checkpoints"].append(checkpoints)
             group_off[li] = offsets
             records.append(
                 LaneRecord(
@@ -331,9 +356,14 @@ class StateStore:
             exits=narrow_signed(cat("exits", np.int64)),
             evidence=narrow_signed(cat("evidence", np.int64)),
             gkey=cat("gkey", key_dtype),
-            cum=cat("cum", np.int64),
+            checkpoints=(
+                np.concatenate(parts["checkpoints"])
+                if parts["checkpoints"]
+                else np.zeros((0, N_STATES), np.int64)
+            ),
             group_off=group_off,
             evidence_table=table,
+            checkpoint_every=checkpoint_every,
         )
 
     def to_result(self) -> AnalysisResult:
@@ -364,7 +394,7 @@ class StateStore:
             "exits": self._exits,
             "evidence": self._evidence,
             "gkey": self._gkey,
-            "cum": self._cum,
+            "checkpoints": self._checkpoints,
             "group_off": self._group_off,
         }
 
@@ -380,6 +410,11 @@ class StateStore:
     @property
     def n_intervals(self) -> int:
         return len(self._starts)
+
+    @property
+    def checkpoint_every(self) -> int:
+        """Intervals between two checkpoint rows (saved with the cache)."""
+        return self._ck_every
 
     # ----------------------------------------------------------------- queries
 
@@ -553,30 +588,66 @@ class StateStore:
 
     # ------------------------------------------------------------ aggregates
 
-    def _time_before(self, lanes: list[int], x: I64) -> I64:
-        """F[l, s, k]: ns that lane `lanes[l]` spent in state s before time x[l, k] (x already
-        clipped to each lane's span; lanes not empty). Two searchsorted calls per lane, the
-        rest vectorised over all lanes at once."""
+    def _time_before(self, lanes: list[int], x: I64, scratch: EdgeScratch) -> I64:
+        """F[l, k, s]: ns that lane `lanes[l]` spent in state s before time x[l, k] (x
+        already clipped to each lane's span; lanes not empty). The result lives in
+        `scratch`: copy what you keep before the scratch is lent again.
+
+        Per edge: the last checkpoint at or before x (one searchsorted over every lane's
+        checkpoint start times, small enough to stay in cache), then the at most
+        `CHECKPOINT_EVERY` intervals of that block, each counting its part before x. No
+        search over the intervals themselves, so the cost is the same at every zoom."""
         n_lanes, k = x.shape
-        j = np.empty((n_lanes, k), dtype=np.int64)
-        for r, lane in enumerate(lanes):
-            j[r] = np.searchsorted(self._views[lane].starts, x[r], "right")
-        j -= 1
-        keys = (self._key_base[lanes][:, :, None] + j[:, None, :]).ravel()
-        # Zoomed in, many edges fall in the same interval: search each key once.
-        new = np.empty(len(keys), dtype=np.bool_)
-        new[0] = True
-        np.not_equal(keys[1:], keys[:-1], out=new[1:])
-        found = np.searchsorted(self._gkey, keys[new].astype(self._gkey.dtype), "left")
-        pos: I64 = found[np.cumsum(new) - 1].reshape(n_lanes, N_STATES, k)
+        every = self._ck_every
         lanes_arr = np.asarray(lanes, dtype=np.int64)
-        pos += lanes_arr[:, None, None]  # cum has one more row per lane than gkey
-        before: I64 = self._cum[pos] - self._group_cum[lanes_arr][:, :, None]
-        rows = j + self._lane_off[lanes_arr][:, None]
-        cell = (np.arange(n_lanes)[:, None] * N_STATES + self._states[rows]) * k + np.arange(k)
-        flat = before.reshape(-1)
-        flat[cell.ravel()] += (x - self._starts[rows]).ravel()
-        return before
+        ck_row = self._checkpoint_rows_at(lanes_arr, x, scratch).reshape(-1)
+        before = scratch.before
+        np.take(self._checkpoints, ck_row, axis=0, out=before, mode="clip")
+        # First interval row of each edge's block.
+        first_row = ck_row.reshape(n_lanes, k)
+        first_row -= self._ck_off[lanes_arr][:, None]
+        first_row *= every
+        first_row += self._lane_off[lanes_arr][:, None]
+        rows = scratch.rows
+        np.add(first_row.reshape(-1, 1), scratch.step, out=rows)
+        bounds = scratch.bounds
+        np.take(self._starts, rows, out=bounds, mode="clip")
+        stop = self._lane_off[lanes_arr + 1]
+        tail = np.flatnonzero(first_row + every >= stop[:, None])
+        if tail.size:
+            # Blocks reaching a lane's end: the last interval ends at the lane's end, and
+            # rows past it (another lane's) become empty intervals there.
+            lane_of = tail // k
+            past = rows[tail] >= stop[lane_of][:, None]
+            patched = bounds[tail]
+            lane_end = self._lane_end[lanes_arr][lane_of][:, None]
+            patched[past] = np.broadcast_to(lane_end, past.shape)[past]
+            bounds[tail] = patched
+        # Bounds never decrease along a block, so clipping them at x and differencing
+        # gives each interval's ns before x.
+        np.minimum(bounds, x.reshape(-1, 1), out=bounds)
+        spent = scratch.spent
+        np.subtract(bounds[:, 1:], bounds[:, :-1], out=spent)
+        np.take(self._states, rows[:, :-1], out=scratch.states, mode="clip")
+        cells = scratch.cells
+        np.add(scratch.cell_base, scratch.states, out=cells)
+        np.add.at(before.reshape(-1), cells.reshape(-1), spent.reshape(-1))
+        return before.reshape(n_lanes, k, N_STATES)
+
+    def _checkpoint_rows_at(self, lanes: I64, x: I64, scratch: EdgeScratch) -> I64:
+        """Global checkpoint row of the last checkpoint at or before x[l, k] in lane
+        lanes[l]: one searchsorted over all lanes' keys when they fit in int64."""
+        if self._ck_key is not None:
+            keys = x - self._origin
+            keys += (lanes * self._lane_stride)[:, None]
+            found: I64 = np.searchsorted(self._ck_key, keys, "right")
+        else:
+            found = np.empty(x.shape, dtype=np.int64)
+            for r, lane in enumerate(lanes.tolist()):
+                view = self._views[lane]
+                found[r] = np.searchsorted(view.ck_start, x[r], "right") + self._ck_off[lane]
+        found -= 1
+        return found
 
     def column_summaries(
         self, lanes: Collection[int], t0: int, t1: int, ncols: int
@@ -593,18 +664,21 @@ class StateStore:
         if full:
             picked = [chosen[r] for r in full]
             first = np.array([self._views[lane].first for lane in picked], dtype=np.int64)
-            end = np.array([self._views[lane].end for lane in picked], dtype=np.int64)
+            end = self._lane_end[picked]
             x = np.clip(edges[None, :], first[:, None], end[:, None])
-            time = np.diff(self._time_before(picked, x), axis=2).transpose(0, 2, 1)
-            time = np.ascontiguousarray(time)
+            time = np.empty((len(picked), ncols, N_STATES), dtype=np.int64)
+            with self._scratch.lend(x.size, self._ck_every) as scratch:
+                before = self._time_before(picked, x, scratch)
+                np.subtract(before[:, 1:], before[:, :-1], out=time)
             dominant = np.argmax(time, axis=2).astype(np.uint8)
             dominant[x[:, 1:] == x[:, :-1]] = NO_DATA
             thin = np.flatnonzero(edges[1:] == edges[:-1])
+            if thin.size:
+                for i, lane in enumerate(picked):
+                    self._sample_thin(lane, edges, thin, dominant[i])
+            time.flags.writeable = False
+            dominant.flags.writeable = False
             for i, r in enumerate(full):
-                if thin.size:
-                    self._sample_thin(picked[i], edges, thin, dominant[i])
-                time[i].flags.writeable = False
-                dominant[i].flags.writeable = False
                 out[r] = ColumnSummary(dominant[i], time[i])
         return [summary for summary in out if summary is not None]
 
@@ -650,36 +724,141 @@ class StateStore:
         hi = view.end if t1 is None else min(max(t1, view.first), view.end)
         if view.n == 0 or hi <= lo:
             return np.zeros(N_STATES, dtype=np.int64)
-        before = self._time_before([lane], np.array([[lo, hi]], dtype=np.int64))[0]
-        return np.ascontiguousarray(before[:, 1] - before[:, 0])
+        with self._scratch.lend(2, self._ck_every) as scratch:
+            before = self._time_before([lane], np.array([[lo, hi]], dtype=np.int64), scratch)
+            spent: I64 = before[0, 1] - before[0, 0]
+        return spent
+
+    def _index_range(self, lanes: I64, t0: int | None, t1: int | None) -> tuple[I64, I64]:
+        """Per lane, the interval indexes [i0, i1) overlapping [t0, t1) (None: unbounded)."""
+        i0 = np.zeros(len(lanes), dtype=np.int64)
+        i1 = self._lane_n[lanes].copy()
+        if t0 is None and t1 is None:
+            return i0, i1
+        for r, lane in enumerate(lanes.tolist()):
+            view = self._views[lane]
+            if t0 is not None:
+                if t0 >= view.end:
+                    i0[r] = view.n
+                else:
+                    i0[r] = max(int(np.searchsorted(view.starts, t0, "right")) - 1, 0)
+            if t1 is not None:
+                i1[r] = int(np.searchsorted(view.starts, t1, "left"))
+        return i0, np.maximum(i0, i1)
+
+    def _rows_in_states(
+        self, lanes: Collection[int], states: Collection[State], t0: int | None, t1: int | None
+    ) -> tuple[I64, I64]:
+        """(global rows, durations) of the intervals of `lanes` whose state is in `states`
+        and which overlap [t0, t1); grouped by lane (ascending), then state (ascending), each
+        group in time order. Two searchsorted calls over the state index for all lanes and
+        states at once, then gathers proportional to the answer."""
+        lanes_arr = np.array(sorted({int(lane) for lane in lanes}), dtype=np.int64)
+        for lane in lanes_arr.tolist():
+            self._view(lane)
+        wanted = np.asarray(_state_filter(states) or [], dtype=np.int64)
+        if not len(lanes_arr) or not len(wanted):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        i0, i1 = self._index_range(lanes_arr, t0, t1)
+        base = self._key_base[lanes_arr][:, wanted]  # (lanes, states): key of index 0
+        dtype = self._gkey.dtype
+        lo = np.searchsorted(self._gkey, (base + i0[:, None]).astype(dtype).ravel(), "left")
+        hi = np.searchsorted(self._gkey, (base + i1[:, None]).astype(dtype).ravel(), "left")
+        counts = hi - lo
+        total = int(counts.sum())
+        if total == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        out_start = np.cumsum(counts) - counts
+        pos = np.repeat(lo - out_start, counts) + np.arange(total, dtype=np.int64)
+        key_to_row = (base - self._lane_off[lanes_arr][:, None]).ravel()
+        rows = self._gkey[pos].astype(np.int64) - np.repeat(key_to_row, counts)
+        ends = self._starts[np.minimum(rows + 1, len(self._starts) - 1)]
+        # Only the last interval of a lane ends at the lane's end; it is the last row of its
+        # (lane, state) group when present.
+        last = np.flatnonzero(counts)
+        at = (out_start + counts - 1)[last]
+        group_lane = np.repeat(lanes_arr, len(wanted))[last]
+        is_end = rows[at] == self._lane_off[group_lane + 1] - 1
+        ends[at[is_end]] = self._lane_end[group_lane[is_end]]
+        return rows, ends - self._starts[rows]
+
+    def durations(
+        self,
+        lanes: int | Collection[int],
+        states: Collection[State],
+        t0: int | None = None,
+        t1: int | None = None,
+    ) -> I64:
+        """Durations (ns, int64) of every interval of `lanes` (one lane index or several)
+        whose state is in `states` and which overlaps `[t0, t1)` (None: unbounded), e.g. for
+        a histogram of wait times.
+
+        Durations are whole, not clipped to the window: a wait straddling the window's edge
+        counts with its real length. Order: by lane, then state, then time. Cost is
+        proportional to the number returned (no scan of the other states' intervals)."""
+        chosen = [lanes] if isinstance(lanes, int) else lanes
+        return self._rows_in_states(chosen, states, t0, t1)[1]
 
     def longest(
         self, states: Collection[State], k: int = 20, lanes: Collection[int] | None = None
     ) -> list[Interval]:
         """The k longest intervals whose state is in `states`, over `lanes` (default all),
         longest first (ties: lane, then time order)."""
-        wanted = _state_filter(states) or []
-        chosen = range(len(self._views)) if lanes is None else sorted(set(lanes))
         if k <= 0:
             return []
-        found: list[tuple[int, int, int]] = []  # (-duration, lane, index)
-        for lane in chosen:
-            view = self._view(lane)
-            for s in wanted:
-                a, b = int(view.group_start[s]), int(view.group_stop[s])
-                if a == b:
-                    continue
-                durations = np.diff(view.cum[a : b + 1])
-                top = np.argpartition(-durations, k - 1)[:k] if b - a > k else np.arange(b - a)
-                idx = view.gkey[a:b][top].astype(np.int64) - view.key_base[s]
-                found.extend(
-                    zip((-durations[top]).tolist(), [lane] * len(top), idx.tolist(), strict=True)
-                )
-        found.sort()
-        return [self._make(lane, self._views[lane], i) for _, lane, i in found[:k]]
+        chosen = range(len(self._views)) if lanes is None else lanes
+        rows, spent = self._rows_in_states(chosen, states, None, None)
+        if not len(rows):
+            return []
+        if len(rows) > k:
+            kth = np.partition(spent, len(spent) - k)[len(spent) - k]
+            keep = np.flatnonzero(spent >= kth)
+            rows, spent = rows[keep], spent[keep]
+        top = rows[np.lexsort((rows, -spent))[:k]]
+        lane_of = np.searchsorted(self._lane_off, top, "right") - 1
+        return [
+            self._make(lane, self._views[lane], row - int(self._lane_off[lane]))
+            for lane, row in zip(lane_of.tolist(), top.tolist(), strict=True)
+        ]
 
     def lanes_of_vm(self, vm_pid: int) -> list[int]:
         return list(self._by_vm.get(vm_pid, []))
+
+
+def _checkpoint_starts(starts: I64, lane_off: I64, lane_end: I64, ck_off: I64, every: int) -> I64:
+    """Start time of the interval each checkpoint row stands for (the lane's end for the
+    row at its end): what `_time_before` searches, 8 / `every` bytes per interval."""
+    lane = np.repeat(np.arange(len(lane_end), dtype=np.int64), np.diff(ck_off))
+    at = np.minimum(
+        (np.arange(int(ck_off[-1]), dtype=np.int64) - ck_off[lane]) * every,
+        lane_off[lane + 1] - lane_off[lane],
+    )
+    rows = lane_off[lane] + at
+    inside = rows < lane_off[lane + 1]
+    out = lane_end[lane].copy()
+    out[inside] = starts[rows[inside]]
+    return out
+
+
+def _global_checkpoint_keys(
+    ck_start: I64, ck_off: I64, start_ns: int, end_ns: int
+) -> tuple[int, int, I64 | None]:
+    """(origin, stride, keys): checkpoint start times made one sorted array over all lanes,
+    `lane * stride + (time - origin)`, so a frame's edges of every lane are found by one
+    searchsorted. keys is None when lanes x span does not fit in int64 (then: per lane)."""
+    stride = max(end_ns - start_ns, 0) + 1
+    n_lanes = len(ck_off) - 1
+    if n_lanes == 0 or n_lanes * stride >= 2**62:
+        return start_ns, stride, None
+    lane = np.repeat(np.arange(n_lanes, dtype=np.int64), np.diff(ck_off))
+    keys = np.clip(ck_start - start_ns, 0, stride - 1)  # empty lanes may lie outside
+    keys += lane * stride
+    return start_ns, stride, keys
+
+
+def _check_every(every: int) -> None:
+    if every < 2 or every % 2:
+        raise ValueError("checkpoint_every must be an even number >= 2")
 
 
 def _check_lane(
@@ -701,16 +880,26 @@ def _check_lane(
 
 
 def _index_lane(
-    starts: I64, states: U8, end_ns: int, key_shift: int, key_dtype: Any
+    starts: I64, states: U8, end_ns: int, key_shift: int, key_dtype: Any, every: int
 ) -> tuple[AnyInts, I64, I64]:
-    """The per-state index of one lane: (gkey, cum, group offsets)."""
+    """The per-state index of one lane: (gkey, checkpoint rows, group offsets)."""
     n = len(starts)
-    durations = np.diff(starts, append=np.int64(end_ns)) if n else np.zeros(0, np.int64)
     order = np.argsort(states, kind="stable")
     sorted_states = states[order].astype(np.int64)
     gkey = (key_shift + sorted_states * (n + 1) + order).astype(key_dtype)
-    cum = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(durations[order], out=cum[1:])
     offsets = np.zeros(N_STATES + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(np.bincount(states, minlength=N_STATES)[:N_STATES])
-    return gkey, cum, offsets
+    return gkey, _checkpoint_rows(starts, states, end_ns, every), offsets
+
+
+def _checkpoint_rows(starts: I64, states: U8, end_ns: int, every: int) -> I64:
+    """Row m: ns per state before interval `min(m * every, n)`, m = 0 .. ceil(n / every)."""
+    n = len(starts)
+    blocks = -(-n // every)
+    rows = np.zeros((blocks + 1, N_STATES), dtype=np.int64)
+    if n:
+        durations = np.diff(starts, append=np.int64(end_ns))
+        cells = np.arange(n, dtype=np.int64) // every * N_STATES + states
+        np.add.at(rows[1:].reshape(-1), cells, durations)
+        np.cumsum(rows, axis=0, out=rows)
+    return rows
