@@ -29,14 +29,32 @@ from w2a_tui.trace.fastctf.types import (
 )
 
 _FMT = {
-    (8, False): "B", (8, True): "b", (16, False): "H", (16, True): "h",
-    (32, False): "I", (32, True): "i", (64, False): "Q", (64, True): "q",
+    (8, False): "B",
+    (8, True): "b",
+    (16, False): "H",
+    (16, True): "h",
+    (32, False): "I",
+    (32, True): "i",
+    (64, False): "Q",
+    (64, True): "q",
 }
 _DECODE = ".decode('utf-8', 'surrogateescape')"
 
 
-class BadData(Exception):  # noqa: N818
+class BadData(Exception):
     """Raised by generated code on data no layout can explain (bad variant tag...)."""
+
+
+class TextCache(dict[bytes, str]):
+    """NUL-padded byte arrays -> str, memoised: comm/procname arrays repeat endlessly and a
+    dict hit is several times cheaper than split + decode."""
+
+    def __missing__(self, raw: bytes) -> str:
+        text = raw.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
+        if len(self) > 100_000:
+            self.clear()
+        self[raw] = text
+        return text
 
 
 def _lowbit(value: int) -> int:
@@ -220,7 +238,7 @@ class Compiler:
                 raise Unsupported(f"integer array {name!r} wanted")
             st.items.setdefault("le", []).append((st.offset // 8, f"{t.length}s", want))
             if want is not None and element.text:
-                st.post.append(f"{want} = {want}.split(b'\\x00', 1)[0]{_DECODE}")
+                st.post.append(f"{want} = {self.const(TextCache())}[{want}]")
             st.offset += 8 * t.length
             return
         if want is not None:
@@ -308,7 +326,7 @@ class Compiler:
     def build(self, name: str, params: str) -> Callable[..., Any]:
         """Compile the accumulated lines (the caller flushed and returned) into a function."""
         source = f"def {name}({params}):\n" + "\n".join(self.lines) + "\n"
-        exec(compile(source, f"<fastctf {name}>", "exec"), self.ns)  # noqa: S102
+        exec(compile(source, f"<fastctf {name}>", "exec"), self.ns)
         function: Callable[..., Any] = self.ns[name]
         function.__source__ = source  # type: ignore[attr-defined]
         return function
@@ -320,9 +338,7 @@ def _bitfield(position: str, size: int, order: str, signed: bool) -> str:
     first = f"(({position}) >> 3)"
     last = f"((({position}) + {size + 7}) >> 3)"
     if order == "le":
-        value = (
-            f"((int.from_bytes(buf[{first}:{last}], 'little') >> (({position}) & 7)) & {mask})"
-        )
+        value = f"((int.from_bytes(buf[{first}:{last}], 'little') >> (({position}) & 7)) & {mask})"
     else:
         value = (
             f"((int.from_bytes(buf[{first}:{last}], 'big') >> "

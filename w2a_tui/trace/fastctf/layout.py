@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Collection
 from typing import Any
 
 from w2a_tui.trace.fastctf.codegen import Compiler, Wants
-from w2a_tui.trace.fastctf.types import Clock, Metadata, StreamClass, StructType, Unsupported
+from w2a_tui.trace.fastctf.types import (
+    Clock,
+    IntType,
+    Metadata,
+    StreamClass,
+    StructType,
+    Unsupported,
+    VariantType,
+)
 from w2a_tui.trace.plan import COMMON_CONTEXT, PAYLOAD_SCOPE, ClassPlan, make_plan
 
 HEADER_FIELDS = ("magic", "uuid", "stream_id", "stream_instance_id")
@@ -60,20 +69,20 @@ def compile_scopes(
     compiler.packet = True
     compiler.start(known=64)
     found: list[tuple[str, str]] = []
-    for struct, wanted in scopes:
-        if struct is None:
+    for scope, wanted in scopes:
+        if scope is None:
             continue
         top = {}
-        for index, (raw, _) in enumerate(struct.members):
+        for index, (raw, _) in enumerate(scope.members):
             if raw in wanted:
                 var = compiler.var()
                 top[index] = var
                 found.append((raw, var))
-        compiler.scope(struct, Wants(top=top, bytes_ok=True))
+        compiler.scope(scope, Wants(top=top, bytes_ok=True))
     compiler.flush()
     result = ", ".join(f"{raw!r}: {var}" for raw, var in found)
     compiler.emit(f"return p, {{{result}}}")
-    return compiler.build(name, "buf, p")  # type: ignore[return-value]
+    return compiler.build(name, "buf, p")
 
 
 class StreamLayout:
@@ -91,6 +100,7 @@ class StreamLayout:
         self.convert = ClockConversion(meta.clocks[self.clock_name])
         self.context_names = member_names(stream.event_context)
         self.plans: dict[int, ClassPlan] = {}
+        self._values: list[str] = []  # tuple expressions of the class being compiled
         self.decode_loop = self._loop(counting=False)
         self.count_loop = self._loop(counting=True)
         self.handlers = _Lazy(self._handler)
@@ -106,18 +116,24 @@ class StreamLayout:
             self.plans[class_id] = plan
         return plan
 
+    def check(self, class_id: int) -> None:
+        """Raise Unsupported now if events of this class could not be skipped later (the
+        source is generated, not compiled: ~10 us per class)."""
+        self._body(class_id, None)
+
     def _loop(self, counting: bool) -> Callable[..., tuple[int, int, int]]:
         compiler = Compiler(self.meta.byte_order, self.clock_name, {})
         compiler.header = True
         compiler.lines = ["    n = 0", "    while p < end:"]
         compiler.indent = 2
+        assert self.stream.header is not None
         if not any(name == "id" for name in _int_names(self.stream.header)):
             if len(self.stream.events) != 1:
                 raise Unsupported("event header without an id")
             compiler.emit(f"cid = {next(iter(self.stream.events))}")
         compiler.start(known=1)
-        assert self.stream.header is not None
-        compiler.scope(self.stream.header, Wants())
+        if not _compact_header(compiler, self.stream.header, self.meta.byte_order):
+            compiler.scope(self.stream.header, Wants())
         compiler.flush()
         if counting:
             compiler.emit("p = handlers[cid](buf, p)")
@@ -139,7 +155,7 @@ class StreamLayout:
         compiler.start(known=1)
         context_top: dict[int, str] = {}
         payload_top: dict[int, str] = {}
-        self._values: list[str] = []
+        self._values = []
         if plan is not None:
             for where in (plan.tid, plan.pid, plan.procname):
                 self._values.append(self._bind(compiler, where, context_top, payload_top))
@@ -209,9 +225,55 @@ class _Lazy(dict[int, Callable[..., int]]):
         return function
 
 
-def _int_names(t: StructType) -> list[str]:
-    from w2a_tui.trace.fastctf.types import IntType, VariantType
+def _compact_header(compiler: Compiler, header: StructType, native: str) -> bool:
+    """LTTng's compact header (5-bit id and 27-bit timestamp sharing one 32-bit word, or
+    id 31 then an extended id and full timestamp) read with one unpack instead of two
+    bit-field extractions: the hottest code of the reader. False: not that header."""
+    if len(header.members) != 2 or header.align < 8:
+        return False
+    (id_name, id_type), (_, variant) = header.members
+    if not (isinstance(id_type, IntType) and isinstance(variant, VariantType)):
+        return False
+    if id_name != "id" or variant.tag != "id" or id_type.size != 5 or id_type.signed:
+        return False
+    if sorted(id_type.mappings) != [("compact", 0, 30), ("extended", 31, 31)]:
+        return False
+    options = dict(variant.options)
+    compact, extended = options.get("compact"), options.get("extended")
+    if not isinstance(compact, StructType) or not isinstance(extended, StructType):
+        return False
+    if len(compact.members) != 1 or not isinstance(compact.members[0][1], IntType):
+        return False
+    stamp = compact.members[0][1]
+    if stamp.size != 27 or stamp.align != 1 or stamp.signed or stamp.clock is None:
+        return False
+    order = id_type.byte_order or native
+    if (stamp.byte_order or native) != order:
+        return False
+    word = compiler.const(struct.Struct("<I" if order == "le" else ">I").unpack_from)
+    mask = (1 << 27) - 1
+    align = header.align
+    compiler.emit(f"p = (p + {align - 1}) & {-align}")
+    compiler.emit(f"w, = {word}(buf, p >> 3)")
+    compiler.emit("cid = w & 31" if order == "le" else "cid = w >> 27")
+    compiler.emit("if cid != 31:")
+    compiler.emit(f"    v = {'w >> 5' if order == 'le' else f'w & {mask}'}")
+    compiler.emit(f"    if v < (clock & {mask}): clock += {mask + 1}")
+    compiler.emit(f"    clock = (clock & {~mask}) | v")
+    compiler.emit("    p += 32")
+    compiler.emit("else:")
+    compiler.emit("    p += 5")
+    compiler.indent += 1
+    compiler.start(known=1)
+    compiler.member("extended", extended, None)
+    compiler.flush()
+    compiler.emit("pass")
+    compiler.indent -= 1
+    compiler.start(known=1)
+    return True
 
+
+def _int_names(t: StructType) -> list[str]:
     names: list[str] = []
     for name, member in t.members:
         if isinstance(member, IntType):
@@ -226,8 +288,6 @@ def _int_names(t: StructType) -> list[str]:
 
 
 def _header_clock(t: StructType) -> str | None:
-    from w2a_tui.trace.fastctf.types import IntType, VariantType
-
     for _, member in t.members:
         if isinstance(member, IntType) and member.clock:
             return member.clock
@@ -236,8 +296,8 @@ def _header_clock(t: StructType) -> str | None:
             inner = [member]
         elif isinstance(member, VariantType):
             inner = [o for _, o in member.options if isinstance(o, StructType)]
-        for struct in inner:
-            found = _header_clock(struct)
+        for option in inner:
+            found = _header_clock(option)
             if found:
                 return found
     return None

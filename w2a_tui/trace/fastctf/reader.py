@@ -11,7 +11,7 @@ from __future__ import annotations
 import mmap
 import struct
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ class _TraceDir:
         for class_id, event in layout.stream.events.items():
             if kind_of(event.name) is not None:
                 layout.handlers[class_id]
+            else:
+                layout.check(class_id)
 
 
 def _in_port_order(streams: list[DataStream], ports: Sequence[str], path: Path) -> list[DataStream]:
@@ -147,6 +149,8 @@ class FastPortDecoder(PortDecoder):
         self._prev_discarded = -1
         self._prev_end = -1
         self._class_ids: list[int] = []
+        self._packet: tuple[Any, Packet, str] | None = None  # being decoded
+        self._at = 0  # bit position of its next event
 
     def pull(self, iterator: Any, budget: int) -> None:
         reader: PortReader = iterator
@@ -157,47 +161,60 @@ class FastPortDecoder(PortDecoder):
             self._layout = layout
         seen = 0
         while seen < budget:
-            step = reader.next_packet()
-            if step is None:
-                self.done = True
-                reader.close()
-                break
-            mm, packet, name = step
-            self._discarded(packet, layout)
-            self.set_cpu(packet.cpu)
-            if packet.begin >= 0:
-                self._clock = packet.begin
+            if self._packet is None:
+                step = reader.next_packet()
+                if step is None:
+                    self.done = True
+                    reader.close()
+                    break
+                self._start(step, layout)
+            assert self._packet is not None
+            mm, packet, name = self._packet
             try:
-                seen += self._events(mm, packet, layout)
+                seen += self._events(mm, packet, layout, budget - seen)
             except (KeyError, BadData, struct.error, IndexError, ValueError) as err:
                 where = f"stream file {name}, packet at byte {packet.offset}"
                 raise bad(reader.trace_dir.path, f"{where}: undecodable event ({err})") from err
-            if packet.end >= 0:
-                self._clock = packet.end
         if self.counting:
             self._flush_counts(layout)
 
-    def _events(self, mm: Any, packet: Packet, layout: StreamLayout) -> int:
+    def _start(self, step: tuple[Any, Packet, str], layout: StreamLayout) -> None:
+        packet = step[1]
+        self._discarded(packet, layout)
+        self.set_cpu(packet.cpu)
+        if packet.begin >= 0:
+            self._clock = packet.begin
+        self._packet = step
+        self._at = packet.events_at
+
+    def _events(self, mm: Any, packet: Packet, layout: StreamLayout, limit: int) -> int:
+        """Decode up to `limit` events of the current packet, from where the last call
+        stopped; returns how many."""
+        out: Callable[[Any], None]
         if self.counting:
             loop, handlers, out = layout.count_loop, layout.skips, self._class_ids.append
         else:
             loop, handlers, out = layout.decode_loop, layout.handlers, self.out.append
-        p, end, clock, cpu = packet.events_at, packet.content_end, self._clock, packet.cpu
+        p, end, clock, cpu = self._at, packet.content_end, self._clock, packet.cpu
         n = 0
         if self.first_ts < 0 and p < end:
             p, clock, n = loop(mm, p, end, clock, cpu, out, handlers, 1)
             self.first_ts = layout.convert(clock)
-        if p < end:
-            p, clock, more = loop(mm, p, end, clock, cpu, out, handlers, 0)
+        if p < end and n < limit:
+            p, clock, more = loop(mm, p, end, clock, cpu, out, handlers, limit - n)
             n += more
-        if p > end:
-            raise BadData("the last event runs past the packet content")
         if n:
             self.events += n
             self.last_ts = layout.convert(clock)
             if self.counting:
                 self.cpu_counts[cpu] = self.cpu_counts.get(cpu, 0) + n
-        self._clock = clock
+        self._clock, self._at = clock, p
+        if p >= end:
+            if p > end:
+                raise BadData("the last event runs past the packet content")
+            if packet.end >= 0:
+                self._clock = packet.end
+            self._packet = None
         return n
 
     def _discarded(self, packet: Packet, layout: StreamLayout) -> None:

@@ -72,7 +72,10 @@ class PacketIndexer:
         packets: list[Packet] = []
         if size == 0:
             return StreamFile(path, packets)
-        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        with (
+            open(path, "rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm,
+        ):
             at = 0
             while at < size:
                 packets.append(self._packet(mm, at, size, path.name))

@@ -50,8 +50,12 @@ def tokenize(text: str) -> list[tuple[str, str]]:
             continue  # blank or comment
         if kind == "bad":
             raise Unsupported(f"unexpected character {m.group()!r} in the metadata")
-        append((STR if kind == "str" else NUM if kind == "num" else ID if kind == "id" else OP,
-                m.group()))
+        append(
+            (
+                STR if kind == "str" else NUM if kind == "num" else ID if kind == "id" else OP,
+                m.group(),
+            )
+        )
     return tokens
 
 

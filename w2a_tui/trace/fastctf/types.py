@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-class Unsupported(Exception):  # noqa: N818 (a verdict, not a failure: the bt2 path takes over)
+class Unsupported(Exception):
     """The trace uses something the fast decoder does not handle: read it through bt2."""
 
 
