@@ -25,35 +25,14 @@ SHARE_FROM_EDGES: Final = 1024
 class EdgeScratch:
     """Temporaries for `edges` column edges, each resolved over `every` intervals."""
 
-    __slots__ = (
-        "before",
-        "block",
-        "bounds",
-        "cell_base",
-        "cells",
-        "edges",
-        "every",
-        "hits",
-        "rows",
-        "run",
-        "spent",
-        "states",
-        "step",
-    )
+    __slots__ = ("before", "cells", "edges", "every", "spent", "step")
 
     def __init__(self, edges: int, every: int) -> None:
         self.edges = edges
         self.every = every
-        self.block: npt.NDArray[np.int64] = np.empty(edges, dtype=np.int64)
-        self.rows: npt.NDArray[np.int64] = np.empty((edges, every + 1), dtype=np.int64)
-        self.bounds: npt.NDArray[np.int64] = np.empty((edges, every + 1), dtype=np.int64)
-        self.spent: npt.NDArray[np.int64] = np.empty((edges, every), dtype=np.int64)
-        self.states: npt.NDArray[np.uint8] = np.empty((edges, every), dtype=np.uint8)
-        self.cells: npt.NDArray[np.int64] = np.empty((edges, every), dtype=np.int64)
         self.before: npt.NDArray[np.int64] = np.empty((edges, N_STATES), dtype=np.int64)
-        self.cell_base: npt.NDArray[np.int64] = (
-            np.arange(edges, dtype=np.int64) * N_STATES
-        ).reshape(-1, 1)
+        self.spent: npt.NDArray[np.int64] = np.empty((edges, every), dtype=np.int64)
+        self.cells: npt.NDArray[np.int64] = np.empty((edges, every), dtype=np.int64)
         self.step: npt.NDArray[np.int64] = np.arange(every + 1, dtype=np.int64)
 
 

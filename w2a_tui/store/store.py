@@ -18,8 +18,11 @@ Layout (all lanes concatenated, lane `l` owns rows `lane_off[l]:lane_off[l+1]`):
   `CHECKPOINT_EVERY / 2` intervals, so a frame costs one small window per column edge
   instead of a binary search per edge and state (the cost no longer grows with the zoom).
 
-That is 8 + 1 + 2..8 + 2..4 + 4 + 88 / 16 ≈ 23 bytes per interval, plus the columnar
-evidence table.
+- `ck_start` (derived when the store opens, not cached): each checkpoint's start time,
+  what a column edge searches first.
+
+That is 8 + 1 + 2..8 + 2..4 + 4 + (88 + 8) / 16 ≈ 23 bytes per interval, plus the
+columnar evidence table.
 """
 
 from __future__ import annotations
@@ -259,9 +262,8 @@ class StateStore:
             self.end_ns = max(e for _, e in spans)
         else:
             self.start_ns, self.end_ns = meta.first_ns, meta.last_ns
-        self._origin, self._lane_stride, self._ck_key = _global_checkpoint_keys(
-            self._ck_start, ck_off, self.start_ns, self.end_ns
-        )
+        self._start_runs = _runs(starts, checkpoint_every + 1)
+        self._state_runs = _runs(states, checkpoint_every)
 
     # ---------------------------------------------------------------- building
 
@@ -593,14 +595,14 @@ class StateStore:
         already clipped to each lane's span; lanes not empty). The result lives in
         `scratch`: copy what you keep before the scratch is lent again.
 
-        Per edge: the last checkpoint at or before x (one searchsorted over every lane's
-        checkpoint start times, small enough to stay in cache), then the at most
-        `CHECKPOINT_EVERY` intervals of that block, each counting its part before x. No
-        search over the intervals themselves, so the cost is the same at every zoom."""
+        Per edge: the last checkpoint at or before x (a searchsorted over the lane's
+        checkpoint times), then the at most `CHECKPOINT_EVERY` intervals of that block,
+        each counting its part before x. No search over the intervals themselves, so the
+        cost is about the same at every zoom."""
         n_lanes, k = x.shape
         every = self._ck_every
         lanes_arr = np.asarray(lanes, dtype=np.int64)
-        ck_row = self._checkpoint_rows_at(lanes_arr, x, scratch).reshape(-1)
+        ck_row = self._checkpoint_rows_at(lanes_arr, x).reshape(-1)
         before = scratch.before
         np.take(self._checkpoints, ck_row, axis=0, out=before, mode="clip")
         # First interval row of each edge's block.
@@ -608,45 +610,51 @@ class StateStore:
         first_row -= self._ck_off[lanes_arr][:, None]
         first_row *= every
         first_row += self._lane_off[lanes_arr][:, None]
-        rows = scratch.rows
-        np.add(first_row.reshape(-1, 1), scratch.step, out=rows)
-        bounds = scratch.bounds
-        np.take(self._starts, rows, out=bounds, mode="clip")
         stop = self._lane_off[lanes_arr + 1]
-        tail = np.flatnonzero(first_row + every >= stop[:, None])
+        at_end = (first_row + every >= stop[:, None]).reshape(-1)
+        inner = np.flatnonzero(~at_end)
+        if inner.size:
+            rows = first_row.reshape(-1)[inner]
+            bounds = self._start_runs[rows].view(np.int64).reshape(-1, every + 1)
+            states = self._state_runs[rows].view(np.uint8).reshape(-1, every)
+            self._add_block_time(before, inner, bounds, states, x.reshape(-1)[inner], scratch)
+        tail = np.flatnonzero(at_end)
         if tail.size:
             # Blocks reaching a lane's end: the last interval ends at the lane's end, and
             # rows past it (another lane's) become empty intervals there.
-            lane_of = tail // k
-            past = rows[tail] >= stop[lane_of][:, None]
-            patched = bounds[tail]
-            lane_end = self._lane_end[lanes_arr][lane_of][:, None]
-            patched[past] = np.broadcast_to(lane_end, past.shape)[past]
-            bounds[tail] = patched
-        # Bounds never decrease along a block, so clipping them at x and differencing
-        # gives each interval's ns before x.
-        np.minimum(bounds, x.reshape(-1, 1), out=bounds)
-        spent = scratch.spent
-        np.subtract(bounds[:, 1:], bounds[:, :-1], out=spent)
-        np.take(self._states, rows[:, :-1], out=scratch.states, mode="clip")
-        cells = scratch.cells
-        np.add(scratch.cell_base, scratch.states, out=cells)
-        np.add.at(before.reshape(-1), cells.reshape(-1), spent.reshape(-1))
+            rows = first_row.reshape(-1)[tail, None] + scratch.step
+            bounds = np.take(self._starts, rows, mode="clip")
+            past = rows >= stop[tail // k][:, None]
+            lane_end = self._lane_end[lanes_arr][tail // k][:, None]
+            bounds[past] = np.broadcast_to(lane_end, past.shape)[past]
+            states = np.take(self._states, rows[:, :-1], mode="clip")
+            self._add_block_time(before, tail, bounds, states, x.reshape(-1)[tail], scratch)
         return before.reshape(n_lanes, k, N_STATES)
 
-    def _checkpoint_rows_at(self, lanes: I64, x: I64, scratch: EdgeScratch) -> I64:
-        """Global checkpoint row of the last checkpoint at or before x[l, k] in lane
-        lanes[l]: one searchsorted over all lanes' keys when they fit in int64."""
-        if self._ck_key is not None:
-            keys = x - self._origin
-            keys += (lanes * self._lane_stride)[:, None]
-            found: I64 = np.searchsorted(self._ck_key, keys, "right")
-        else:
-            found = np.empty(x.shape, dtype=np.int64)
-            for r, lane in enumerate(lanes.tolist()):
-                view = self._views[lane]
-                found[r] = np.searchsorted(view.ck_start, x[r], "right") + self._ck_off[lane]
-        found -= 1
+    @staticmethod
+    def _add_block_time(
+        before: I64, edges: I64, bounds: I64, states: U8, x: I64, scratch: EdgeScratch
+    ) -> None:
+        """Add to before[e] the ns each block interval of edge e spent before x[e]
+        (`bounds`: the block's starts and the end of its last interval, never decreasing,
+        so clipping them at x and differencing does it). `bounds` is overwritten."""
+        n = len(states)
+        np.minimum(bounds, x[:, None], out=bounds)
+        spent = scratch.spent[:n]
+        np.subtract(bounds[:, 1:], bounds[:, :-1], out=spent)
+        cells = scratch.cells[:n]
+        np.multiply(edges[:, None], N_STATES, out=cells)
+        cells += states
+        np.add.at(before.reshape(-1), cells.reshape(-1), spent.reshape(-1))
+
+    def _checkpoint_rows_at(self, lanes: I64, x: I64) -> I64:
+        """Global row of the last checkpoint at or before x[l, k] in lane lanes[l]. One
+        searchsorted per lane over its checkpoint times (as fast as one call over all
+        lanes' keys: the per-lane arrays keep each search's probes close together)."""
+        found = np.empty(x.shape, dtype=np.int64)
+        for r, lane in enumerate(lanes.tolist()):
+            found[r] = np.searchsorted(self._views[lane].ck_start, x[r], "right")
+        found += self._ck_off[lanes][:, None] - 1
         return found
 
     def column_summaries(
@@ -840,20 +848,16 @@ def _checkpoint_starts(starts: I64, lane_off: I64, lane_end: I64, ck_off: I64, e
     return out
 
 
-def _global_checkpoint_keys(
-    ck_start: I64, ck_off: I64, start_ns: int, end_ns: int
-) -> tuple[int, int, I64 | None]:
-    """(origin, stride, keys): checkpoint start times made one sorted array over all lanes,
-    `lane * stride + (time - origin)`, so a frame's edges of every lane are found by one
-    searchsorted. keys is None when lanes x span does not fit in int64 (then: per lane)."""
-    stride = max(end_ns - start_ns, 0) + 1
-    n_lanes = len(ck_off) - 1
-    if n_lanes == 0 or n_lanes * stride >= 2**62:
-        return start_ns, stride, None
-    lane = np.repeat(np.arange(n_lanes, dtype=np.int64), np.diff(ck_off))
-    keys = np.clip(ck_start - start_ns, 0, stride - 1)  # empty lanes may lie outside
-    keys += lane * stride
-    return start_ns, stride, keys
+def _runs(column: AnyInts, length: int) -> npt.NDArray[np.void]:
+    """Overlapping view of `column`: item i is the raw bytes of column[i : i + length], so
+    one fancy index gathers a whole block per edge (a 2-D index array is several times
+    slower). No copy; items exist for i <= len(column) - length."""
+    column = np.ascontiguousarray(column)
+    size = column.itemsize
+    count = max(len(column) - length + 1, 0)
+    return np.ndarray(
+        (count,), dtype=np.dtype((np.void, size * length)), buffer=column, strides=(size,)
+    )
 
 
 def _check_every(every: int) -> None:
