@@ -29,10 +29,11 @@ def copy_trace(source: Path, dest: Path) -> Path:
     return dest
 
 
-def trace_with_lost_events(tmp_path: Path, lost: int = 7) -> Path:
-    """One stream (CPU 5) of tc-many-threads whose packets 1.. report `lost` discarded events
-    (events_discarded is cumulative per stream in LTTng, so every later packet gets it)."""
-    dest = tmp_path / "lost"
+def trace_with_lost_events(tmp_path: Path, lost: int = 7, first: int = 1) -> Path:
+    """One stream (CPU 5) of tc-many-threads whose packets `first`.. report `lost` discarded
+    events (events_discarded is cumulative per stream in LTTng, so every later packet gets
+    it; from packet 0, the count before the trace began is unknown)."""
+    dest = tmp_path / f"lost{first}"
     dest.mkdir()
     shutil.copy(MANY_THREADS / "metadata", dest / "metadata")
     stream = dest / "channel0_5"
@@ -44,7 +45,7 @@ def trace_with_lost_events(tmp_path: Path, lost: int = 7) -> Path:
         cpu = struct.unpack_from("<I", data, offset + _CPU_ID_AT)[0]
         assert magic == _CTF_MAGIC and cpu == 5, "unexpected packet layout in channel0_5"
         size_bits = struct.unpack_from("<Q", data, offset + _PACKET_SIZE_AT)[0]
-        if index >= 1:
+        if index >= first:
             discarded = struct.unpack_from("<Q", data, offset + _DISCARDED_AT)[0]
             struct.pack_into("<Q", data, offset + _DISCARDED_AT, discarded + lost)
         offset += size_bits // 8

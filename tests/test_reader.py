@@ -35,6 +35,14 @@ def _known_kind_total(name: str) -> int:
     return sum(n for ev, n in MANIFEST[name]["counts"].items() if kind_of(ev) is not None)
 
 
+def _opened(name: str, reader: str) -> Any:
+    os.environ["W2A_READER"] = reader
+    try:
+        return open_trace(REAL_TRACES / name)
+    finally:
+        del os.environ["W2A_READER"]
+
+
 def _all_events(source: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
     return [event for batch in source.iter_batches(**kwargs) for event in batch]
 
@@ -94,13 +102,10 @@ def test_first_events_match_babeltrace2_muxer(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_native_decoder_equals_public_decoder_on_first_batches(name: str) -> None:
-    """Full tuples (contexts and payloads) of the fast decoder against the reference one."""
-    native = open_trace(REAL_TRACES / name)
-    os.environ["W2A_READER"] = "public"
-    try:
-        public = open_trace(REAL_TRACES / name)
-    finally:
-        del os.environ["W2A_READER"]
+    """Full tuples (contexts and payloads) of bt2's SWIG decoder against the reference one
+    (the fast CTF decoder is checked against both in test_reader_fastctf)."""
+    native = _opened(name, "bt2")
+    public = _opened(name, "public")
     first_native = list(islice(native.iter_batches(batch_size=512), 3))
     first_public = list(islice(public.iter_batches(batch_size=512), 3))
     assert first_native == first_public
@@ -111,12 +116,8 @@ def test_native_decoder_equals_public_decoder_on_first_batches(name: str) -> Non
 def test_native_decoder_equals_public_decoder_on_whole_trace(name: str) -> None:
     # tc-scp-src: 110k events through the slow reference decoder (~1.5 s), worth it as the
     # one whole-trace check of the per-stream path that replaces babeltrace2's muxer.
-    native = _all_events(open_trace(REAL_TRACES / name))
-    os.environ["W2A_READER"] = "public"
-    try:
-        public = _all_events(open_trace(REAL_TRACES / name))
-    finally:
-        del os.environ["W2A_READER"]
+    native = _all_events(_opened(name, "bt2"))
+    public = _all_events(_opened(name, "public"))
     assert native == public
 
 
