@@ -25,6 +25,9 @@ SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
     # Longest wait from the summary: cursor on it, zoomed so it shows, drill-down open.
     "drilldown": ((120, 36), ("t", "enter")),
     "summary": ((120, 36), ("t",)),
+    # The longest disk waits of db01 (the second VM): summary, two VMs right, reason 3.
+    "summary-disk-db01": ((100, 30), ("t", "right", "right", "3")),
+    "drilldown-disk-db01": ((100, 30), ("t", "right", "right", "3", "enter")),
     "help": ((120, 36), ("question_mark",)),
     "main-80x24": ((80, 24), ()),
 }

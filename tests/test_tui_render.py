@@ -12,7 +12,15 @@ from w2a_tui.model import State
 from w2a_tui.tui.chrome import legend_text
 from w2a_tui.tui.details import describe, thread_roles
 from w2a_tui.tui.palette import LOOKS, NO_DATA
-from w2a_tui.tui.render import HALF_BLOCK, lane_foot_strip, lane_strip, ruler_strips
+from w2a_tui.tui.render import (
+    CURSOR_GLYPH,
+    HALF_BLOCK,
+    foot_samples,
+    lane_foot_strip,
+    lane_runs,
+    lane_strip,
+    ruler_strips,
+)
 from w2a_tui.tui.rows import build_rows, fits_tall, line_layout
 from w2a_tui.tui.search import find_next, parse_query
 from w2a_tui.tui.summary import (
@@ -22,8 +30,10 @@ from w2a_tui.tui.summary import (
     histogram,
     reason_tabs,
     stacked_bar,
+    wait_durations,
 )
 from w2a_tui.tui.timefmt import format_duration, nice_step, parse_time
+from w2a_tui.tui.timeline import merged_dominant
 from w2a_tui.tui.viewport import Viewport
 
 # --- time ---------------------------------------------------------------------------------
@@ -332,3 +342,48 @@ def test_the_wait_histogram_drops_bucket_columns_no_reason_uses() -> None:
     rows = [[0, 0, 3, 0, 1, 0, 0, 0], [0, 0, 0, 2, 0, 0, 0, 0]]
     assert bucket_span(rows) == (2, 5)
     assert bucket_span([[0] * 8]) == (0, 1)
+
+
+def test_wait_durations_per_reason_on_the_hand_made_store() -> None:
+    found = wait_durations(small_store(), [0, 1, 2])
+    as_ms = {state.label: sorted(int(d) // MS for d in found[state]) for state in found}
+    assert as_ms == {
+        "wait_timer": [50],
+        "wait_task": [],
+        "wait_disk": [20],
+        "wait_net": [5],
+        "wait_unknown": [],
+    }
+
+
+def test_the_cursor_overlay_splits_one_run_and_keeps_the_others() -> None:
+    samples = np.repeat(np.array([State.GUEST, State.WAIT_DISK], np.uint8), 20)  # 10+10 cells
+    runs = lane_runs(samples, 20)
+    assert len(runs.segments) == 2
+    for col in (0, 5, 9, 10, 19):
+        strip = runs.strip(col)
+        assert strip.cell_length == 20 and strip.text.index(CURSOR_GLYPH) == col
+        assert len(list(strip)) == 2 + (col % 10 > 0) + (col % 10 < 9)
+    assert runs.strip(None).text == " " * 20 and runs.strip(25).text == " " * 20
+
+
+def test_a_tall_lanes_foot_takes_the_state_with_most_time_over_both_halves() -> None:
+    # Two cells: halves (guest 7, disk 3 | guest 0, disk 6) -> disk; then an empty cell.
+    time = np.zeros((4, len(LOOKS)), np.int64)
+    time[0, State.GUEST], time[0, State.WAIT_DISK] = 7, 3
+    time[1, State.WAIT_DISK] = 6
+    dominant = np.array([State.GUEST, State.WAIT_DISK, NO_DATA, NO_DATA], np.uint8)
+    assert foot_samples(time, dominant).tolist() == [State.WAIT_DISK, NO_DATA]
+
+
+def test_a_collapsed_vm_shows_the_state_its_vcpus_spent_most_time_in() -> None:
+    store = small_store()
+    # VM 100 over [0, 100 ms) in 4 columns of 25 ms. Column 0: lane 0 guest 10, hyp 1,
+    # disk 14; lane 1 timer 25 -> timer. Column 1: lane 0 disk 6, hyp 1, guest 18; lane 1
+    # timer 25 -> timer (25 > 18). Columns 2-3: lane 1 is in the guest -> guest.
+    summaries = store.column_summaries([0, 1], T0, T0 + 100 * MS, 4)
+    merged = merged_dominant(summaries, 4)
+    assert merged.tolist() == [State.WAIT_TIMER, State.WAIT_TIMER, State.GUEST, State.GUEST]
+    alone = merged_dominant(summaries[:1], 4)  # lane 0 alone: disk leads column 0 (14 > 10)
+    assert alone.tolist() == [State.WAIT_DISK, State.GUEST, State.GUEST, State.GUEST]
+    assert merged_dominant([], 3).tolist() == [NO_DATA] * 3

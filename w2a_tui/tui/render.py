@@ -7,9 +7,10 @@ decides which rows and columns are visible.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
-from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -54,13 +55,46 @@ def cursor_look(state: int, mono: bool) -> tuple[str, Style]:
     return CURSOR_GLYPH, Style(color=fg, bgcolor=bg, bold=True)
 
 
-def lane_strip(
-    samples: npt.NDArray[np.uint8],
-    cols: int,
-    *,
-    mono: bool = False,
-    cursor_col: int | None = None,
-) -> Strip:
+@dataclass(frozen=True, slots=True)
+class LaneRuns:
+    """One lane line as runs of identical cells, built once per time window; the cursor
+    is laid over it per frame (`strip`) by splitting a single run, so moving the cursor
+    costs a list copy, not a redraw."""
+
+    starts: list[int]  # first cell of each run
+    segments: list[Segment]  # one per run, its text one repeated character
+    states: list[int]  # per cell: the state the cursor takes its colour from
+    cols: int
+    mono: bool
+    foot: bool  # a tall lane's second line
+
+    def strip(self, cursor_col: int | None = None) -> Strip:
+        if cursor_col is None or not 0 <= cursor_col < self.cols:
+            return Strip(self.segments, self.cols)
+        i = bisect_right(self.starts, cursor_col) - 1
+        a = self.starts[i]
+        b = self.starts[i + 1] if i + 1 < len(self.starts) else self.cols
+        run = self.segments[i]
+        ch, style = run.text[:1], run.style
+        state = self.states[cursor_col]
+        if self.foot:
+            cursor = Segment(CURSOR_GLYPH, Style(color=colour(state), bold=True))
+        else:
+            cursor = Segment(*cursor_look(state, self.mono))
+        middle = [cursor]
+        if a < cursor_col:
+            middle.insert(0, Segment(ch * (cursor_col - a), style))
+        if cursor_col + 1 < b:
+            middle.append(Segment(ch * (b - cursor_col - 1), style))
+        return Strip([*self.segments[:i], *middle, *self.segments[i + 1 :]], self.cols)
+
+
+def _runs(codes: npt.NDArray[np.int32], cols: int) -> tuple[list[int], list[int]]:
+    bounds = (np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist()
+    return [0, *bounds], [*bounds, cols]
+
+
+def lane_runs(samples: npt.NDArray[np.uint8], cols: int, *, mono: bool = False) -> LaneRuns:
     """One vCPU lane over `cols` cells.
 
     `samples` holds 2 dominant states per cell in colour mode (left/right half, drawn as `▌`
@@ -72,60 +106,59 @@ def lane_strip(
     if len(samples) != cols * per_cell:
         raise ValueError(f"expected {cols * per_cell} samples for {cols} cells, got {len(samples)}")
     s = samples.astype(np.int32, copy=False)
-    if per_cell == 2:
-        left, right = s[0::2], s[1::2]
-        codes = left * 256 + right
-    else:
-        left = right = s
-        codes = s
-    if cols == 0:
-        return Strip.blank(0, Style())
-    bounds = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-    starts = [0, *bounds.tolist()]
-    ends = [*bounds.tolist(), cols]
-    lefts = left.tolist()
-    rights = right.tolist()
-    segments: list[Segment] = []
+    left, right = (s[0::2], s[1::2]) if per_cell == 2 else (s, s)
+    starts, ends = _runs(left * 256 + right, cols) if cols else ([], [])
+    lefts, rights = left.tolist(), right.tolist()
+    segments = []
     for a, b in zip(starts, ends, strict=True):
-        if cursor_col is not None and a <= cursor_col < b:
-            if a < cursor_col:
-                text, style = cell_look(lefts[a], rights[a], mono)
-                segments.append(Segment(text * (cursor_col - a), style))
-            text, style = cursor_look(lefts[cursor_col], mono)
-            segments.append(Segment(text, style))
-            if cursor_col + 1 < b:
-                text, style = cell_look(lefts[a], rights[a], mono)
-                segments.append(Segment(text * (b - cursor_col - 1), style))
-            continue
         text, style = cell_look(lefts[a], rights[a], mono)
         segments.append(Segment(text * (b - a), style))
-    return Strip(segments, cols)
+    return LaneRuns(starts, segments, lefts, cols, mono, foot=False)
+
+
+def foot_runs(samples: npt.NDArray[np.uint8], cols: int) -> LaneRuns:
+    """The second line of a tall lane: one sample per cell drawn as an upper half block,
+    so a lane is one and a half lines high and a gap separates it from the next."""
+    if len(samples) != cols:
+        raise ValueError(f"expected {cols} samples for {cols} cells, got {len(samples)}")
+    states = samples.tolist()
+    starts, ends = _runs(samples.astype(np.int32), cols) if cols else ([], [])
+    segments = []
+    for a, b in zip(starts, ends, strict=True):
+        text, style = upper_look(states[a])
+        segments.append(Segment(text * (b - a), style))
+    return LaneRuns(starts, segments, states, cols, mono=False, foot=True)
+
+
+def lane_strip(
+    samples: npt.NDArray[np.uint8],
+    cols: int,
+    *,
+    mono: bool = False,
+    cursor_col: int | None = None,
+) -> Strip:
+    """`lane_runs(...)` drawn with the cursor at `cursor_col`."""
+    return lane_runs(samples, cols, mono=mono).strip(cursor_col)
 
 
 def lane_foot_strip(
     samples: npt.NDArray[np.uint8], cols: int, *, cursor_col: int | None = None
 ) -> Strip:
-    """The second line of a tall lane: one sample per cell drawn as an upper half block,
-    so a lane is one and a half lines high and a gap separates it from the next."""
-    if len(samples) != cols:
-        raise ValueError(f"expected {cols} samples for {cols} cells, got {len(samples)}")
-    if cols == 0:
-        return Strip.blank(0, Style())
-    states = samples.tolist()
-    bounds = np.flatnonzero(samples[1:] != samples[:-1]) + 1
-    edges = [0, *bounds.tolist(), cols]
-    segments: list[Segment] = []
-    for a, b in pairwise(edges):
-        text, style = upper_look(states[a])
-        if cursor_col is not None and a <= cursor_col < b:
-            if a < cursor_col:
-                segments.append(Segment(text * (cursor_col - a), style))
-            segments.append(Segment(CURSOR_GLYPH, Style(color=colour(states[a]), bold=True)))
-            if cursor_col + 1 < b:
-                segments.append(Segment(text * (b - cursor_col - 1), style))
-            continue
-        segments.append(Segment(text * (b - a), style))
-    return Strip(segments, cols)
+    """`foot_runs(...)` drawn with the cursor at `cursor_col`."""
+    return foot_runs(samples, cols).strip(cursor_col)
+
+
+def foot_samples(
+    time: npt.NDArray[np.int64], dominant: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.uint8]:
+    """One state per cell from a two-samples-per-cell summary (`time` is [2*cols, states]):
+    the state with the most time over both halves, else the left half's (no time: a cell
+    narrower than a ns, or no data)."""
+    both = time[0::2] + time[1::2]
+    out: npt.NDArray[np.uint8] = np.argmax(both, axis=1).astype(np.uint8)
+    empty = both.sum(axis=1) == 0
+    out[empty] = dominant[0::2][empty]
+    return out
 
 
 def label_strip(text: str, width: int, style: Style | None = None) -> Strip:

@@ -8,6 +8,7 @@ O(visible rows x columns), whatever the trace size. The widget owns the view sta
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -22,8 +23,16 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from w2a_tui.model import State
-from w2a_tui.store import Interval, StateStore
-from w2a_tui.tui.render import label_strip, lane_foot_strip, lane_strip, ruler_strips
+from w2a_tui.store import ColumnSummary, Interval, StateStore
+from w2a_tui.tui.palette import NO_DATA
+from w2a_tui.tui.render import (
+    LaneRuns,
+    foot_runs,
+    foot_samples,
+    label_strip,
+    lane_runs,
+    ruler_strips,
+)
 from w2a_tui.tui.rows import Row, build_rows, fits_tall, line_layout, row_of_lane
 from w2a_tui.tui.viewport import PAN_FRACTION, ZOOM_STEP, Viewport
 
@@ -32,11 +41,12 @@ LABEL_WIDTH = 16
 
 
 @dataclass(frozen=True, slots=True)
-class _SummaryKey:
+class _RunsKey:
     lane: int
+    foot: bool
     t0: int
     t1: int
-    n: int
+    cols: int
 
 
 class Timeline(Widget, can_focus=True):
@@ -68,13 +78,14 @@ class Timeline(Widget, can_focus=True):
         self.row = 1 if len(self.rows) > 1 else 0  # first lane
         self.top = 0  # first visible row
         self.bookmarks: SortedList = SortedList()
-        self._summaries: dict[_SummaryKey, npt.NDArray[np.uint8]] = {}
+        self._runs: dict[_RunsKey, LaneRuns] = {}
+        self._lines: tuple[tuple[int, int, int, int], list[tuple[int, int]]] | None = None
         self._drag_from: int | None = None
 
     # --- geometry -----------------------------------------------------------------------
     @property
     def label_width(self) -> int:
-        return min(LABEL_WIDTH, max(8, self.size.width // 5))
+        return label_width_for(self.size.width)
 
     @property
     def lane_cols(self) -> int:
@@ -90,9 +101,15 @@ class Timeline(Widget, can_focus=True):
         with NO_COLOR, where a half block would read as one more glyph."""
         return not self.mono and fits_tall(self.rows, self.visible_rows)
 
-    def screen_lines(self) -> list[tuple[int, int]]:
-        """(row, line in row) of every lane line on screen, top to bottom."""
-        return line_layout(self.rows, self.top, self.visible_rows, self.tall)
+    def screen_lines(self, height: int | None = None) -> list[tuple[int, int]]:
+        """(row, line in row) of every lane line on screen, top to bottom (memoised: every
+        `render_line` of a frame asks; `height` saves a `size` lookup)."""
+        visible = self.visible_rows if height is None else max(1, height - RULER_ROWS)
+        key = (self.top, id(self.rows), len(self.rows), visible)
+        if self._lines is None or self._lines[0] != key:
+            tall = not self.mono and fits_tall(self.rows, visible)
+            self._lines = (key, line_layout(self.rows, self.top, visible, tall))
+        return self._lines[1]
 
     def row_at(self, y: int) -> int | None:
         """The row drawn on widget line `y`, if any."""
@@ -105,7 +122,7 @@ class Timeline(Widget, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self.view.set_cols(self.lane_cols)
-        self._summaries.clear()
+        self._runs.clear()
         self._scroll_to_row()
         self.post_message(self.Changed())
 
@@ -129,19 +146,42 @@ class Timeline(Widget, can_focus=True):
         return self.store.interval_at(self.lane, self.view.cursor)
 
     # --- rendering ----------------------------------------------------------------------
-    def _summary(self, lane: int, n: int) -> npt.NDArray[np.uint8]:
-        key = _SummaryKey(lane, self.view.t0, self.view.t1, n)
-        cached = self._summaries.get(key)
-        if cached is None:
-            if len(self._summaries) > 512:
-                self._summaries.clear()
-            cached = self.store.column_summary(lane, self.view.t0, self.view.t1, n).dominant
-            self._summaries[key] = cached
-        return cached
+    def runs_of(self, lane: int, cols: int, foot: bool = False) -> LaneRuns:
+        """A lane line for the current window, drawn once and reused while only the cursor
+        moves. Both lines of a tall lane come from the same two-samples-per-cell summary."""
+        view = self.view
+        key = _RunsKey(lane, foot, view.t0, view.t1, cols)
+        runs = self._runs.get(key)
+        if runs is None:
+            if len(self._runs) > 512:
+                self._runs.clear()
+            n = cols if self.mono else 2 * cols
+            summary = self.store.column_summary(lane, view.t0, view.t1, n)
+            if foot:
+                runs = foot_runs(foot_samples(summary.time, summary.dominant), cols)
+            else:
+                runs = lane_runs(summary.dominant, cols, mono=self.mono)
+            self._runs[key] = runs
+        return runs
+
+    def vm_runs(self, vm_pid: int, cols: int) -> LaneRuns:
+        """A collapsed VM's line: per half cell, the state its vCPUs spent most time in."""
+        view = self.view
+        key = _RunsKey(-1 - vm_pid, False, view.t0, view.t1, cols)
+        runs = self._runs.get(key)
+        if runs is None:
+            n = cols if self.mono else 2 * cols
+            lanes = self.store.lanes_of_vm(vm_pid)
+            summaries = self.store.column_summaries(lanes, view.t0, view.t1, n)
+            runs = lane_runs(merged_dominant(summaries, n), cols, mono=self.mono)
+            self._runs[key] = runs
+        return runs
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        lw, cols = self.label_width, self.lane_cols
+        size = self.size  # a Widget.size lookup walks the DOM: once per line, not five
+        width = size.width
+        lw = label_width_for(width)
+        cols = max(1, width - lw)
         view = self.view
         cursor_col = view.col_of(view.cursor)
         cursor = cursor_col if 0 <= cursor_col < cols else None
@@ -163,7 +203,7 @@ class Timeline(Widget, can_focus=True):
             )
             head = "time" if y == 0 else ""
             return Strip.join([label_strip(head, lw, ruler_style), labels if y == 0 else tick_line])
-        layout = self.screen_lines()
+        layout = self.screen_lines(size.height)
         if y - RULER_ROWS >= len(layout):
             return Strip.blank(width, self.rich_style)
         index, sub = layout[y - RULER_ROWS]
@@ -173,18 +213,20 @@ class Timeline(Widget, can_focus=True):
             style = self.get_component_rich_style(
                 "timeline--vm-current" if current else "timeline--vm"
             )
-            text = row.label(row.vm_pid in self.collapsed)
-            return Strip([Segment(text[:width].ljust(width), style)], width)
+            collapsed = row.vm_pid in self.collapsed
+            text = row.label(collapsed)
+            if not collapsed:
+                return Strip([Segment(text[:width].ljust(width), style)], width)
+            # A collapsed VM still shows where its time went: all its lanes summed.
+            label = label_strip(text, lw, style)
+            lane = self.vm_runs(row.vm_pid, cols).strip(cursor)
+            return Strip([*label, *lane], lw + cols)
         label_style = self.get_component_rich_style(
             "timeline--label-current" if current else "timeline--label"
         )
         label = label_strip(row.label() if sub == 0 else row.detail(), lw, label_style)
-        if sub == 1:
-            foot = lane_foot_strip(self._summary(row.lane, cols), cols, cursor_col=cursor)
-            return Strip.join([label, foot])
-        n = cols if self.mono else 2 * cols
-        lane = lane_strip(self._summary(row.lane, n), cols, mono=self.mono, cursor_col=cursor)
-        return Strip.join([label, lane])
+        lane = self.runs_of(row.lane, cols, foot=sub == 1).strip(cursor)
+        return Strip([*label, *lane], lw + cols)
 
     def changed(self) -> None:
         """Redraw and tell listeners (status bar, drill-down)."""
@@ -237,6 +279,7 @@ class Timeline(Widget, can_focus=True):
         if vm in self.collapsed:
             self.collapsed.discard(vm)
             self.rows = build_rows(self.store.lanes, self.collapsed)
+            self._lines = None
         self.row = row_of_lane(self.rows, lane)
         self.changed()
 
@@ -248,6 +291,7 @@ class Timeline(Widget, can_focus=True):
         else:
             self.collapsed.add(vm)
         self.rows = build_rows(self.store.lanes, self.collapsed)
+        self._lines = None
         self.row = next(i for i, r in enumerate(self.rows) if r.is_vm and r.vm_pid == vm)
         self.changed()
 
@@ -331,6 +375,23 @@ class Timeline(Widget, can_focus=True):
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         self.zoom(ZOOM_STEP, self._time_at_x(event.x))
         event.stop()
+
+
+def merged_dominant(summaries: Sequence[ColumnSummary], n: int) -> npt.NDArray[np.uint8]:
+    """Per column, the state with the most time summed over several lanes; a column with
+    no time (narrower than a ns, or no data) takes the first lane's sample."""
+    if not summaries:
+        return np.full(n, NO_DATA, np.uint8)
+    time = np.sum([s.time for s in summaries], axis=0)
+    out: npt.NDArray[np.uint8] = np.argmax(time, axis=1).astype(np.uint8)
+    empty = time.sum(axis=1) == 0
+    out[empty] = summaries[0].dominant[empty]
+    return out
+
+
+def label_width_for(width: int) -> int:
+    """The label column: 16 cells, narrower (down to 8) on narrow terminals."""
+    return min(LABEL_WIDTH, max(8, width // 5))
 
 
 def state_name(state: int) -> str:
