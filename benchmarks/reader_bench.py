@@ -1,10 +1,13 @@
-"""Reader speed: events/s of w2a-tui's reader against `babeltrace2 -o dummy` on the same
+"""Reader speed: events/s of w2a-tui's decoders against `babeltrace2 -o dummy` on the same
 trace, reported as ratios measured in the same run (machines differ; ratios travel).
 
-    .venv/bin/python benchmarks/reader_bench.py [TRACE ...] [--public] [--repeat N]
+    .venv/bin/python benchmarks/reader_bench.py [TRACE ...] [--readers fast,bt2] [--repeat N]
 
-Without TRACE: the largest real trace (tracevizlab-yum). Three passes of ours: count only
-(what `info` does), decode the W2A kinds (what the analysis does), decode all known kinds.
+Without TRACE: the largest real trace (tracevizlab-yum) and a generated 1 M-event KVM host
+trace (`mixed` scenario, 3.2 s, seed 1; written once under the temp directory). Three
+passes per decoder: count only (what `info` does), decode the W2A kinds (what the analysis
+does), decode all known kinds. Decoders: `fast` (our CTF decoder), `bt2` (babeltrace2's
+SWIG layer), `public` (babeltrace2's public API).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from w2a_tui.events import EventKind  # noqa: E402
-from w2a_tui.trace import open_trace  # noqa: E402
+from w2a_tui.sim.generate import generate  # noqa: E402
+from w2a_tui.sim.scenarios import get_scenario, with_overrides  # noqa: E402
+from w2a_tui.trace import TraceSource, open_trace  # noqa: E402
 
 DEFAULT_TRACE = REPO.parent / "shared" / "traces" / "real" / "tracevizlab-yum"
 W2A_KINDS = {
@@ -56,49 +62,66 @@ def babeltrace_dummy(trace_dirs: list[str]) -> float | None:
     return elapsed if done.returncode == 0 else None
 
 
-def bench(path: str, repeat: int) -> None:
-    source = open_trace(path)
-    total = source.count_events().total
-    print(f"{source.describe()}: {total:,} events")
+def decoding(source: TraceSource, kinds: set[EventKind] | None) -> Callable[[], int]:
+    """A full decoding pass of `source`, as a callable to time."""
+
+    def run() -> int:
+        return sum(len(b) for b in source.iter_batches(kinds))
+
+    return run
+
+
+def mixed_trace() -> str:
+    """The generated 1 M-event KVM host trace, written once."""
+    path = Path(tempfile.gettempdir()) / "w2a-bench-mixed-3.2s-seed1"
+    if not (path / "metadata").is_file():
+        generate(path, with_overrides(get_scenario("mixed"), seconds=3.2, seed=1))
+    return str(path)
+
+
+def bench(path: str, readers: list[str], repeat: int) -> None:
+    os.environ["W2A_READER"] = "bt2"
+    total = open_trace(path).count_events().total
     bt_time = min(
-        (t for t in (babeltrace_dummy(source.meta.trace_dirs) for _ in range(repeat)) if t),
+        (
+            t
+            for t in (babeltrace_dummy(open_trace(path).meta.trace_dirs) for _ in range(repeat))
+            if t
+        ),
         default=None,
     )
+    print(f"{path}: {total:,} events")
     if bt_time is None:
-        print("  babeltrace2 -o dummy        failed (muxer: overlapping packets?)")
+        print("  babeltrace2 -o dummy                  failed (muxer: overlapping packets?)")
     else:
-        print(f"  babeltrace2 -o dummy       {total / bt_time:>12,.0f} events/s  (1.00)")
+        print(f"  babeltrace2 -o dummy                 {total / bt_time:>12,.0f} events/s  (1.00)")
+    for reader in readers:
+        os.environ["W2A_READER"] = reader
+        source = open_trace(path)
+        note = f" (declined: {source.fast_declined})" if source.fast_declined else ""
+        print(f"  decoder {reader} -> {source.decoder}{note}")
 
-    def decode(kinds: set[EventKind] | None) -> Callable[[], int]:
-        def run() -> int:
-            return sum(len(b) for b in source.iter_batches(kinds))
-
-        return run
-
-    passes: list[tuple[str, Callable[[], object]]] = [
-        ("count only", source.count_events),
-        ("decode W2A kinds", decode(W2A_KINDS)),
-        ("decode all known kinds", decode(None)),
-    ]
-    for label, run in passes:
-        seconds = best_time(run, repeat)
-        rate = total / seconds
-        ratio = f"({bt_time / seconds:.2f})" if bt_time else ""
-        print(f"  ours: {label:22s} {rate:>12,.0f} events/s  {ratio}")
-    decoded = decode(None)()
-    print(f"  ({decoded:,} events decoded into tuples by the last pass)")
+        passes: list[tuple[str, Callable[[], object]]] = [
+            ("count only", source.count_events),
+            ("decode W2A kinds", decoding(source, W2A_KINDS)),
+            ("decode all known kinds", decoding(source, None)),
+        ]
+        for label, run in passes:
+            seconds = best_time(run, repeat)
+            ratio = f"({bt_time / seconds:.2f})" if bt_time else ""
+            print(f"    {reader:6s} {label:22s} {total / seconds:>12,.0f} events/s  {ratio}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("traces", nargs="*", default=[str(DEFAULT_TRACE)])
-    parser.add_argument("--public", action="store_true", help="use the public-API decoder")
+    parser.add_argument("traces", nargs="*")
+    parser.add_argument("--readers", default="fast,bt2", help="comma-separated decoders")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    if args.public:
-        os.environ["W2A_READER"] = "public"
-    for trace in args.traces:
-        bench(trace, args.repeat)
+    traces = args.traces or [str(DEFAULT_TRACE), mixed_trace()]
+    readers = [r for r in args.readers.split(",") if r]
+    for trace in traces:
+        bench(trace, readers, args.repeat)
 
 
 if __name__ == "__main__":
