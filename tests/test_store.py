@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from array import array
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from w2a_tui.model import (
     VmInfo,
 )
 from w2a_tui.store import NO_DATA, Interval, StateStore
+from w2a_tui.store.store import CHECKPOINT_EVERY, LONGEST_KEPT
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -232,11 +234,18 @@ def brute_columns(
 
 
 @SETTINGS
-@given(results(), st.integers(-5, 60), st.integers(1, 120), st.integers(1, 9))
+@given(
+    results(),
+    st.integers(-5, 60),
+    st.integers(1, 120),
+    st.integers(1, 9),
+    st.sampled_from([2, 4, CHECKPOINT_EVERY]),
+)
 def test_column_summary_and_totals_are_exact(
-    result: AnalysisResult, t0: int, width: int, ncols: int
+    result: AnalysisResult, t0: int, width: int, ncols: int, every: int
 ) -> None:
-    store = StateStore.from_result(result)
+    # Small checkpoint spacings put many checkpoints, block ends and lane ends in reach.
+    store = StateStore.from_result(result, checkpoint_every=every)
     for li, rows in enumerate(reference(result)):
         summary = store.column_summary(li, t0, t0 + width, ncols)
         dominant, times = brute_columns(rows, t0, t0 + width, ncols)
@@ -264,6 +273,148 @@ def test_longest_matches_brute_force(result: AnalysisResult, wanted: list[State]
     some = set(range(0, len(store.lanes), 2))
     mine = [r for r in rows if r.lane in some][:k]
     assert [as_row(iv) for iv in store.longest(wanted, k, lanes=some)] == [key(r) for r in mine]
+
+
+@SETTINGS
+@given(results(), st.data())
+def test_batched_summaries_of_a_lane_subset_are_exact(
+    result: AnalysisResult, data: st.DataObject
+) -> None:
+    store = StateStore.from_result(result, checkpoint_every=2)
+    rows = reference(result)
+    picked = data.draw(st.lists(st.integers(0, max(len(rows) - 1, 0)), max_size=4))
+    picked = [lane for lane in picked if lane < len(rows)]
+    t0 = data.draw(st.integers(-5, 60))
+    t1 = t0 + data.draw(st.integers(1, 120))
+    ncols = data.draw(st.integers(1, 12))
+    summaries = store.column_summaries(picked, t0, t1, ncols)
+    assert len(summaries) == len(picked)
+    for lane, summary in zip(picked, summaries, strict=True):
+        dominant, times = brute_columns(rows[lane], t0, t1, ncols)
+        assert summary.time.tolist() == times and summary.dominant.tolist() == dominant
+
+
+@SETTINGS
+@given(
+    results(),
+    st.lists(st.sampled_from(list(State)), max_size=4),
+    st.one_of(st.none(), st.integers(-5, 80)),
+    st.one_of(st.none(), st.integers(-5, 80)),
+    st.data(),
+)
+def test_durations_match_brute_force(
+    result: AnalysisResult,
+    wanted: list[State],
+    t0: int | None,
+    t1: int | None,
+    data: st.DataObject,
+) -> None:
+    store = StateStore.from_result(result)
+    lanes = reference(result)
+    picked = sorted(set(data.draw(st.lists(st.integers(0, max(len(lanes) - 1, 0)), max_size=4))))
+    picked = [lane for lane in picked if lane < len(lanes)]
+    states = {int(s) for s in wanted}
+    lo = -(2**62) if t0 is None else t0
+    hi = 2**62 if t1 is None else t1
+    # Order: lane, then state, then time; whole (unclipped) durations.
+    expected = [
+        (lane, r.end - r.start)
+        for lane in picked
+        for state in sorted(states)
+        for r in lanes[lane]
+        if r.state == state and r.start < hi and r.end > lo
+    ]
+    got = store.durations(picked, wanted, t0, t1)
+    assert got.dtype == np.int64 and got.tolist() == [d for _, d in expected]
+    for lane in picked[:1]:
+        alone = [d for owner, d in expected if owner == lane]
+        assert store.durations(lane, wanted, t0, t1).tolist() == alone
+
+
+def test_longest_beyond_the_remembered_few_and_after_them() -> None:
+    """More intervals of one state than `longest` remembers per lane: asking for more than
+    that, then fewer, then other lanes, must all agree with a plain sort."""
+    rng = np.random.default_rng(5)
+    lanes = []
+    for vcpu in range(3):
+        n = 3 * LONGEST_KEPT
+        starts = np.cumsum(rng.integers(1, 50, n)).astype(np.int64)
+        states = rng.choice([int(State.GUEST), int(State.WAIT_DISK)], n).astype(np.uint8)
+        lanes.append(
+            LaneData(
+                7,
+                vcpu,
+                70 + vcpu,
+                f"CPU {vcpu}/KVM",
+                int(starts[-1]) + 9,
+                array("q", starts.tobytes()),
+                array("B", states.tobytes()),
+                array("q", [-1] * n),
+                array("q", [-1] * n),
+            )
+        )
+    result = AnalysisResult(TraceMeta("/t"), [VmInfo(7, "vm")], lanes)
+    store = StateStore.from_result(result)
+    rows = [r for lane in reference(result) for r in lane if r.state == State.WAIT_DISK]
+
+    def expect(k: int, chosen: set[int]) -> list[tuple[int, int, int, int] | None]:
+        mine = sorted(
+            (r for r in rows if r.lane in chosen), key=lambda r: (r.start - r.end, r.lane, r.index)
+        )
+        return [key(r) for r in mine[:k]]
+
+    for k, chosen in [
+        (LONGEST_KEPT + 7, {0, 1, 2}),
+        (5, {1}),
+        (LONGEST_KEPT, {0, 1, 2}),
+        (LONGEST_KEPT, {2}),
+        (3, {0, 2}),
+    ]:
+        got = store.longest([State.WAIT_DISK], k, lanes=chosen)
+        assert [as_row(iv) for iv in got] == expect(k, chosen)
+
+
+def test_concurrent_frames_do_not_share_work_arrays() -> None:
+    """The frame's work arrays are reused; a second thread asking at the same time must
+    still get its own exact answer."""
+    rng = np.random.default_rng(9)
+    n_lanes, n = 8, 4000
+    lanes = []
+    for vcpu in range(n_lanes):
+        starts = np.cumsum(rng.integers(1, 1000, n)).astype(np.int64)
+        lanes.append(
+            LaneData(
+                1,
+                vcpu,
+                10 + vcpu,
+                "x",
+                int(starts[-1]) + 1,
+                array("q", starts.tobytes()),
+                array("B", rng.integers(0, N_STATES, n).astype(np.uint8).tobytes()),
+                array("q", [-1] * n),
+                array("q", [-1] * n),
+            )
+        )
+    store = StateStore.from_result(AnalysisResult(TraceMeta("/t"), lanes=lanes))
+    windows = [(store.start_ns + 7 * i, store.end_ns - 11 * i) for i in range(40)]
+    expected = [
+        [s.time.tolist() for s in store.column_summaries(range(n_lanes), a, b, 200)]
+        for a, b in windows
+    ]
+    failures: list[int] = []
+
+    def work() -> None:
+        for i, (a, b) in enumerate(windows):
+            got = [s.time.tolist() for s in store.column_summaries(range(n_lanes), a, b, 200)]
+            if got != expected[i]:
+                failures.append(i)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
 
 
 def two_vm_store() -> StateStore:

@@ -56,6 +56,7 @@ AnyInts = npt.NDArray[Any]
 _STATE_RANGE: Final = np.arange(N_STATES, dtype=np.int64)
 _FIND_FIRST_WINDOW: Final = 4096
 FRAME_BLOCK: Final = 128  # lanes computed together by one `column_summary` miss
+LONGEST_KEPT: Final = 64  # longest intervals remembered per (lane, state)
 # Intervals between two checkpoint rows: memory 88 / CHECKPOINT_EVERY bytes per interval,
 # work per column edge CHECKPOINT_EVERY / 2 intervals. 16 is the measured sweet spot.
 CHECKPOINT_EVERY: Final = 16
@@ -157,7 +158,7 @@ def _no_data(ncols: int) -> ColumnSummary:
     )
 
 
-def _state_filter(states: Collection[State] | None) -> list[int] | None:
+def _state_filter(states: Collection[int] | None) -> list[int] | None:
     return None if states is None else sorted({int(s) for s in states})
 
 
@@ -253,6 +254,7 @@ class StateStore:
         )
         self._frame: tuple[tuple[int, int, int], dict[int, ColumnSummary]] | None = None
         self._scratch = ScratchPool()
+        self._longest: dict[tuple[int, int], tuple[I64, I64]] = {}  # see `longest`
         self._by_vm: dict[int, list[int]] = {}
         for info in self.lanes:
             self._by_vm.setdefault(info.vm_pid, []).append(info.index)
@@ -406,8 +408,10 @@ class StateStore:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the columns and the evidence table."""
-        return sum(int(a.nbytes) for a in self.columns().values()) + self.evidence_table.nbytes
+        """Memory held by the columns, what is derived from them and the evidence table."""
+        derived = int(self._ck_start.nbytes)  # rebuilt on open, not cached
+        columns = sum(int(a.nbytes) for a in self.columns().values())
+        return columns + derived + self.evidence_table.nbytes
 
     @property
     def n_intervals(self) -> int:
@@ -755,18 +759,22 @@ class StateStore:
         return i0, np.maximum(i0, i1)
 
     def _rows_in_states(
-        self, lanes: Collection[int], states: Collection[State], t0: int | None, t1: int | None
-    ) -> tuple[I64, I64]:
-        """(global rows, durations) of the intervals of `lanes` whose state is in `states`
-        and which overlap [t0, t1); grouped by lane (ascending), then state (ascending), each
-        group in time order. Two searchsorted calls over the state index for all lanes and
-        states at once, then gathers proportional to the answer."""
+        self, lanes: Collection[int], states: Collection[int], t0: int | None, t1: int | None
+    ) -> tuple[I64, I64, I64]:
+        """(global rows, durations, group sizes) of the intervals of `lanes` whose state is
+        in `states` and which overlap [t0, t1); grouped by lane (ascending), then state
+        (ascending), each group in time order; one size per (lane, state), lane-major.
+
+        Two searchsorted calls over the state index for all lanes and states at once, then
+        one slice per (lane, state) and gathers proportional to the answer (with in-place
+        temporaries: fresh multi-MB arrays are slow here)."""
         lanes_arr = np.array(sorted({int(lane) for lane in lanes}), dtype=np.int64)
         for lane in lanes_arr.tolist():
             self._view(lane)
         wanted = np.asarray(_state_filter(states) or [], dtype=np.int64)
         if not len(lanes_arr) or not len(wanted):
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            nothing = np.zeros(0, np.int64)
+            return nothing, nothing, np.zeros(len(lanes_arr) * len(wanted), np.int64)
         i0, i1 = self._index_range(lanes_arr, t0, t1)
         base = self._key_base[lanes_arr][:, wanted]  # (lanes, states): key of index 0
         dtype = self._gkey.dtype
@@ -774,21 +782,33 @@ class StateStore:
         hi = np.searchsorted(self._gkey, (base + i1[:, None]).astype(dtype).ravel(), "left")
         counts = hi - lo
         total = int(counts.sum())
-        if total == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        out_start = np.cumsum(counts) - counts
-        pos = np.repeat(lo - out_start, counts) + np.arange(total, dtype=np.int64)
+        rows = np.empty(total, dtype=np.int64)
         key_to_row = (base - self._lane_off[lanes_arr][:, None]).ravel()
-        rows = self._gkey[pos].astype(np.int64) - np.repeat(key_to_row, counts)
-        ends = self._starts[np.minimum(rows + 1, len(self._starts) - 1)]
-        # Only the last interval of a lane ends at the lane's end; it is the last row of its
-        # (lane, state) group when present.
-        last = np.flatnonzero(counts)
-        at = (out_start + counts - 1)[last]
-        group_lane = np.repeat(lanes_arr, len(wanted))[last]
-        is_end = rows[at] == self._lane_off[group_lane + 1] - 1
-        ends[at[is_end]] = self._lane_end[group_lane[is_end]]
-        return rows, ends - self._starts[rows]
+        group_lane = np.repeat(lanes_arr, len(wanted))
+        last_rows = self._lane_off[group_lane + 1] - 1
+        at_end: list[int] = []  # output positions of lanes' last intervals
+        done = 0
+        for g, a, b in zip(
+            np.flatnonzero(counts).tolist(),
+            lo[counts > 0].tolist(),
+            hi[counts > 0].tolist(),
+            strict=True,
+        ):
+            segment = rows[done : done + b - a]
+            np.subtract(self._gkey[a:b], key_to_row[g], out=segment, casting="unsafe")
+            done += b - a
+            if segment[-1] == last_rows[g]:
+                at_end.append(done - 1)
+        spent = np.add(rows, 1)
+        np.minimum(spent, len(self._starts) - 1, out=spent)
+        ends = np.take(self._starts, spent)
+        np.take(self._starts, rows, out=spent)
+        if at_end:
+            # The last interval of a lane ends at the lane's end, not at the next start.
+            where = np.asarray(at_end, dtype=np.int64)
+            ends[where] = self._lane_end[np.searchsorted(self._lane_off, rows[where], "right") - 1]
+        np.subtract(ends, spent, out=spent)
+        return rows, spent, counts
 
     def durations(
         self,
@@ -811,11 +831,53 @@ class StateStore:
         self, states: Collection[State], k: int = 20, lanes: Collection[int] | None = None
     ) -> list[Interval]:
         """The k longest intervals whose state is in `states`, over `lanes` (default all),
-        longest first (ties: lane, then time order)."""
+        longest first (ties: lane, then time order).
+
+        Each (lane, state) remembers its `LONGEST_KEPT` longest intervals the first time it
+        is asked, so later calls (the summary switching between VMs) cost a merge of those
+        short lists; k above that limit computes afresh."""
         if k <= 0:
             return []
-        chosen = range(len(self._views)) if lanes is None else lanes
-        rows, spent = self._rows_in_states(chosen, states, None, None)
+        chosen = sorted(
+            {int(lane) for lane in (range(len(self._views)) if lanes is None else lanes)}
+        )
+        for lane in chosen:
+            self._view(lane)
+        wanted = _state_filter(states) or []
+        if k > LONGEST_KEPT:
+            rows, spent, _ = self._rows_in_states(chosen, wanted, None, None)
+            return self._top_rows(rows, spent, k)
+        missing = [(lane, s) for lane in chosen for s in wanted if (lane, s) not in self._longest]
+        if missing:
+            self._remember_longest(
+                sorted({lane for lane, _ in missing}), sorted({s for _, s in missing})
+            )
+        kept = [self._longest[lane, s] for lane in chosen for s in wanted]
+        if not kept:
+            return []
+        rows = np.concatenate([r for r, _ in kept])
+        spent = np.concatenate([d for _, d in kept])
+        return self._top_rows(rows, spent, k)
+
+    def _remember_longest(self, lanes: list[int], states: list[int]) -> None:
+        """Keep the `LONGEST_KEPT` longest intervals of every (lane, state) given."""
+        rows, spent, counts = self._rows_in_states(lanes, states, None, None)
+        done = 0
+        for g, count in enumerate(counts.tolist()):
+            group_rows = rows[done : done + count]
+            group_spent = spent[done : done + count]
+            done += count
+            if count > LONGEST_KEPT:
+                kth = np.partition(group_spent, count - LONGEST_KEPT)[count - LONGEST_KEPT]
+                keep = np.flatnonzero(group_spent >= kth)
+                group_rows, group_spent = group_rows[keep], group_spent[keep]
+            order = np.lexsort((group_rows, -group_spent))[:LONGEST_KEPT]
+            key = (lanes[g // len(states)], states[g % len(states)])
+            self._longest[key] = (group_rows[order].copy(), group_spent[order].copy())
+
+    def _top_rows(self, rows: I64, spent: I64, k: int) -> list[Interval]:
+        """The k longest of these rows as intervals (ties: lower global row first, which
+        is lane order then time order)."""
         if not len(rows):
             return []
         if len(rows) > k:
