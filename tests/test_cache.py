@@ -286,3 +286,19 @@ def test_reopened_store_answers_like_the_original(trace: Path) -> None:
         b = reopened.column_summary(lane, 800, 4_100, 33)
         assert a.time.tolist() == b.time.tolist() and a.dominant.tolist() == b.dominant.tolist()
         assert original.interval_at(lane, 1_100) == reopened.interval_at(lane, 1_100)
+
+
+def test_checkpoint_spacing_travels_with_the_cache(trace: Path) -> None:
+    """A cache written with another checkpoint spacing reopens with that spacing (the
+    checkpoint rows only make sense with it) and answers the same."""
+    original = StateStore.from_result(sample_result(), checkpoint_every=2)
+    cache.save_store(trace, original)
+    reopened = cache.load_store(trace)
+    assert reopened is not None and reopened.checkpoint_every == 2
+    lanes = range(len(original.lanes))
+    a = original.column_summaries(lanes, 850, 4_050, 17)
+    b = reopened.column_summaries(lanes, 850, 4_050, 17)
+    assert [x.time.tolist() for x in a] == [x.time.tolist() for x in b]
+    for lane in lanes:
+        assert original.totals(lane).tolist() == reopened.totals(lane).tolist()
+        assert reopened.durations(lane, list(State)).sum() == reopened.totals(lane).sum()
