@@ -30,6 +30,7 @@ from w2a_tui.tui.summary import (
     histogram,
     reason_tabs,
     stacked_bar,
+    vm_labels,
     wait_durations,
 )
 from w2a_tui.tui.timefmt import format_duration, nice_step, parse_time
@@ -387,3 +388,10 @@ def test_a_collapsed_vm_shows_the_state_its_vcpus_spent_most_time_in() -> None:
     alone = merged_dominant(summaries[:1], 4)  # lane 0 alone: disk leads column 0 (14 > 10)
     assert alone.tolist() == [State.WAIT_DISK, State.GUEST, State.GUEST, State.GUEST]
     assert merged_dominant([], 3).tolist() == [NO_DATA] * 3
+
+
+def test_vms_sharing_a_name_are_told_apart_by_pid_in_the_summary() -> None:
+    store = small_store()
+    assert vm_labels(store) == {100: "web", 200: "db"}
+    store.vms[1].name = "web"
+    assert vm_labels(store) == {100: "web [100]", 200: "web [200]"}

@@ -43,11 +43,12 @@ class LoadingScreen(Screen[None]):
     LoadingScreen { align: center middle; }
     LoadingScreen > Vertical { width: 72; max-width: 100%; height: auto; padding: 1 2;
         border: round $accent; }
-    LoadingScreen Label { width: 100%; }
+    LoadingScreen > Vertical > Label { width: 100%; }
     LoadingScreen #loading-error { color: $error; text-style: bold; display: none; }
     LoadingScreen.-failed #loading-error { display: block; }
     LoadingScreen.-failed ProgressBar { display: none; }
-    LoadingScreen ProgressBar { margin: 1 0; }
+    LoadingScreen ProgressBar { margin: 1 0; width: 100%; }
+    LoadingScreen ProgressBar Bar { width: 1fr; }
     """
 
     def __init__(self, path: str) -> None:

@@ -69,7 +69,18 @@ def wait_durations(store: StateStore, lanes: Sequence[int]) -> dict[State, npt.N
     return {s: store.durations(list(lanes), {s}) for s in WAITS}
 
 
+def vm_labels(store: StateStore) -> dict[int, str]:
+    """How tables name each VM: its name, with the QEMU pid when two VMs share a name
+    (QEMU without `-name`: every VM is `qemu-system-x86`)."""
+    names = [vm.name for vm in store.vms]
+    return {
+        vm.pid: vm.name if names.count(vm.name) == 1 else f"{vm.name} [{vm.pid}]"
+        for vm in store.vms
+    }
+
+
 def state_bars(store: StateStore, lanes: Sequence[int], width: int, mono: bool) -> Table:
+    labels = vm_labels(store)
     table = Table.grid(padding=(0, 1))
     table.add_column(no_wrap=True)
     table.add_column(no_wrap=True)
@@ -79,7 +90,7 @@ def state_bars(store: StateStore, lanes: Sequence[int], width: int, mono: bool) 
         totals = store.totals(lane)
         busy = int(totals[State.GUEST]) / max(1, int(totals.sum()))
         table.add_row(
-            f"{info.vm_name} vCPU {info.vcpu}",
+            f"{labels.get(info.vm_pid, info.vm_name)} vCPU {info.vcpu}",
             stacked_bar(totals, width, mono),
             f"guest {busy:.0%}",
         )
@@ -179,6 +190,7 @@ class SummaryScreen(Screen[Interval | None]):
             lanes = store.lanes_of_vm(vm.pid)
             if lanes:
                 self.scopes.append((f"VM {vm.name} [{vm.pid}]", lanes))
+        self.vm_label = vm_labels(store)
         self.scope = 0
         self.reason = 0  # index in REASON_FILTERS
         self.longest: list[Interval] = []
@@ -237,7 +249,7 @@ class SummaryScreen(Screen[Interval | None]):
             table.add_row(
                 Text(format_duration(iv.duration), justify="right"),
                 iv.state.label.removeprefix("wait_"),
-                info.vm_name,
+                self.vm_label.get(info.vm_pid, info.vm_name),
                 str(info.vcpu),
                 format_time(iv.start, store.start_ns),
                 cause_text(iv),
