@@ -175,7 +175,17 @@ def _boundaries(t0: int, t1: int, ncols: int) -> I64:
 
 class StateStore:
     """All lanes of an analysis, queryable per frame. Build with `from_result` (or the
-    cache's loader); lane indexes follow `lanes`, sorted by (vm_pid, vcpu)."""
+    cache's loader); lane indexes follow `lanes`, sorted by (vm_pid, vcpu).
+
+    Queries (times in ns, intervals `[start, end)`):
+    - drawing: `column_summaries(lanes, t0, t1, ncols)` (a whole frame at once, the fast
+      way), `column_summary` / `dominant_states` (one lane, memoised per frame);
+    - cursor: `interval`, `interval_at`, `intervals`, `next_transition`,
+      `prev_transition`, `find` (state and evidence filters);
+    - statistics: `totals` (ns per state), `durations` (every interval's length in some
+      states, for histograms), `longest` (the k longest in some states, e.g. the longest
+      disk waits of one VM: pass that VM's `lanes_of_vm`).
+    All are exact; none walks a lane interval by interval."""
 
     def __init__(
         self,
@@ -812,19 +822,23 @@ class StateStore:
 
     def durations(
         self,
-        lanes: int | Collection[int],
+        lane_or_lanes: int | Collection[int],
         states: Collection[State],
         t0: int | None = None,
         t1: int | None = None,
     ) -> I64:
-        """Durations (ns, int64) of every interval of `lanes` (one lane index or several)
+        """Durations (ns, int64) of every interval of `lane_or_lanes` (one lane or several)
         whose state is in `states` and which overlaps `[t0, t1)` (None: unbounded), e.g. for
         a histogram of wait times.
 
         Durations are whole, not clipped to the window: a wait straddling the window's edge
         counts with its real length. Order: by lane, then state, then time. Cost is
         proportional to the number returned (no scan of the other states' intervals)."""
-        chosen = [lanes] if isinstance(lanes, int) else lanes
+        chosen: Collection[int]
+        if isinstance(lane_or_lanes, int | np.integer):
+            chosen = [int(lane_or_lanes)]
+        else:
+            chosen = lane_or_lanes
         return self._rows_in_states(chosen, states, t0, t1)[1]
 
     def longest(
