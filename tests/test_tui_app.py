@@ -225,6 +225,22 @@ def test_selection_with_space_v_and_shift_arrows_then_f_zooms_to_it(store: State
     drive(store, scenario)
 
 
+def test_z_zooms_onto_the_interval_under_the_cursor(store: StateStore) -> None:
+    lane = busiest_lane(store)
+
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        tl.select_lane(lane)
+        await press(app, "right_square_bracket")  # a wait, far thinner than a cell here
+        here = tl.interval_under_cursor()
+        assert here is not None and here.duration < tl.view.ns_per_col * 4
+        await press(app, "z")
+        assert tl.view.t0 <= here.start and here.end <= tl.view.t1
+        assert tl.view.span < 2 * here.duration  # the wait fills most of the window
+        assert tl.view.cursor == here.start and tl.lane == lane
+
+    drive(store, scenario)
+
+
 def test_tab_collapses_and_expands_a_vm(store: StateStore) -> None:
     async def scenario(app: W2AApp, tl: Timeline) -> None:
         rows = len(tl.rows)

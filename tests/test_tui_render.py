@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rich.console import Console
 from test_tui_data import MS, T0, small_store
 
 from w2a_tui.errors import W2AError
 from w2a_tui.model import State
 from w2a_tui.tui.chrome import legend_text
 from w2a_tui.tui.details import describe, thread_roles
+from w2a_tui.tui.help import help_columns
+from w2a_tui.tui.keys import KEYMAP
+from w2a_tui.tui.main_screen import MainScreen
 from w2a_tui.tui.palette import LOOKS, NO_DATA
 from w2a_tui.tui.render import (
     CURSOR_GLYPH,
@@ -395,3 +399,14 @@ def test_vms_sharing_a_name_are_told_apart_by_pid_in_the_summary() -> None:
     assert vm_labels(store) == {100: "web", 200: "db"}
     store.vms[1].name = "web"
     assert vm_labels(store) == {100: "web [100]", 200: "web [200]"}
+
+
+def test_every_key_in_the_keymap_has_its_action_and_its_help_line() -> None:
+    console = Console(width=200, record=True)
+    for column in help_columns():
+        console.print(column)
+    shown = console.export_text()
+    for _, keys in KEYMAP:
+        for key in keys:
+            assert hasattr(MainScreen, "action_" + key.action.split("(")[0]), key
+            assert key.help in shown and key.shown in shown

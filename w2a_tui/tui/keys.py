@@ -24,6 +24,7 @@ KEYMAP: Final[tuple[tuple[str, tuple[Key, ...]], ...]] = (
             Key("a", "pan(-1)", "a", "pan left by a quarter window"),
             Key("d", "pan(1)", "d", "pan right by a quarter window"),
             Key("f", "fit", "f", "zoom to the selection, else fit all"),
+            Key("z", "zoom_interval", "z", "zoom to the interval under the cursor"),
             Key("home", "edge(-1)", "Home", "cursor to the trace start"),
             Key("end", "edge(1)", "End", "cursor to the trace end"),
         ),

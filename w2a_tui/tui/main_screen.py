@@ -125,6 +125,15 @@ class MainScreen(Screen[None]):
     def action_fit(self) -> None:
         self.timeline.fit()
 
+    def action_zoom_interval(self) -> None:
+        """After a jump (`n`, `]`, find) at a wide zoom the interval is often thinner than a
+        cell: one key shows it whole, cursor at its start."""
+        iv = self.timeline.interval_under_cursor()
+        if iv is None:
+            self.notify("no interval under the cursor on this lane", timeout=2)
+            return
+        self.timeline.show_interval(iv)
+
     def action_edge(self, direction: int) -> None:
         tl = self.timeline
         tl.goto(self.store.start_ns if direction < 0 else self.store.end_ns - 1)

@@ -20,7 +20,7 @@ class Prompt(ModalScreen[str | None]):
         height: auto; width: 100%; background: $panel; padding: 0 1;
         border-top: tall $accent;
     }
-    Prompt Input { border: none; height: 1; padding: 0; }
+    Prompt Input, Prompt Input:focus { border: none; height: 1; padding: 0 1; background: $boost; }
     Prompt Label { color: $text-muted; }
     """
 
