@@ -23,7 +23,7 @@ from w2a_tui.model import (
     VmInfo,
 )
 from w2a_tui.store import NO_DATA, Interval, StateStore
-from w2a_tui.store.store import CHECKPOINT_EVERY, LONGEST_KEPT
+from w2a_tui.store.store import CHECKPOINT_EVERY, FRAME_BLOCK, LONGEST_KEPT
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -372,6 +372,37 @@ def test_longest_beyond_the_remembered_few_and_after_them() -> None:
     ]:
         got = store.longest([State.WAIT_DISK], k, lanes=chosen)
         assert [as_row(iv) for iv in got] == expect(k, chosen)
+
+
+def test_more_lanes_than_one_block_keep_their_order() -> None:
+    """A frame wider than FRAME_BLOCK lanes is computed in blocks, empty lanes between."""
+    lanes = []
+    for vcpu in range(FRAME_BLOCK + 5):
+        n = 0 if vcpu % 7 == 3 else 1 + vcpu % 4
+        starts = [vcpu + 10 * i for i in range(n)]
+        states = [(vcpu + i) % N_STATES for i in range(n)]
+        lanes.append(
+            LaneData(
+                1,
+                vcpu,
+                vcpu,
+                "x",
+                (starts[-1] + 5 + vcpu % 3) if n else 0,
+                array("q", starts),
+                array("B", states),
+                array("q", [-1] * n),
+                array("q", [-1] * n),
+            )
+        )
+    result = AnalysisResult(TraceMeta("/t"), lanes=lanes)
+    store = StateStore.from_result(result, checkpoint_every=2)
+    rows = reference(result)
+    order = list(range(len(rows)))[::-1]  # any order of lanes is answered in that order
+    summaries = store.column_summaries(order, -3, 200, 13)
+    assert len(summaries) == len(order)
+    for lane, summary in zip(order, summaries, strict=True):
+        dominant, times = brute_columns(rows[lane], -3, 200, 13)
+        assert summary.time.tolist() == times and summary.dominant.tolist() == dominant
 
 
 def test_concurrent_frames_do_not_share_work_arrays() -> None:

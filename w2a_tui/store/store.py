@@ -629,7 +629,7 @@ class StateStore:
         inner = np.flatnonzero(~at_end)
         if inner.size:
             rows = first_row.reshape(-1)[inner]
-            bounds = self._start_runs[rows].view(np.int64).reshape(-1, every + 1)
+            bounds = self._start_runs[rows].view(self._starts.dtype).reshape(-1, every + 1)
             states = self._state_runs[rows].view(np.uint8).reshape(-1, every)
             self._add_block_time(before, inner, bounds, states, x.reshape(-1)[inner], scratch)
         tail = np.flatnonzero(at_end)
@@ -675,7 +675,8 @@ class StateStore:
         self, lanes: Collection[int], t0: int, t1: int, ncols: int
     ) -> list[ColumnSummary]:
         """`column_summary` for several lanes at once (much cheaper per lane: one frame of 64
-        lanes costs about as much as a handful of single-lane calls)."""
+        lanes costs about as much as a handful of single-lane calls). Lanes are computed
+        `FRAME_BLOCK` at a time, which bounds the work arrays kept between frames."""
         chosen = list(lanes)
         edges = _boundaries(t0, t1, ncols)
         out: list[ColumnSummary | None] = [None] * len(chosen)
@@ -683,26 +684,31 @@ class StateStore:
         for r, lane in enumerate(chosen):
             if not self._views[lane].n:
                 out[r] = _no_data(ncols)
-        if full:
-            picked = [chosen[r] for r in full]
-            first = np.array([self._views[lane].first for lane in picked], dtype=np.int64)
-            end = self._lane_end[picked]
-            x = np.clip(edges[None, :], first[:, None], end[:, None])
-            time = np.empty((len(picked), ncols, N_STATES), dtype=np.int64)
-            with self._scratch.lend(x.size, self._ck_every) as scratch:
-                before = self._time_before(picked, x, scratch)
-                np.subtract(before[:, 1:], before[:, :-1], out=time)
-            dominant = np.argmax(time, axis=2).astype(np.uint8)
-            dominant[x[:, 1:] == x[:, :-1]] = NO_DATA
-            thin = np.flatnonzero(edges[1:] == edges[:-1])
-            if thin.size:
-                for i, lane in enumerate(picked):
-                    self._sample_thin(lane, edges, thin, dominant[i])
-            time.flags.writeable = False
-            dominant.flags.writeable = False
-            for i, r in enumerate(full):
-                out[r] = ColumnSummary(dominant[i], time[i])
+        for begin in range(0, len(full), FRAME_BLOCK):
+            part = full[begin : begin + FRAME_BLOCK]
+            summaries = self._summaries_of([chosen[r] for r in part], edges, ncols)
+            for r, summary in zip(part, summaries, strict=True):
+                out[r] = summary
         return [summary for summary in out if summary is not None]
+
+    def _summaries_of(self, lanes: list[int], edges: I64, ncols: int) -> list[ColumnSummary]:
+        """Column summaries of non-empty lanes over the column `edges`."""
+        first = np.array([self._views[lane].first for lane in lanes], dtype=np.int64)
+        end = self._lane_end[lanes]
+        x = np.clip(edges[None, :], first[:, None], end[:, None])
+        time = np.empty((len(lanes), ncols, N_STATES), dtype=np.int64)
+        with self._scratch.lend(x.size, self._ck_every) as scratch:
+            before = self._time_before(lanes, x, scratch)
+            np.subtract(before[:, 1:], before[:, :-1], out=time)
+        dominant = np.argmax(time, axis=2).astype(np.uint8)
+        dominant[x[:, 1:] == x[:, :-1]] = NO_DATA
+        thin = np.flatnonzero(edges[1:] == edges[:-1])
+        if thin.size:
+            for i, lane in enumerate(lanes):
+                self._sample_thin(lane, edges, thin, dominant[i])
+        time.flags.writeable = False
+        dominant.flags.writeable = False
+        return [ColumnSummary(dominant[i], time[i]) for i in range(len(lanes))]
 
     def _sample_thin(self, lane: int, edges: I64, thin: I64, dominant: U8) -> None:
         """Columns under 1 ns wide show the state at their left edge."""
