@@ -18,7 +18,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from w2a_tui.tui.palette import LIGHT, NO_DATA, colour, glyph
+from w2a_tui.tui.palette import LIGHT, LOOKS, NO_DATA, colour, glyph
 from w2a_tui.tui.timefmt import format_time, ticks
 
 HALF_BLOCK = "▌"  # fg = left half sample, bg = right half sample
@@ -89,6 +89,13 @@ class LaneRuns:
         return Strip([*self.segments[:i], *middle, *self.segments[i + 1 :]], self.cols)
 
 
+@lru_cache(maxsize=2)
+def _cell_looks(mono: bool) -> dict[int, tuple[str, Style]]:
+    """`cell_look` of every (left, right) pair, keyed by left * 256 + right."""
+    states = [*range(len(LOOKS)), NO_DATA]
+    return {a * 256 + b: cell_look(a, b, mono) for a in states for b in states}
+
+
 def _runs(codes: npt.NDArray[np.int32], cols: int) -> tuple[list[int], list[int]]:
     bounds = (np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist()
     return [0, *bounds], [*bounds, cols]
@@ -107,13 +114,21 @@ def lane_runs(samples: npt.NDArray[np.uint8], cols: int, *, mono: bool = False) 
         raise ValueError(f"expected {cols * per_cell} samples for {cols} cells, got {len(samples)}")
     s = samples.astype(np.int32, copy=False)
     left, right = (s[0::2], s[1::2]) if per_cell == 2 else (s, s)
-    starts, ends = _runs(left * 256 + right, cols) if cols else ([], [])
-    lefts, rights = left.tolist(), right.tolist()
-    segments = []
-    for a, b in zip(starts, ends, strict=True):
-        text, style = cell_look(lefts[a], rights[a], mono)
-        segments.append(Segment(text * (b - a), style))
-    return LaneRuns(starts, segments, lefts, cols, mono, foot=False)
+    if not cols:
+        return LaneRuns([], [], [], 0, mono, foot=False)
+    codes = left * 256 + right
+    bounds = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    starts = np.concatenate(([0], bounds))
+    lengths = np.diff(np.concatenate((starts, [cols]))).tolist()
+    looks = _cell_looks(mono)
+    # The hot loop of a new window (one pass per lane, ~100+ runs each): table lookups, and
+    # Segment built with tuple.__new__ (its namedtuple __new__ adds a Python call per run).
+    new = tuple.__new__
+    segments: list[Segment] = [
+        new(Segment, (looks[c][0] * n, looks[c][1], None))
+        for c, n in zip(codes[starts].tolist(), lengths, strict=True)
+    ]
+    return LaneRuns(starts.tolist(), segments, left.tolist(), cols, mono, foot=False)
 
 
 def foot_runs(samples: npt.NDArray[np.uint8], cols: int) -> LaneRuns:
