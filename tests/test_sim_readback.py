@@ -30,7 +30,7 @@ class Ev:
     ts: int
     cpu: int
     name: str
-    tid: int  # the running thread, from sched_switch (checked against the context)
+    tid: int  # the running thread: the tid context, else derived from sched_switch
     fields: dict[str, Any]
 
 
@@ -49,6 +49,8 @@ def _value(f: Any) -> Any:
         return str(f)
     if isinstance(f, bt2._IntegerFieldConst):
         return int(f)
+    if isinstance(f, bt2._ArrayFieldConst):  # comm arrays are strings; sequences are lists
+        return [_value(item) for item in f]
     return f
 
 
@@ -77,6 +79,7 @@ def read_trace(path: Path) -> Readback:
             out.has_context = True
             if tid >= 0 and int(ctx["tid"]) != tid:
                 out.context_mismatches += 1
+            tid = int(ctx["tid"])  # also before the statedump names the CPU's thread
         out.events.append(Ev(msg.default_clock_snapshot.ns_from_origin, cpu, name, tid, fields))
         out.counts[name] += 1
         if name == "sched_switch":

@@ -51,7 +51,53 @@ def _field_tsdl(name: str, kind: str) -> str:
         return f"\t\t{_COMM_TSDL} _{name}[16];"
     if kind == "str":
         return f"\t\tstring _{name};"
+    if kind == "seq_s32":  # lttng-modules' ctf_sequence: a u8 length field, then the items
+        return (
+            f"\t\tinteger {{ {_TSDL_INT['u8']} }} __{name}_length;\n"
+            f"\t\tinteger {{ {_TSDL_INT['s32']} }} _{name}[ __{name}_length ];"
+        )
     return f"\t\tinteger {{ {_TSDL_INT[kind]} }} _{name};"
+
+
+# A payload made of fixed runs, strings and sequences: a fixed run packs `n` arguments
+# with one struct; "str" and "seq_s32" take one argument each.
+Segment = tuple[struct.Struct, int] | str
+_VARIABLE: Final = frozenset({"str", "seq_s32"})
+
+
+def _segments(kinds: Sequence[str]) -> list[Segment]:
+    segments: list[Segment] = []
+    run: list[str] = []
+    for kind in [*kinds, ""]:
+        if kind and kind not in _VARIABLE:
+            run.append(kind)
+            continue
+        if run:
+            fmt = "<" + "".join("16s" if k == "comm" else _FMT[k] for k in run)
+            segments.append((struct.Struct(fmt), len(run)))
+            run = []
+        if kind:
+            segments.append(kind)
+    return segments
+
+
+def _pack_variable(segments: list[Segment], args: Sequence[Any]) -> bytes:
+    """The payload of a class with strings or sequences (rare events: the slow path)."""
+    out = bytearray()
+    i = 0
+    for seg in segments:
+        if isinstance(seg, tuple):
+            packer, n = seg
+            out += packer.pack(*args[i : i + n])
+            i += n
+        elif seg == "str":
+            out += args[i] + b"\0"
+            i += 1
+        else:
+            items = args[i]
+            out += struct.pack(f"<B{len(items)}i", len(items), *items)
+            i += 1
+    return bytes(out)
 
 
 def metadata_text(
@@ -155,9 +201,10 @@ class CtfWriter:
 
     `ts` is in clock cycles (ns since the clock's offset); `tid` selects the
     pid/tid/procname context from `contexts` (ignored when the trace has no context).
-    Comm fields must be given as bytes. With `lost_prob`, each new packet may start by
-    discarding a run of events (as a full LTTng ring buffer does), and the cumulative
-    `events_discarded` of the following packet counts them.
+    Comm and string fields must be given as bytes, sequences as tuples of ints. With
+    `lost_prob`, each new packet may start by discarding a run of events (as a full
+    LTTng ring buffer does), and the cumulative `events_discarded` of the following
+    packet counts them.
     """
 
     def __init__(
@@ -184,15 +231,15 @@ class CtfWriter:
         ctx_fmt = "ii16s" if contexts is not None else ""
         self._compact: list[struct.Struct | None] = [None] * 32
         self._extended: list[struct.Struct | None] = [None] * 32
-        self._has_str = [False] * 32
+        self._variable: list[list[Segment] | None] = [None] * 32
         for cls in classes:
             kinds = [k for _, k in cls.fields]
-            has_str = bool(kinds) and kinds[-1] == "str"
-            fixed = kinds[:-1] if has_str else kinds
-            payload = "".join("16s" if k == "comm" else _FMT[k] for k in fixed)
+            if _VARIABLE.intersection(kinds):  # header + context here, payload by segments
+                self._variable[cls.id] = _segments(kinds)
+                kinds = []
+            payload = "".join("16s" if k == "comm" else _FMT[k] for k in kinds)
             self._compact[cls.id] = struct.Struct("<I" + ctx_fmt + payload)
             self._extended[cls.id] = struct.Struct("<BIQ" + ctx_fmt + payload)
-            self._has_str[cls.id] = has_str
         out_dir.mkdir(parents=True, exist_ok=True)
         self._streams = [
             _Stream(cpu, open(out_dir / f"channel0_{cpu}", "wb"), begin_ts, prev_ts=begin_ts)  # noqa: SIM115 (closed by close()/finish())
@@ -207,7 +254,7 @@ class CtfWriter:
         self.stats.written.update(ev[1] for ev in events)
         compact = self._compact
         extended = self._extended
-        has_str = self._has_str
+        variable = self._variable
         contexts = self._contexts
         limit = self._limit
         body = st.body
@@ -224,9 +271,10 @@ class CtfWriter:
             if ts < prev:
                 raise ValueError(f"cpu {cpu}: event at {ts} before {prev}, streams must be ordered")
             args = ev[3:]
-            if has_str[cid]:
-                tail = args[-1] + b"\0"
-                args = args[:-1]
+            segments = variable[cid]
+            if segments is not None:
+                tail = _pack_variable(segments, args)
+                args = ()
             else:
                 tail = b""
             if contexts is not None:

@@ -78,8 +78,16 @@ class Kind(IntEnum):
 SLEEPING, RUNNABLE, RUNNING = 0, 1, 2
 NO_TID: Final = -1  # "no thread" in truth rows
 IDLE_KEY: Final = -2  # context key of swapper/N is IDLE_KEY - N
+# Context key of a thread's earlier comm (before exec / prctl renamed it): RENAMED_KEY -
+# 4 * tid - stage. A thread's current comm always has the key `tid`.
+RENAMED_KEY: Final = -(1 << 30)
 # vCPU modes.
 M_RUN, M_POLL, M_WAIT, M_BLOCKED, M_PREEMPTED = range(5)
+# A vCPU thread born in the trace: not yet named `CPU n/KVM`, then waiting for `cont`.
+NEWBORN, AWAIT_START = 1, 2
+INITIAL_STATES: Final = ("halted", "guest", "hypervisor", "preempted")
+QEMU_BINARY: Final = b"/usr/bin/qemu-system-x86_64"
+LIBVIRTD_PID: Final = 1400
 # Who emitted an accept / woke a thread, for the contract's rules 2 and 3.
 E_VCPU, E_MAIN, E_VHOST, E_HRTIMER, E_SOFTIRQ_BLOCK, E_SOFTIRQ_NET, E_OTHER = range(7)
 
@@ -105,10 +113,24 @@ class Thread:
     switch_out: int = 0  # time of the last switch-out: no switch-in anywhere before it
     ctx: int = 0  # key of the pid/tid/procname context: the tid, or IDLE_KEY - cpu
     comm_b: bytes = b""
+    names: tuple[str, ...] = ()  # successive comms of a thread born in the trace
+    stage: int = 0  # index of the current comm in `names`
+    born: bool = True  # False until forked (threads of a VM launched during the trace)
 
     def __post_init__(self) -> None:
         self.comm_b = self.comm.encode()[:15]
         self.ctx = self.tid if self.kind is not Kind.IDLE else IDLE_KEY - self.cpu
+
+    def name_key(self, stage: int) -> int:
+        """The context key of this thread while it carries `names[stage]`."""
+        return self.tid if stage >= len(self.names) - 1 else RENAMED_KEY - 4 * self.tid - stage
+
+    def rename(self) -> None:
+        """exec or prctl(PR_SET_NAME): the next comm in `names`."""
+        self.stage += 1
+        self.comm = self.names[self.stage]
+        self.comm_b = self.comm.encode()[:15]
+        self.ctx = self.name_key(self.stage)
 
 
 @dataclass(slots=True, eq=False)
@@ -146,6 +168,8 @@ class Vcpu:
     poll_tok: int = 0
     timer_tok: int = 0
     kick_due: bool = False
+    starting: int = 0  # NEWBORN / AWAIT_START for a vCPU thread born in the trace
+    at_start: str = "halted"  # where it was when the trace began (INITIAL_STATES)
 
 
 @dataclass(slots=True, eq=False)
@@ -165,6 +189,9 @@ class Vm:
     vcpus: list[Vcpu] = field(default_factory=list)
     learned_disk: set[int] = field(default_factory=set)
     learned_net: set[int] = field(default_factory=set)
+    launch: int = 0  # when libvirtd launches it (0: it ran before the trace)
+    started: bool = True  # False until its main thread lets the vCPUs run (QMP `cont`)
+    call_rcu: Thread | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -212,6 +239,7 @@ class Simulator:
         self.kworkers: list[Thread] = []
         self.wake_events = sc.wakeup_events
         self._flushed_max = t0
+        self.libvirt_worker: Thread | None = None
         self._build_host()
 
     # ------------------------------------------------------------------ setup
@@ -238,6 +266,12 @@ class Simulator:
             th = self._thread(tid, tid, 6099, sc.batch_comm, Kind.BATCH, cpus[b % len(cpus)])
             th.allowed = sc.batch_cpus or None
             self.batch.append(th)
+        late = [p for p in sc.vm_profiles[: sc.vms] if p.start_at > 0]
+        if late:  # libvirtd, whose RPC worker forks the QEMU of each late VM
+            self._thread(LIBVIRTD_PID, LIBVIRTD_PID, 1, "libvirtd", Kind.TOOL, 0)
+            self.libvirt_worker = self._thread(
+                LIBVIRTD_PID + 1, LIBVIRTD_PID, 1, "rpc-worker", Kind.TOOL, 1 % sc.pcpus
+            )
         for i in range(sc.vms):
             pid = 3100 + 200 * i
             prof = sc.vm_profiles[i] if i < len(sc.vm_profiles) else None
@@ -280,10 +314,41 @@ class Simulator:
                 vc.pool_i = rng.randrange(len(vc.exits))
                 th.vm, th.vcpu = vm, vc
                 vm.vcpus.append(vc)
+            if prof is not None and prof.start_at > 0:
+                self._make_late(vm, self.t0 + int(prof.start_at * sc.seconds * 1e9))
             self.vms.append(vm)
         for th in self.threads.values():
             if th.kind is not Kind.VCPU:
                 th.vm = next((vm for vm in self.vms if vm.pid == th.pid), None)
+
+    def _make_late(self, vm: Vm, launch: int) -> None:
+        """A VM that libvirtd launches during the trace: its threads do not exist yet, and
+        each is born with its parent's comm, renamed as QEMU and the kernel really do."""
+        vm.launch = launch
+        vm.started = False
+        vm.call_rcu = self.threads[vm.pid + 1]
+        binary = "qemu-system-x86"  # the comm exec gives (the file name, 15 bytes)
+        staged: list[tuple[Thread, tuple[str, ...]]] = [
+            (vm.main, ("rpc-worker", binary, vm.name)),
+            (vm.call_rcu, (binary,)),  # forked before QEMU renames its main thread
+            (vm.vhost, ("kthreadd", vm.vhost.comm)),  # a kthread (Linux < 6.4)
+        ]
+        if vm.io is not vm.main:
+            staged.append((vm.io, (vm.name, vm.io.comm)))
+        for v in vm.vcpus:
+            staged.append((v.thread, (vm.name, v.thread.comm)))
+            v.starting = NEWBORN
+            v.mode = M_BLOCKED
+            v.at_start = "not_started"
+        for th, names in staged:
+            if th.kind in (Kind.IOTHREAD, Kind.VHOST):
+                th.work.append(("rename",))  # first thing it does when it runs
+            th.names = names
+            th.born = False
+            th.comm = names[0]
+            th.comm_b = th.comm.encode()[:15]
+            th.ctx = th.name_key(0)
+            th.ppid = LIBVIRTD_PID if th.kind is not Kind.VHOST else 2
 
     def _inj_payload(self, vector: int, soft: bool = False) -> tuple[int, ...]:
         """kvm_inj_virq's payload in this kernel's layout (soft ones are re-injections)."""
@@ -352,9 +417,14 @@ class Simulator:
         del buf[bisect_left(buf, t, lo=max(v.plan_buf0, 0), key=_TS) :]
         rows = v.lane.rows
         del rows[bisect_left(rows, t, lo=max(v.plan_row0, 0), key=_TS) :]
-        last = rows[-1]
-        v.phase = last[1]
-        v.last_exit = last[2]
+        if v.lane.base == 0 and len(rows) == 1:  # the cut exits were its first evidence
+            v.known = False
+            v.phase = GUEST  # the plan began in the guest, before the trace
+            v.last_exit = -1
+        else:
+            last = rows[-1]
+            v.phase = last[1]
+            v.last_exit = last[2]
         v.plan_tok += 1
         v.plan_buf0 = -1
         cpu.plan = None
@@ -419,7 +489,7 @@ class Simulator:
                     v.plan_buf0 = max(0, v.plan_buf0 - k)
         if final:
             return
-        comm_of = self.comm_of
+        who = self.who
         for vm in self.vms:
             for v in vm.vcpus:
                 lane = v.lane
@@ -428,20 +498,28 @@ class Simulator:
                 if v.wait is not None:
                     upto = min(upto, v.wait.row - lane.base)
                 if upto > 256:
-                    n = lane.spill(upto, self.clock_offset, comm_of)
+                    n = lane.spill(upto, self.clock_offset, who)
                     v.plan_row0 = max(0, v.plan_row0 - n)
                     if v.wait is not None:
                         pass  # absolute index, unchanged
 
-    def comm_of(self, key: int) -> str:
-        """The comm of a context key (a tid, or a CPU's swapper)."""
+    def who(self, key: int) -> tuple[int, str]:
+        """The tid and comm of a context key (a thread under one of its names, or a CPU's
+        swapper, tid 0)."""
+        if key <= RENAMED_KEY:
+            tid, stage = divmod(RENAMED_KEY - key, 4)
+            return tid, self.threads[tid].names[stage]
         if key <= IDLE_KEY:
-            return self.cpus[IDLE_KEY - key].idle.comm
-        return self.threads[key].comm
+            return 0, self.cpus[IDLE_KEY - key].idle.comm
+        th = self.threads[key]
+        return key, th.names[-1] if th.names else th.comm
 
     def contexts(self) -> dict[int, tuple[int, int, bytes]]:
         """pid/tid/procname of every context key, for the CTF writer."""
-        out = {th.ctx: (th.pid, th.tid, th.comm_b) for th in self.threads.values()}
+        out = {}
+        for th in self.threads.values():
+            for stage, name in enumerate(th.names or (th.comm,)):
+                out[th.name_key(stage)] = (th.pid, th.tid, name.encode()[:15])
         for c in self.cpus:
             out[c.idle.ctx] = (0, 0, c.idle.comm_b)
         return out
@@ -462,10 +540,16 @@ class Simulator:
                 cpu.rq.append(b)
                 b.run = RUNNABLE
                 self._ensure_slice(cpu, t)
-        # The statedump, emitted by lttng-sessiond on CPU 0, lists every thread.
+        if sc.initial:
+            running = [v for vm in self.vms if vm.launch == 0 for v in vm.vcpus]
+            for k, v in enumerate(running):
+                self._place(v, sc.initial[k % len(sc.initial)], t)
+        # The statedump, emitted by lttng-sessiond on CPU 0, lists every thread alive.
         self._emit(cpu0, t, tp.STATEDUMP_START)
         ts = t + 2 * US
         for th in self.threads.values():
+            if not th.born:
+                continue
             status = 6 if th.run == RUNNING else (2 if th.run == RUNNABLE else 5)
             kthread = 1 if th.ppid == 2 or th.tid == 2 else 0
             self._emit(
@@ -476,19 +560,154 @@ class Simulator:
             ts += self._d(300, 900)
         self._emit(cpu0, ts, tp.STATEDUMP_END)
         self._at(ts + 5 * US, self._sessiond_sleep)
-        # Every vCPU starts halted, its LAPIC timer armed.
+        # A halted vCPU has its LAPIC timer armed; the others run already.
         for vm in self.vms:
             for v in vm.vcpus:
-                v.wait = None
-                self._arm_timer(v, ts + int(rng.uniform(50, 800) * US))
+                if v.at_start == "halted":
+                    v.wait = None
+                    self._arm_timer(v, ts + int(rng.uniform(50, 800) * US))
+                else:
+                    self._run_placed(v, t)
         for cpu in self.cpus:
             self._at(t + int(rng.uniform(0.1, 1.0) * sc.kworker_period_us * US), self._kwork, cpu)
         for vm in self.vms:
-            if vm.sc.main_loop_period_us > 0:
+            if vm.sc.main_loop_period_us > 0 and vm.started:
                 self._at(t + self._exp_ns(vm.sc.main_loop_period_us * US), self._main_loop, vm)
         for vm in self.vms:
-            if vm.sc.net_rx_per_s > 0:
+            if vm.sc.net_rx_per_s > 0 and vm.started:
                 self._at(t + self._exp_ns(1e9 / vm.sc.net_rx_per_s), self._net_rx_tick, vm)
+        for vm in self.vms:
+            if not vm.started:
+                self._at(vm.launch, self._launch, vm)
+
+    # ------------------------------------------- vCPUs already running at the start
+    def _place(self, v: Vcpu, where: str, t: int) -> None:
+        """Put a vCPU where it is when the trace begins (before the statedump sees it).
+        A vCPU meant to be on a busy CPU waits in its run queue instead (`preempted`)."""
+        if where not in INITIAL_STATES:
+            raise ValueError(f"unknown initial vCPU state {where!r}")
+        th = v.thread
+        cpu = self.cpus[th.cpu]
+        if where in ("guest", "hypervisor") and cpu.cur.kind is not Kind.IDLE:
+            where = "preempted"
+        v.at_start = where
+        if where in ("guest", "hypervisor"):
+            cpu.cur = th
+            th.run = RUNNING
+            th.switch_in = t
+            v.mode = M_RUN
+            v.phase = GUEST if where == "guest" else HYPER
+        elif where == "preempted":
+            th.run = RUNNABLE
+            cpu.rq.append(th)
+            v.mode = M_PREEMPTED
+            v.phase = HYPER
+
+    def _run_placed(self, v: Vcpu, t: int) -> None:
+        """Set a placed vCPU going: the guest runs on (its first kvm_exit is its first
+        evidence); the hypervisor injects the pending timer tick and enters; a preempted
+        one waits for its CPU."""
+        cpu = self.cpus[v.thread.cpu]
+        if v.at_start == "guest":
+            self._plan(v, cpu, t)
+        elif v.at_start == "hypervisor":
+            if not self.sc.apicv:
+                v.pending.append(self.sc.timer_vector)
+            v.plan_tok += 1
+            self._at(t + self._d(2 * US, 20 * US), self._first_entry, v, v.plan_tok)
+        elif cpu.cur.kind is Kind.IDLE:
+            cpu.resched_armed = True
+            self._at(t + self._d(2 * US, 20 * US), self._resched, cpu)
+        else:
+            self._ensure_slice(cpu, t)
+
+    def _first_entry(self, t: int, v: Vcpu, tok: int) -> None:
+        if tok != v.plan_tok or v.mode != M_RUN or v.phase != HYPER:
+            return
+        cpu = self.cpus[v.thread.cpu]
+        if cpu.cur is not v.thread or self._postponed(cpu, t, self._first_entry, v, tok):
+            return
+        self._vcpu_enter(v, cpu, self._begin(cpu, t))
+
+    # ------------------------------------------------- a VM launched in the trace
+    def _launch(self, t: int, vm: Vm) -> None:
+        """libvirtd's RPC worker wakes (its poll times out) to start the VM's QEMU."""
+        worker = self.libvirt_worker
+        assert worker is not None
+        cpu = self.cpus[worker.cpu]
+        if self._postponed(cpu, t, self._launch, vm):
+            return
+        t = self._irq_enter(cpu, t)
+        hrtimer = 0xFFFFA3C0C0000000 + worker.tid * 0x100
+        self._emit(cpu, t, tp.HRTIMER_ENTRY, hrtimer, t, HRTIMER_WAKEUP_FN)
+        worker.work.append(("spawn", vm))
+        t = self._wake(cpu, t + 400, worker, E_OTHER)
+        self._emit(cpu, max(t, cpu.fixed_ts) + 300, tp.HRTIMER_EXIT, hrtimer)
+        self._irq_leave(cpu, cpu.fixed_ts + 500)
+
+    def _fork(self, cpu: Cpu, t: int, parent: Thread, child: Thread) -> int:
+        """`parent` (current on `cpu`) forks `child`, which inherits its comm, and wakes it
+        (sched_wakeup_new, no sched_waking); returns the time after the events."""
+        ns = tp.PID_NS_INIT_INUM
+        self._emit(
+            cpu, t, tp.SCHED_PROCESS_FORK,
+            parent.comm_b, parent.tid, parent.pid, ns,
+            child.comm_b, child.tid, (child.tid,), child.pid, ns,
+        )  # fmt: skip
+        child.born = True
+        child.switch_out = t - US  # it exists from now on, runnable
+        target = self._select_cpu(child)
+        t2 = t + self._d(1 * US, 3 * US)
+        self._emit(cpu, t2, tp.SCHED_WAKEUP_NEW, child.comm_b, child.tid, child.prio, target.id)
+        child.run = RUNNABLE
+        if t2 <= self.now:
+            self._enqueue(t2, child, target)
+        else:
+            self._at(t2, self._enqueue, child, target)
+        return t2 + self._d(200, 600)
+
+    def _startup_work(self, vm: Vm) -> list[tuple[Any, ...]]:
+        """What the new QEMU main thread does before the guest runs: exec, the call_rcu
+        thread, prctl(PR_SET_NAME, "qemu:NAME"), vhost-net (kthreadd forks `vhost-<pid>`),
+        an iothread, one thread per vCPU, machine setup (firmware, ROMs), then `cont`."""
+        work: list[tuple[Any, ...]] = [("exec",), ("fork", vm.call_rcu), ("rename",)]
+        work.append(("kthread", vm.vhost))
+        if vm.io is not vm.main:
+            work.append(("fork", vm.io))
+        work += [("fork", v.thread) for v in vm.vcpus]
+        work += [("init",), ("cont", vm)]
+        return work
+
+    def _vcpu_birth(self, t: int, v: Vcpu, tok: int) -> None:
+        """A new vCPU thread names itself `CPU n/KVM` and creates its KVM vCPU."""
+        th = v.thread
+        cpu = self.cpus[th.cpu]
+        if tok != v.plan_tok or cpu.cur is not th:
+            return
+        if self._postponed(cpu, t, self._vcpu_birth, v, tok):
+            return
+        t = self._begin(cpu, t)
+        if th.stage < len(th.names) - 1:
+            th.rename()
+        v.plan_tok += 1  # KVM_CREATE_VCPU and the vCPU's setup take a while
+        self._at(t + self._d(20 * US, 60 * US), self._vcpu_created, v, v.plan_tok)
+
+    def _vcpu_created(self, t: int, v: Vcpu, tok: int) -> None:
+        """Enter the guest if QEMU's `cont` came already, else wait for it."""
+        th = v.thread
+        cpu = self.cpus[th.cpu]
+        if tok != v.plan_tok or cpu.cur is not th:
+            return
+        if self._postponed(cpu, t, self._vcpu_created, v, tok):
+            return
+        t = self._begin(cpu, t)
+        if v.vm.started:
+            v.starting = 0
+            v.mode = M_RUN
+            self._vcpu_enter(v, cpu, t)
+        else:
+            v.starting = AWAIT_START
+            self._block(cpu, t, th)
 
     def _sessiond_sleep(self, t: int) -> None:
         cpu = self.cpus[0]
@@ -520,8 +739,13 @@ class Simulator:
         nxt.run = RUNNING
         nxt.cpu = cpu.id
         nxt.switch_in = t
-        if nxt.vcpu is not None:
-            self._vcpu_switched_in(nxt.vcpu, cpu, t)
+        nv = nxt.vcpu
+        if nv is not None and nv.starting == NEWBORN:
+            nv.plan_tok += 1
+            self._at(t + self._d(3 * US, 10 * US), self._vcpu_birth, nv, nv.plan_tok)
+        elif nv is not None:
+            nv.starting = 0
+            self._vcpu_switched_in(nv, cpu, t)
         elif nxt.kind is not Kind.IDLE and nxt.kind is not Kind.BATCH:
             nxt.step_tok += 1
             self._at(t + self._d(1 * US, 3 * US), self._step, nxt, nxt.step_tok)
@@ -704,6 +928,7 @@ class Simulator:
         self._emit(cpu, t, tp.KVM_EXIT, *payload)
         v.phase = HYPER
         v.last_exit = reason
+        v.known = True  # a kvm_exit is evidence, even as the vCPU's first event
         self._row(v, t, HYPER, exit=reason)
 
     def _vcpu_enter(self, v: Vcpu, cpu: Cpu, t: int) -> None:
@@ -755,7 +980,7 @@ class Simulator:
         entry_id = self.ids[tp.KVM_ENTRY]
         inj_id = self.ids[tp.KVM_INJ_VIRQ]
         vid = v.vid
-        known = v.known
+        known = v.known  # False only for a vCPU in the guest when the trace began
         while True:
             burst, handle, payload, inject = pool[i]
             i += 1
@@ -767,14 +992,14 @@ class Simulator:
             left -= burst
             t += burst
             buf.append((t, exit_id, tid, *payload))
-            if known:
-                rows.append((t, HYPER, payload[0], 0, -1, -1, -1))
+            if not known:  # its first kvm_exit: the vCPU's first evidence
+                known = v.known = True
+            rows.append((t, HYPER, payload[0], 0, -1, -1, -1))
             t += handle
             if inject:
                 buf.append((t - 250, inj_id, tid, *inject))
             buf.append((t, entry_id, tid, vid))
-            if known:
-                rows.append((t, GUEST, payload[0], 0, -1, -1, -1))
+            rows.append((t, GUEST, payload[0], 0, -1, -1, -1))
         v.pool_i = i
         v.plan_tok += 1
         self._at(t, self._action, v, v.plan_tok, action)
@@ -1120,8 +1345,38 @@ class Simulator:
             v = item[1]
             if v.thread.run == SLEEPING:
                 t = self._wake(cpu, t, v.thread, E_MAIN)
+        elif op == "spawn":  # libvirtd forks QEMU's main thread
+            vm = item[1]
+            vm.main.work = self._startup_work(vm)
+            t = self._fork(cpu, t, th, vm.main)
+        elif op == "exec":
+            self._emit(cpu, t, tp.SCHED_PROCESS_EXEC, QEMU_BINARY, th.tid, th.tid)
+            th.rename()
+            d = self._d(300 * US, 900 * US)  # loading the binary and its libraries
+        elif op == "rename":
+            th.rename()
+        elif op == "fork":
+            t = self._fork(cpu, t, th, item[1])
+        elif op == "kthread":  # kthread_create: kthreadd forks it
+            t = self._queue_work(cpu, t, self.threads[2], ("fork", item[1]), E_OTHER)
+        elif op == "init":
+            d = self._d(2000 * US, 5000 * US)
+        elif op == "cont":
+            t = self._start_vm(cpu, t, item[1])
         th.step_tok += 1
         self._at(max(t, cpu.fixed_ts) + d, self._step, th, th.step_tok)
+
+    def _start_vm(self, cpu: Cpu, t: int, vm: Vm) -> int:
+        """QEMU's `cont`: wake the vCPU threads waiting for it; the VM's timers start."""
+        vm.started = True
+        for v in vm.vcpus:
+            if v.starting == AWAIT_START and v.thread.run == SLEEPING:
+                t = self._wake(cpu, t, v.thread, E_MAIN)
+        if vm.sc.main_loop_period_us > 0:
+            self._at(t + self._exp_ns(vm.sc.main_loop_period_us * US), self._main_loop, vm)
+        if vm.sc.net_rx_per_s > 0:
+            self._at(t + self._exp_ns(1e9 / vm.sc.net_rx_per_s), self._net_rx_tick, vm)
+        return t
 
     def _disk_latency(self, sc: Scenario) -> int:
         """Time from a request's submission to its completion interrupt."""

@@ -52,7 +52,8 @@ def generate(trace_dir: Path, sc: Scenario) -> Summary:
     except OSError as err:
         raise W2AError(f"cannot create '{trace_dir}': {err.strerror}.") from None
     profile = tp.PROFILES[sc.kernel]
-    classes = tp.event_classes(profile, sc.wakeup_events)
+    lifecycle = any(p.start_at > 0 for p in sc.vm_profiles[: sc.vms])
+    classes = tp.event_classes(profile, sc.wakeup_events, lifecycle)
     ids = random.Random(sc.seed ^ 0x5EED)
     trace_uuid = uuid.UUID(int=ids.getrandbits(128))
     clock_uuid = uuid.UUID(int=ids.getrandbits(128))
@@ -100,7 +101,7 @@ def generate(trace_dir: Path, sc: Scenario) -> Summary:
     counts = {names[cid]: n for cid, n in sorted(stats.written.items()) if n > 0}
     csv_path, json_path = truth_paths(trace_dir)
     lanes = [v.lane for vm in sim.vms for v in vm.vcpus]
-    rows = write_csv(csv_path, lanes, last, offset, sim.comm_of)
+    rows = write_csv(csv_path, lanes, last, offset, sim.who)
     summary = Summary(
         trace_dir=trace_dir,
         truth_csv=csv_path,
@@ -126,13 +127,20 @@ def _truth_doc(sc: Scenario, sim: Simulator, summary: Summary) -> dict[str, Any]
             {
                 "pid": vm.pid,
                 "name": vm.name,
+                "launched_ns": sim.clock_offset + vm.launch if vm.launch else None,
                 "main_tid": vm.main.tid,
                 "io_tid": vm.io.tid,
-                "io_thread": vm.io.comm,
+                "io_thread": sim.who(vm.io.tid)[1],
                 "vhost_tid": vm.vhost.tid,
-                "vhost_comm": vm.vhost.comm,
+                "vhost_comm": sim.who(vm.vhost.tid)[1],
                 "vcpus": [
-                    {"vcpu": v.vid, "tid": v.thread.tid, "comm": v.thread.comm} for v in vm.vcpus
+                    {
+                        "vcpu": v.vid,
+                        "tid": v.thread.tid,
+                        "comm": sim.who(v.thread.tid)[1],
+                        "at_start": v.at_start,
+                    }
+                    for v in vm.vcpus
                 ],
                 "vectors": {
                     "timer": sc.timer_vector,
@@ -156,7 +164,11 @@ def _truth_doc(sc: Scenario, sim: Simulator, summary: Summary) -> dict[str, Any]
         "vms": vms,
         "notes": [
             "Times are ns from the clock origin (babeltrace2 ns_from_origin).",
-            "A vCPU lane is `unknown` from the trace's first event to its first kvm_entry.",
+            "A vCPU lane is `unknown` from the trace's first event to its first kvm_entry "
+            "or kvm_exit (a vCPU in the guest when the trace began is first seen exiting).",
+            "vcpus[].at_start: where the vCPU was when the trace began (halted, guest, "
+            "hypervisor, preempted), or not_started for a VM launched during the trace "
+            "(launched_ns: when libvirtd woke up to fork its QEMU).",
             "waker_tid/waker_comm are filled for waits, blocked and ready; swapper is tid 0.",
             "With lost events the truth still describes every simulated event, "
             "including the discarded ones.",

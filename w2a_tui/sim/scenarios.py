@@ -28,6 +28,9 @@ class VmProfile:
     vcpus: int
     cpus: tuple[int, ...] = ()  # host CPU of each vCPU thread (virsh vcpupin); empty: any
     guest: tuple[tuple[str, Any], ...] = ()  # Scenario guest fields overridden for this VM
+    # When libvirtd launches this VM's QEMU, as a fraction of the trace's duration; 0: it
+    # ran before the trace. A VM launched during the trace is born through fork/exec.
+    start_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,9 @@ class Scenario:
     slow_disk_prob: float = 0.0  # chance that a request takes `slow_disk_us` instead
     slow_disk_us: tuple[float, float] = (10000.0, 40000.0)
     vm_profiles: tuple[VmProfile, ...] = ()  # per-VM identity and workload, in VM order
+    # Where each vCPU of the VMs running at trace start is, cycled over the vCPUs in VM
+    # order: halted | guest | hypervisor | preempted. Empty: every vCPU is halted.
+    initial: tuple[str, ...] = ()
     # Host load.
     batch_threads: int = 0  # CPU-bound host threads (stress-ng workers)
     batch_comm: str = "stress-ng-cpu"
@@ -203,6 +209,39 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             vms=2,
             batch_threads=1,
             pcpus=2,
+        ),
+        _light(
+            "late-start",
+            "libvirtd launches a VM during the trace, traced without pid/tid contexts: "
+            "fork + exec of QEMU, vCPU threads forked by its main thread, no statedump of them",
+            context=False,
+            vms=2,
+            vm_profiles=(
+                VmProfile("web01", vcpus=2),
+                VmProfile("web02", vcpus=3, guest=(("iothread", "all"),), start_at=0.2),
+            ),
+        ),
+        # mid-guest, the contract's "first evidence" (vcpu-states.md: Identity, States,
+        # `unknown` row): a vCPU is (VM pid, vcpu_id), known through the KVM events that
+        # carry its vcpu_id; its thread's sched events name a thread only (the comm is a
+        # hint). So a lane is `unknown` until the vCPU's first kvm_exit or kvm_entry:
+        # - in the guest at trace start: its first kvm_exit (hypervisor from there; with
+        #   vcpu_id on Linux >= 5.10, else bound by its thread's next kvm_entry);
+        # - in the hypervisor: its first kvm_entry (the kvm_inj_virq just before it starts
+        #   no state; a switch-out before that entry proves nothing about the vCPU);
+        # - preempted: the switch-in proves nothing yet, the kvm_entry after it does;
+        # - halted in a wait: neither the wake-up nor the switch-in, the kvm_entry after
+        #   them (as for every vCPU of the other scenarios, which all start halted).
+        _light(
+            "mid-guest",
+            "the trace starts while vCPUs run in the guest, in the hypervisor, wait for a "
+            "pCPU or sleep in HLT: their first events are a kvm_exit, an inj_virq + "
+            "kvm_entry, a switch-in or a wake-up",
+            vms=2,
+            vcpus=3,
+            batch_threads=1,
+            batch_cpus=(3,),
+            initial=("halted", "guest", "hypervisor", "preempted", "preempted", "halted"),
         ),
         Scenario(
             "mixed",

@@ -17,7 +17,7 @@ from typing import Final
 
 # Field type codes understood by the CTF writer.
 #   u8/u16/u32/u64, s32/s64: integers; x64: u64 shown in hex; comm: char[16] (UTF8);
-#   str: NUL-terminated string (only as the last field).
+#   str: NUL-terminated string; seq_s32: s32 sequence after a u8 `_<name>_length` field.
 FieldSpec = tuple[str, str]
 
 
@@ -104,6 +104,11 @@ KVM_EXIT = "kvm_exit"
 KVM_INJ_VIRQ = "kvm_inj_virq"
 KVM_ACCEPT_IRQ = "kvm_apic_accept_irq"
 KVM_USERSPACE_EXIT = "kvm_userspace_exit"
+SCHED_WAKEUP_NEW = "sched_wakeup_new"
+SCHED_PROCESS_FORK = "sched_process_fork"
+SCHED_PROCESS_EXEC = "sched_process_exec"
+
+PID_NS_INIT_INUM: Final = 0xEFFFFFFC  # PROC_PID_INIT_INO: the host's (initial) pid namespace
 
 _COMM = "comm"
 
@@ -127,11 +132,15 @@ def _inj_virq_fields(profile: KernelProfile) -> tuple[FieldSpec, ...]:
     return (("irq", "u32"),)
 
 
-def event_classes(profile: KernelProfile, wakeup_events: bool) -> dict[str, EventClass]:
+def event_classes(
+    profile: KernelProfile, wakeup_events: bool, lifecycle: bool = False
+) -> dict[str, EventClass]:
     """The enabled event classes of a trace, keyed by the simulator's stable keys.
 
     Ids stay below 31 so every event can use the compact 32-bit header, as lttng-modules
-    does for the first events it enables.
+    does for the first events it enables. `lifecycle` (processes starting during the
+    trace) appends fork/exec/wakeup_new with the lttng-modules 2.13 layout seen in real
+    traces: fork's `vtids` sequence, exec's `filename` string before two integers.
     """
     kvm = profile.kvm_prefix
     wake: tuple[FieldSpec, ...] = (
@@ -199,4 +208,28 @@ def event_classes(profile: KernelProfile, wakeup_events: bool) -> dict[str, Even
         ),
         (KVM_USERSPACE_EXIT, "kvm_userspace_exit", (("reason", "u32"), ("errno", "s32"))),
     ]
+    if lifecycle:  # appended, so the ids of every other class stay what they were
+        specs += [
+            (SCHED_WAKEUP_NEW, "sched_wakeup_new", wake),
+            (
+                SCHED_PROCESS_FORK,
+                "sched_process_fork",
+                (
+                    ("parent_comm", _COMM),
+                    ("parent_tid", "s32"),
+                    ("parent_pid", "s32"),
+                    ("parent_ns_inum", "u32"),
+                    ("child_comm", _COMM),
+                    ("child_tid", "s32"),
+                    ("vtids", "seq_s32"),
+                    ("child_pid", "s32"),
+                    ("child_ns_inum", "u32"),
+                ),
+            ),
+            (
+                SCHED_PROCESS_EXEC,
+                "sched_process_exec",
+                (("filename", "str"), ("tid", "s32"), ("old_tid", "s32")),
+            ),
+        ]
     return {key: EventClass(i, name, fields) for i, (key, name, fields) in enumerate(specs)}

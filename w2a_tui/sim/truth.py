@@ -21,7 +21,10 @@ CSV_HEADER: Final = (
 )
 
 Row = tuple[int, int, int, int, int, int, int]
-NO_THREAD: Final = -1  # waker / next thread unknown; other negative keys are swapper/N
+NO_THREAD: Final = -1  # waker / next thread unknown
+# Waker and next thread are context keys; `who(key)` gives the (tid, comm) they stand for
+# (swapper/N is tid 0; a thread renamed during the trace has one key per comm).
+Who = Callable[[int], tuple[int, str]]
 
 # States whose row shows the last exit reason, and whose row shows a waker.
 _SHOWS_EXIT: Final = frozenset({State.HYPERVISOR, State.PREEMPTED, State.BLOCKED} | WAIT_STATES)
@@ -44,26 +47,24 @@ class Lane:
         self.base = 0
         self._spool: TextIO = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed by close()/finish())
 
-    def spill(self, upto: int, offset: int, comm_of: Callable[[int], str]) -> int:
+    def spill(self, upto: int, offset: int, who: Who) -> int:
         """Write rows[:upto] (never the last row) to the spool; return how many left."""
         upto = min(upto, len(self.rows) - 1)
         if upto <= 0:
             return 0
         rows = self.rows
         self._spool.write(
-            "".join(
-                _format(self.prefix, rows[i], rows[i + 1][0], offset, comm_of) for i in range(upto)
-            )
+            "".join(_format(self.prefix, rows[i], rows[i + 1][0], offset, who) for i in range(upto))
         )
         del rows[:upto]
         self.base += upto
         return upto
 
-    def finish(self, out: TextIO, end_ns: int, offset: int, comm_of: Callable[[int], str]) -> int:
+    def finish(self, out: TextIO, end_ns: int, offset: int, who: Who) -> int:
         """Append every remaining row, the last one ending at `end_ns`; return row count."""
-        self.spill(len(self.rows) - 1, offset, comm_of)
+        self.spill(len(self.rows) - 1, offset, who)
         last = self.rows[-1]
-        self._spool.write(_format(self.prefix, last, max(end_ns, last[0]), offset, comm_of))
+        self._spool.write(_format(self.prefix, last, max(end_ns, last[0]), offset, who))
         self._spool.seek(0)
         count = 0
         for line in self._spool:
@@ -73,15 +74,15 @@ class Lane:
         return count
 
 
-def _format(prefix: str, row: Row, end: int, offset: int, comm_of: Callable[[int], str]) -> str:
+def _format(prefix: str, row: Row, end: int, offset: int, who: Who) -> str:
     start, state, exit_reason, source, vector, waker, next_tid = row
     st = State(state)
     exit_s = str(exit_reason) if st in _SHOWS_EXIT and exit_reason >= 0 else ""
     waker_s = comm_s = ""
     if st in _SHOWS_WAKER and waker != NO_THREAD:
-        waker_s = str(max(waker, 0))  # keys below -1 are the CPUs' swapper (tid 0)
-        comm_s = comm_of(waker)
-    next_s = comm_of(next_tid) if st is State.PREEMPTED and next_tid != NO_THREAD else ""
+        tid, comm_s = who(waker)
+        waker_s = str(tid)
+    next_s = who(next_tid)[1] if st is State.PREEMPTED and next_tid != NO_THREAD else ""
     vector_s = str(vector) if vector >= 0 else ""
     return (
         f"{prefix}{start + offset},{end + offset},{_LABEL[state]},{_SOURCE_LABEL[source]},"
@@ -89,13 +90,11 @@ def _format(prefix: str, row: Row, end: int, offset: int, comm_of: Callable[[int
     )
 
 
-def write_csv(
-    path: Path, lanes: list[Lane], end_ns: int, offset: int, comm_of: Callable[[int], str]
-) -> int:
+def write_csv(path: Path, lanes: list[Lane], end_ns: int, offset: int, who: Who) -> int:
     """Write the truth CSV, lanes sorted by (vm pid, vcpu); return the number of rows."""
     total = 0
     with open(path, "w", encoding="utf-8", newline="") as out:
         out.write(CSV_HEADER)
         for lane in sorted(lanes, key=lambda ln: (ln.vm_pid, ln.vcpu)):
-            total += lane.finish(out, end_ns, offset, comm_of)
+            total += lane.finish(out, end_ns, offset, who)
     return total
