@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rich.color import Color, ColorSystem
 from rich.console import Console
 from test_tui_data import MS, T0, small_store
 
@@ -410,3 +411,11 @@ def test_every_key_in_the_keymap_has_its_action_and_its_help_line() -> None:
         for key in keys:
             assert hasattr(MainScreen, "action_" + key.action.split("(")[0]), key
             assert key.help in shown and key.shown in shown
+
+
+def test_every_state_keeps_its_own_colour_in_a_16_colour_terminal() -> None:
+    # TERM=xterm without COLORTERM: Textual downgrades to the 16 ANSI colours.
+    ansi = [
+        Color.parse(look.colour).downgrade(ColorSystem.STANDARD).number for look in LOOKS.values()
+    ]
+    assert len(set(ansi)) == len(LOOKS)
