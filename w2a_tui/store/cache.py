@@ -35,13 +35,13 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+# The analysis owns its version; re-exported here because it is part of the cache key.
+from w2a_tui.analysis.version import ANALYSIS_VERSION as ANALYSIS_VERSION
 from w2a_tui.model import AnalysisResult, TraceMeta, VmInfo
 from w2a_tui.store.evidence_table import COLUMNS as EVIDENCE_COLUMNS
 from w2a_tui.store.evidence_table import EvidenceTable
 from w2a_tui.store.store import LaneRecord, StateStore
 
-# Bump when the analysis's output changes for the same trace (the analysis owns this).
-ANALYSIS_VERSION: Final = 1
 # Bump when this file layout changes (3: per-state checkpoint rows replace the cum column).
 FORMAT_VERSION: Final = 3
 
