@@ -466,3 +466,36 @@ def test_bad_paths_fail_before_the_ui_with_one_sentence_and_exit_2(
     assert cli_main([str(make(tmp_path))]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("w2a-tui: ") and words in err
+
+
+def test_vectors_option_reanalyses_the_trace_with_that_table(
+    tmp_path: Path, store: StateStore
+) -> None:
+    """`view --vectors linux-old`: the sample's guests use the new timer vector 0xEC, so
+    under the old table (timer = 0xEF only) no wait may be a timer wait; the cache
+    (which holds default-table results) is neither read nor written."""
+    from w2a_tui.analysis.vectors import resolve_vector_table
+
+    trace = tmp_path / "sample"
+    shutil.copytree(SAMPLE_TRACE, trace)
+    app = W2AApp(str(trace), vector_table=resolve_vector_table("linux-old"))
+    loaded: list[StateStore] = []
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            for _ in range(600):
+                if isinstance(app.screen, MainScreen):
+                    break
+                await pilot.pause(0.05)
+            assert isinstance(app.screen, MainScreen)
+            loaded.append(app.screen.store)
+            await pilot.press("q")
+
+    asyncio.run(main())
+
+    def timer_ns(s: StateStore) -> int:
+        return sum(int(s.totals(lane.index)[State.WAIT_TIMER]) for lane in s.lanes)
+
+    assert timer_ns(store) > 0
+    assert timer_ns(loaded[0]) == 0
+    assert not list(tmp_path.glob("*.w2a-cache"))

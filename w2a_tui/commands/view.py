@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
 from w2a_tui.errors import W2AError
 
 
@@ -15,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mono", action="store_true", help="draw states with glyphs, no colour (as NO_COLOR=1)"
     )
+    add_vectors_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,8 +27,14 @@ def run(args: argparse.Namespace) -> int:
     from w2a_tui.trace.discover import find_trace_dirs
 
     find_trace_dirs(args.trace)
+    vector_table = resolve_vector_table(args.vectors)
     from w2a_tui.tui.app import W2AApp  # Textual loads only for this command
 
-    app = W2AApp(args.trace, use_cache=not args.no_cache, mono=True if args.mono else None)
+    app = W2AApp(
+        args.trace,
+        use_cache=not args.no_cache,
+        mono=True if args.mono else None,
+        vector_table=vector_table,
+    )
     app.run()
     return int(app.return_code or 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from textual import work
@@ -16,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from w2a_tui.errors import EXIT_FAILURE, EXIT_OK, W2AError
+from w2a_tui.model import Reason
 from w2a_tui.store import StateStore
 from w2a_tui.tui.loading import LoadingScreen, LoadStatus
 from w2a_tui.tui.main_screen import MainScreen
@@ -42,6 +44,7 @@ class W2AApp(App[int]):
         store: StateStore | None = None,
         use_cache: bool = True,
         mono: bool | None = None,
+        vector_table: Mapping[int, Reason] | None = None,
     ) -> None:
         if path is None and store is None:
             raise ValueError("W2AApp needs a trace path or a store")
@@ -51,6 +54,7 @@ class W2AApp(App[int]):
         self.path = path
         self.store = store
         self.use_cache = use_cache
+        self.vector_table = vector_table
         self.mono = no_color if mono is None else mono
         self.status = EXIT_OK
 
@@ -83,7 +87,9 @@ class W2AApp(App[int]):
                 status = LoadStatus(int(p.events), float(p.fraction), now - started)
                 self.call_from_thread(self._show_progress, status)
 
-        loaded = load_store(path, use_cache=self.use_cache, progress=progress)
+        loaded = load_store(
+            path, use_cache=self.use_cache, progress=progress, vector_table=self.vector_table
+        )
         if worker.is_cancelled:
             raise LoadCancelled
         return loaded
