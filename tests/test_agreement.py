@@ -162,9 +162,11 @@ def test_agreement_measure_detects_a_wrong_state() -> None:
     assert result.reason == 0.0
 
 
-def test_every_column_matches_the_truth_rows(tmp_path: Path) -> None:
-    """Beyond states: vm name, tid, source, vector, waker, exit reason and next_comm too."""
-    trace = _generate(tmp_path, "two-vms", seed=5)
+@pytest.mark.parametrize("scenario", ["two-vms", "late-start", "mid-guest"])
+def test_every_column_matches_the_truth_rows(tmp_path: Path, scenario: str) -> None:
+    """Beyond states: vm name, tid, source, vector, waker, exit reason and next_comm too.
+    late-start also checks the VM name of a QEMU started (and renamed) during the trace."""
+    trace = _generate(tmp_path, scenario, seed=5)
     ours = {tuple(r) for r in csv.reader(io.StringIO(_export_csv(trace)))}
     truth = [
         tuple(r)

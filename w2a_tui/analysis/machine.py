@@ -137,8 +137,6 @@ class Analyzer:
         self.learned: dict[int, dict[int, Reason]] = {}
         self.io_tids: dict[int, set[int]] = {}
         self.vhost_tids: dict[int, set[int]] = {}
-        # VM pids whose main-thread comm is still unknown (filled from sched_switch).
-        self.want_comm: set[int] = set()
         self.lost: dict[int, list[int]] = {}  # cpu -> [count, first begin, last end, packets]
         # CPUs whose lost-events window is open (no event recorded there since).
         self.open_lost: dict[int, CpuTrack] = {}
@@ -184,7 +182,7 @@ class Analyzer:
         self.event_count += len(batch)
         by_tid = self.by_tid
         cpus = self.cpus
-        want_comm = self.want_comm
+        comms = self.comms
         handlers = self._handlers
         open_lost = self.open_lost
         for ev in batch:
@@ -224,9 +222,9 @@ class Analyzer:
                     c = self._new_cpu(ev[1])
                 prev = ev[7]
                 nxt = ev[10]
-                if want_comm and prev in want_comm:
-                    self.comms[prev] = ev[6]
-                    want_comm.discard(prev)
+                # Every thread's latest comm (one dict store): QEMU renames its main
+                # thread after exec (libvirt's `process=qemu:NAME`), the last name wins.
+                comms[prev] = ev[6]
                 c.tid = nxt
                 c.comm = ev[9]
                 c.since = ev[0]
@@ -634,8 +632,6 @@ class Analyzer:
         # Always an `unknown` head (maybe empty): finish() moves it to the trace's first event.
         track.push(min(self.first_ns, ev[0]), State.UNKNOWN, -1)
         self.by_tid[tid] = track
-        if pid >= 0 and pid not in self.comms:
-            self.want_comm.add(pid)
         if vcpu_id >= 0:
             return self._bind(track, vcpu_id)
         return track
