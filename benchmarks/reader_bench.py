@@ -24,23 +24,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from w2a_tui.analysis import NEEDED_KINDS  # noqa: E402
 from w2a_tui.events import EventKind  # noqa: E402
 from w2a_tui.sim.generate import generate  # noqa: E402
 from w2a_tui.sim.scenarios import get_scenario, with_overrides  # noqa: E402
 from w2a_tui.trace import TraceSource, open_trace  # noqa: E402
 
 DEFAULT_TRACE = REPO.parent / "shared" / "traces" / "real" / "tracevizlab-yum"
-W2A_KINDS = {
-    EventKind.KVM_ENTRY,
-    EventKind.KVM_EXIT,
-    EventKind.KVM_INJ_VIRQ,
-    EventKind.KVM_APIC_ACCEPT_IRQ,
-    EventKind.SCHED_SWITCH,
-    EventKind.SCHED_WAKING,
-    EventKind.SCHED_WAKEUP,
-    EventKind.SCHED_PROCESS_FORK,
-    EventKind.STATEDUMP_PROCESS_STATE,
-}
+# What the analysis really asks the reader for.
+W2A_KINDS = NEEDED_KINDS
 
 
 def best_time(run: Callable[[], object], repeat: int) -> float:
