@@ -85,17 +85,17 @@ def classify_vector(
     taught_by_emitter: int = NO_CLASS,
 ) -> Reason:
     """Vector -> reason: the fixed table first, then what this wait's own emitter teaches,
-    then the VM's learned device vectors, else unknown."""
+    then the VM's learned device vectors, else unknown. A device vector the VM learned
+    wins over `task` taught by a vCPU emitter (vCPU threads re-deliver device interrupts)."""
     reason = table.get(vector)
     if reason is not None:
         return reason
-    if taught_by_emitter != NO_CLASS:
+    known = learned.get(vector) if learned is not None else None
+    if taught_by_emitter != NO_CLASS and not (
+        taught_by_emitter == TASK_CLASS and known in (Reason.DISK, Reason.NET)
+    ):
         return Reason(taught_by_emitter)
-    if learned is not None:
-        reason = learned.get(vector)
-        if reason is not None:
-            return reason
-    return Reason.UNKNOWN
+    return known if known is not None else Reason.UNKNOWN
 
 
 def default_vector_table() -> dict[int, Reason]:

@@ -88,7 +88,7 @@ class ResultBuilder:
         return LaneData(
             vm_pid=track.vm,
             vcpu=track.vcpu_id,
-            tid=track.tid,
+            tid=max(track.tid, -1),  # a provisional tid (thread never named) is -1
             comm=track.comm,
             end_ns=max(end_ns, starts[-1]) if len(starts) else end_ns,
             starts=starts,
@@ -272,10 +272,16 @@ def _warnings(an: Analyzer, lanes: list[LaneData]) -> list[str]:
             "(from the loss to the vCPU's next recorded event); a loss on another CPU can "
             "still hide a wake-up or a short run of a vCPU believed off-CPU."
         )
-    if an.pseudo_vms:
+    if any(lane.vm_pid < 0 for lane in lanes):
         warnings.append(
             "Some vCPU threads could not be tied to a QEMU process (no pid context, "
             "statedump or fork event): they are grouped into unidentified VMs."
+        )
+    unnamed = sum(1 for lane in lanes if lane.tid < 0)
+    if unnamed:
+        warnings.append(
+            f"{unnamed} vCPU thread(s) ran on a CPU that never switched threads during the "
+            "trace, without tid context or statedump: shown with tid -1 in unidentified VMs."
         )
     if an.unattributed:
         warnings.append(

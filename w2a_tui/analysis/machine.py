@@ -58,6 +58,7 @@ from typing import Any, Final
 from w2a_tui.analysis.classify import (
     HRTIMER_CONTEXT,
     NO_CLASS,
+    TASK_CLASS,
     TASK_CONTEXT,
     context_reason,
     default_vector_table,
@@ -94,6 +95,9 @@ _UNKNOWN: Final = int(State.UNKNOWN)
 _READY: Final = int(State.READY)
 _MAX_CONTEXT_DEPTH: Final = 16
 _STATEDUMP_RUN: Final = 6  # lttng_process_status LTTNG_RUN
+_DEVICE_REASONS: Final = (Reason.DISK, Reason.NET)
+# Provisional tids of vCPU threads not named yet (no tid context); -1 means "no thread".
+_FIRST_ANONYMOUS_TID: Final = -2
 
 # Every kind the analysis reads: readers may skip decoding the others.
 NEEDED_KINDS: Final = frozenset(
@@ -130,6 +134,7 @@ class Analyzer:
         )
         self.by_tid: dict[int, VcpuTrack] = {}
         self.vcpus: dict[tuple[int, int], VcpuTrack] = {}
+        self.vm_pids: set[int] = set()  # pids of the VMs with a vCPU seen so far
         self.cpus: dict[int, CpuTrack] = {}
         self.tid2pid: dict[int, int] = {}
         self.comms: dict[int, str] = {}
@@ -149,6 +154,7 @@ class Analyzer:
         self.seen_inj = False
         self.seen_entry = False
         self.unattributed = 0
+        self._next_anonymous = _FIRST_ANONYMOUS_TID
         self.dropped_threads: set[int] = set()
         self.pseudo_vms: list[int] = []
         self.builder = ResultBuilder()
@@ -225,6 +231,8 @@ class Analyzer:
                 # Every thread's latest comm (one dict store): QEMU renames its main
                 # thread after exec (libvirt's `process=qemu:NAME`), the last name wins.
                 comms[prev] = ev[6]
+                if c.tid < -1:  # the provisional thread of earlier KVM events is `prev`
+                    self._adopt(c.tid, prev, ev)
                 c.tid = nxt
                 c.comm = ev[9]
                 c.since = ev[0]
@@ -301,12 +309,16 @@ class Analyzer:
         if v.cpu != ev[1]:
             self._resync(v, ev[1], ev[0])
         v.cpu = -1
-        if v.gap is not None:
-            self._close_gap(v, v.gap)
+        runnable = is_runnable(ev[8])
+        gap = v.gap
+        # A wait switched back in stays open over a preemption before the next kvm_entry:
+        # rule 1's window runs from the switch-in to that entry.
+        if gap is not None and not (runnable and gap.is_wait and gap.switched_in):
+            self._close_gap(v, gap)
         if ev[6]:
             v.comm = ev[6]
         ts = ev[0]
-        if is_runnable(ev[8]):
+        if runnable:
             index = v.push(ts, State.PREEMPTED, v.last_exit)
             evidence = Evidence(next_tid=ev[10], next_comm=ev[9])
             v.marks.append((index, self.builder.intern(evidence)))
@@ -398,7 +410,7 @@ class Analyzer:
         if pending:
             for apicid, vec, etid, ecomm, ectx in pending:
                 self._apply_accept(v.vm, apicid, vec, etid, ecomm, ectx, NO_CLASS)
-        waker_tid = ev[3] if ev[3] >= 0 else c.tid
+        waker_tid = ev[3] if ev[3] >= 0 else max(c.tid, -1)
         waker_comm = ev[5] or self._comm_of(waker_tid, c)
         waker_pid = ev[4] if ev[4] >= 0 else self.tid2pid.get(waker_tid, -1)
         if context == TASK_CONTEXT and waker_tid == waker_pid and waker_comm:
@@ -487,6 +499,8 @@ class Analyzer:
             self._learn(vm, vec, cls, tid, comm)
         if vm >= 0 and (vm, apicid) in self.vcpus:
             self._apply_accept(vm, apicid, vec, tid, comm, TASK_CONTEXT, cls)
+        elif owner >= 0 or vm in self.vm_pids or 0 <= pid != tid or is_iothread(comm):
+            return  # a thread of a VM (or of a user process): never another VM's accept
         else:  # a shared host thread (kworker): the vCPU it wakes names the VM
             item = (apicid, vec, tid, comm, TASK_CONTEXT)
             if c.task_pending is None:
@@ -495,7 +509,13 @@ class Analyzer:
                 c.task_pending.append(item)
 
     def _learn(self, vm: int, vec: int, cls: int, tid: int, comm: str) -> None:
-        self.learned.setdefault(vm, {})[vec] = Reason(cls)
+        """Teach the VM a vector. A device class is never overwritten by `task`: a vCPU
+        thread also re-delivers device interrupts (IOAPIC EOI of a level-triggered line),
+        while a device thread never sends IPIs."""
+        learned = self.learned.setdefault(vm, {})
+        if cls == TASK_CLASS and learned.get(vec) in _DEVICE_REASONS:
+            return
+        learned[vec] = Reason(cls)
         if cls == int(Reason.NET):
             self.vhost_tids.setdefault(vm, set()).add(tid)
         elif cls == int(Reason.DISK) and tid != vm:
@@ -618,8 +638,15 @@ class Analyzer:
         return self.comms.get(tid, "")
 
     def _new_track(self, ev: Event, tid: int, vcpu_id: int) -> VcpuTrack | None:
-        """First KVM event of a thread: it is a vCPU thread from now on."""
-        if tid < 0:
+        """First KVM event of a thread: it is a vCPU thread from now on.
+
+        Without a tid context, on a CPU whose current thread is not known yet, the thread
+        gets a provisional tid (below -1) until that CPU's next sched_switch names it."""
+        if tid == -1 and ev[3] < 0 and ev[1] >= 0:
+            tid = self._next_anonymous
+            self._next_anonymous -= 1
+            self._cpu(ev[1]).tid = tid
+        if tid < 0 and tid >= -1:
             self.unattributed += 1
             return None
         if tid in self.dropped_threads:
@@ -635,6 +662,34 @@ class Analyzer:
         if vcpu_id >= 0:
             return self._bind(track, vcpu_id)
         return track
+
+    def _adopt(self, anonymous: int, tid: int, ev: Event) -> None:
+        """A CPU whose thread was unknown switches out `tid`: every event recorded there
+        since its provisional thread appeared is that thread's (a switch would have been
+        recorded, and lost events reset the CPU's thread to unknown)."""
+        track = self.by_tid.pop(anonymous, None)
+        if track is None:
+            return
+        if tid < 0 or tid in self.by_tid or tid in self.dropped_threads:
+            # Known elsewhere already: contradictory, the provisional lane is dropped.
+            if self.vcpus.get((track.vm, track.vcpu_id)) is track:
+                del self.vcpus[(track.vm, track.vcpu_id)]
+            self.unattributed += len(track.starts)
+            return
+        track.tid = tid
+        if ev[6]:
+            track.comm = ev[6]
+        self.by_tid[tid] = track
+        pid = self.tid2pid.get(tid, -1)
+        if pid < 0 or track.vm >= 0:
+            return
+        if track.vcpu_id < 0:
+            track.vm = pid
+        elif (pid, track.vcpu_id) not in self.vcpus:
+            del self.vcpus[(track.vm, track.vcpu_id)]
+            track.vm = pid
+            self.vcpus[(pid, track.vcpu_id)] = track
+            self.vm_pids.add(pid)
 
     def _bind(self, track: VcpuTrack, vcpu_id: int) -> VcpuTrack:
         """Give a track its vcpu_id (and a pseudo VM when the pid is unknown)."""
@@ -652,6 +707,7 @@ class Analyzer:
             return existing
         track.vcpu_id = vcpu_id
         self.vcpus[(vm, vcpu_id)] = track
+        self.vm_pids.add(vm)
         return track
 
     def _pseudo_vm(self, vcpu_id: int) -> int:

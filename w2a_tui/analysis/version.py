@@ -2,11 +2,14 @@
 
 Bump it whenever the analysis can give a different result for the same trace.
 History: 1 first release; 2 vCPUs resynchronised after lost events (unknown where hidden);
-3 a VM is named by its main thread's latest comm (QEMU renames itself after exec).
+3 a VM is named by its main thread's latest comm (QEMU renames itself after exec);
+4 round-3 audit: rule 1 survives a preemption before the entry, a VM thread's accept
+never goes to another VM, device vectors beat `task`, KVM events on a CPU whose thread
+is not known yet are kept and adopted at its switch-out.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-ANALYSIS_VERSION: Final = 3
+ANALYSIS_VERSION: Final = 4
