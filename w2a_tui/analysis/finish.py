@@ -250,12 +250,17 @@ def _vm_infos(an: Analyzer, lanes: list[LaneData]) -> list[VmInfo]:
     return infos
 
 
+def placeholder_name(vm: int) -> str:
+    """What a VM is called on screen when the trace never shows its name."""
+    return f"unidentified VM {-vm}" if vm < 0 else f"pid {vm}"
+
+
 def _vm_name(an: Analyzer, vm: int) -> str:
     """`-name guest=NAME` when seen, else the main thread's comm, else a placeholder."""
     if vm < 0:
-        return f"unidentified VM {-vm}"
+        return placeholder_name(vm)
     name = an.guest_names.get(vm) or an.comms.get(vm, "")
-    return name or f"pid {vm}"
+    return name or placeholder_name(vm)
 
 
 def _warnings(an: Analyzer, lanes: list[LaneData]) -> list[str]:

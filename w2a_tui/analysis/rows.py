@@ -3,7 +3,9 @@
 Column rules (vcpu-states.md, Export): `source` only for waits; `vector` only when rule 1
 or 2 found one; `exit_reason` for hypervisor, preempted, blocked and waits (not `ready`,
 not `guest`); `next_comm` for preempted; `waker_tid`/`waker_comm` (the sched_waking
-emitter) for the intervals a wake-up ends or starts: waits, blocked and ready.
+emitter) for the intervals a wake-up ends or starts: waits, blocked and ready. `vm_name`
+is empty when the trace never names the VM (the on-screen placeholder `pid N` is not a
+name); an unidentified VM (no pid source at all) has a negative `vm_pid`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
+from w2a_tui.analysis.finish import placeholder_name
 from w2a_tui.model import WAIT_STATES, AnalysisResult, State
 
 EXPORT_COLUMNS: Final = (
@@ -38,7 +41,7 @@ _SHOWS_WAKER: Final = frozenset({State.BLOCKED, State.READY} | WAIT_STATES)
 
 def export_rows(result: AnalysisResult) -> Iterator[Row]:
     """Rows in the contract's order (lanes are already sorted by vm pid, vcpu)."""
-    names = {vm.pid: vm.name for vm in result.vms}
+    names = {vm.pid: "" if vm.name == placeholder_name(vm.pid) else vm.name for vm in result.vms}
     labels = {s.value: s.label for s in State}
     shows_exit = {s.value for s in _SHOWS_EXIT}
     shows_waker = {s.value for s in _SHOWS_WAKER}
