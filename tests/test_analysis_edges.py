@@ -52,6 +52,33 @@ def test_woken_before_it_switched_out_is_preempted_not_waiting(prev_state: int) 
     ]
 
 
+def test_woken_during_its_blocking_switch_out_is_ready_from_the_switch_out() -> None:
+    """The waker's try_to_wake_up runs after __schedule() read the sleeping state but
+    before the switch was traced: sched_waking comes first, then a blocking switch-out.
+    The thread is already woken when it leaves the CPU: `ready` until its switch-in."""
+    h = host().mark(0)
+    h.switch(10, 0, 0, RUNNING, V0).entry(11, 0, V0, 0).exit(20, 0, V0, HLT)
+    h.runs(1, IO).waking(21, 1, IO, V0).switch(22, 0, V0, SLEEPING, 0)
+    resume(h, 40).mark(50)
+    r = h.analyze()
+    assert lane_states(r, VM, 0)[2:] == [
+        (20, 22, "hypervisor"),
+        (22, 40, "ready"),
+        (40, 42, "hypervisor"),
+        (42, 50, "guest"),
+    ]
+    ev = interval_at(r, VM, 0, 30)[2]
+    assert ev is not None and (ev.waker_tid, ev.waker_context) == (IO, "task")
+
+
+def test_a_wake_up_before_a_halt_poll_entry_does_not_carry_over_to_a_later_block() -> None:
+    h = host().mark(0)
+    h.switch(10, 0, 0, RUNNING, V0).entry(11, 0, V0, 0).exit(20, 0, V0, HLT)
+    h.runs(1, IO).waking(21, 1, IO, V0).entry(22, 0, V0, 0).exit(30, 0, V0, HLT)
+    h.switch(31, 0, V0, SLEEPING, 0).mark(50)
+    assert lane_states(h.analyze(), VM, 0)[-1] == (31, 50, "wait_unknown")
+
+
 def test_a_wake_up_never_turns_preempted_into_ready() -> None:
     """Only the switch-in ends `preempted` (a runnable task is not woken: a stray waking
     of it, with no lost events to explain it, changes nothing)."""

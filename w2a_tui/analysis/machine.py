@@ -25,6 +25,21 @@ Design notes (decisions the contract leaves open):
   preempted, blocked and waits only).
 - sched_wakeup is used only while no sched_waking has been seen: in a trace that has
   both, sched_waking always comes first for a given wake-up.
+- A wake-up of a thread still on its CPU (it set itself sleeping, ttwu raced with its
+  schedule()) counts only if its next switch-out is blocking with no kvm_exit/entry in
+  between: it then leaves the CPU already woken, `ready` from the switch-out. A runnable
+  switch-out (woken before __schedule read the state) is `preempted`, as the contract says.
+- Rule 1's window runs from the switch-in to the next kvm_entry, across a preemption on
+  the way; a blocking switch-out before any entry closes the wait (rules 2-4) and opens
+  a new one (kvm_vcpu_block loops on spurious wake-ups without a new exit).
+- An accept emitted in task context by a thread of a VM (its vhost, a known VM pid, an
+  `IO` thread, any non-main thread of a process) belongs to that VM; only a thread that
+  is nobody's (kworker, idle) waits to see which vCPU it wakes. A vector learned as a
+  device (disk/net) is not relearned as `task` (vCPU threads re-deliver device interrupts).
+- Without tid context, KVM events on a CPU whose current thread is not known yet (no
+  switch or statedump there) get a provisional thread; the CPU's next sched_switch names
+  it (prev_tid). One never named is kept as tid -1 in an unidentified VM, with a warning.
+- hrtimer expiry is `timer` whatever the function: LTTng records `function` as an address.
 
 Lost events (the tracer discarded events on a CPU; babeltrace2 reports the count and a
 time range). A ring buffer drops events only while no sub-buffer is free, so on a CPU the
@@ -77,6 +92,7 @@ from w2a_tui.analysis.tracks import (
     Gap,
     PendingAccept,
     VcpuTrack,
+    WakeInfo,
     is_runnable,
 )
 from w2a_tui.events import Batch, Event, EventKind
@@ -256,14 +272,20 @@ class Analyzer:
             elif kind == _K_WAKING:
                 self.seen_waking = True
                 v = by_tid.get(ev[7])
-                if v is not None and (v.gap is not None or v.cpu < 0):
-                    self._wake(ev)
+                if v is not None:
+                    if v.gap is not None or v.cpu < 0:
+                        self._wake(ev)
+                    else:
+                        self._early_wake(v, ev)
             elif kind == _K_WAKEUP:
                 self.seen_wakeup = True
                 if not self.seen_waking:
                     v = by_tid.get(ev[7])
-                    if v is not None and (v.gap is not None or v.cpu < 0):
-                        self._wake(ev)
+                    if v is not None:
+                        if v.gap is not None or v.cpu < 0:
+                            self._wake(ev)
+                        else:
+                            self._early_wake(v, ev)
             else:
                 handler = handlers.get(kind)
                 if handler is not None:
@@ -319,17 +341,22 @@ class Analyzer:
             v.comm = ev[6]
         ts = ev[0]
         if runnable:
+            v.early_wake = None
             index = v.push(ts, State.PREEMPTED, v.last_exit)
             evidence = Evidence(next_tid=ev[10], next_comm=ev[9])
             v.marks.append((index, self.builder.intern(evidence)))
             return
+        early = v.early_wake
+        v.early_wake = None
         is_wait = v.last_exit >= 0 and is_hlt(v.last_isa, v.last_exit)
         if v.last_exit < 0:  # no exit seen yet: wait or blocked cannot be told apart
             index = v.push(ts, State.UNKNOWN, -1) if v.state != _UNKNOWN else len(v.starts) - 1
             v.gap = Gap(index, False)  # still off-CPU: a wake-up proves `ready`
-            return
-        index = v.push(ts, State.WAIT_UNKNOWN if is_wait else State.BLOCKED, v.last_exit)
-        v.gap = Gap(index, is_wait)
+        else:
+            index = v.push(ts, State.WAIT_UNKNOWN if is_wait else State.BLOCKED, v.last_exit)
+            v.gap = Gap(index, is_wait)
+        if early is not None and early[0] == index:  # woken during its switch-out
+            self._mark_woken(v, v.gap, ts, early[1])
 
     def _switch_in(self, v: VcpuTrack, ev: Event) -> None:
         if ev[9]:
@@ -398,6 +425,11 @@ class Analyzer:
             gap = v.gap
         if gap is None or gap.switched_in:
             return
+        self._mark_woken(v, gap, ev[0], self._waker(v, ev))
+
+    def _waker(self, v: VcpuTrack, ev: Event) -> WakeInfo:
+        """Who woke `v` and in which context (rule 3), taking the accepts that context
+        emitted for the VM it wakes (rule 2 attribution)."""
         c = self._cpu(ev[1])
         if c.labels:
             context = c.labels[-1]
@@ -415,18 +447,26 @@ class Analyzer:
         waker_pid = ev[4] if ev[4] >= 0 else self.tid2pid.get(waker_tid, -1)
         if context == TASK_CONTEXT and waker_tid == waker_pid and waker_comm:
             self.comms.setdefault(waker_tid, waker_comm)
+        reason = self._waker_reason(v, context, waker_tid, waker_comm, waker_pid)
+        return (waker_tid, waker_comm, context, reason)
+
+    def _mark_woken(self, v: VcpuTrack, gap: Gap, ts: int, waker: WakeInfo) -> None:
         gap.woken = True
-        gap.wake_ts = ev[0]
-        gap.waker_tid = waker_tid
-        gap.waker_comm = waker_comm
-        gap.waker_ctx = context
-        gap.waker_reason = self._waker_reason(v, context, waker_tid, waker_comm, waker_pid)
+        gap.wake_ts = ts
+        gap.waker_tid, gap.waker_comm, gap.waker_ctx, gap.waker_reason = waker
         if not self.open_lost:
-            gap.ready_index = v.push(ev[0], State.READY, -1)
+            gap.ready_index = v.push(ts, State.READY, -1)
         elif v.state != _UNKNOWN:  # a CPU losing events may switch it in unseen
-            gap.ready_index = v.push(ev[0], State.UNKNOWN, -1)
+            gap.ready_index = v.push(ts, State.UNKNOWN, -1)
         else:
             gap.ready_index = len(v.starts) - 1
+
+    def _early_wake(self, v: VcpuTrack, ev: Event) -> None:
+        """A thread still on its CPU is woken: it set itself sleeping and is on its way
+        to schedule(). If its next switch-out still reports it blocked (ttwu ran after
+        __schedule read the state), it was woken before it left: `ready` from then on.
+        Remembered with the lane length, so any kvm_exit/entry since voids it."""
+        v.early_wake = (len(v.starts), self._waker(v, ev))
 
     def _rewake(self, v: VcpuTrack, ts: int) -> bool:
         """`unknown` from the first lost-events window that may hide the run (or from the

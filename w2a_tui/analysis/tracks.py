@@ -19,6 +19,8 @@ HYP_AFTER_EXIT: Final = len(State)
 
 # (apicid, vector, emitter tid, emitter comm, emitter context)
 PendingAccept = tuple[int, int, int, str, str]
+# (waker tid, waker comm, waker context, rule-3 reason value or 0)
+WakeInfo = tuple[int, str, str, int]
 
 
 class Gap:
@@ -73,6 +75,7 @@ class VcpuTrack:
         "closed_gaps",
         "comm",
         "cpu",
+        "early_wake",
         "ex",
         "exits",
         "gap",
@@ -110,6 +113,8 @@ class VcpuTrack:
         self.closed_gaps: list[Gap] = []
         # (interval index, evidence id) for intervals whose evidence is known at once.
         self.marks: list[tuple[int, int]] = []
+        # A wake-up seen while the thread was still on its CPU: (lane length then, waker).
+        self.early_wake: tuple[int, WakeInfo] | None = None
 
     def push(self, ts: int, state: State | int, exit_reason: int) -> int:
         """Start a new interval at `ts`; returns its index."""
