@@ -370,6 +370,20 @@ def test_a_device_vector_is_not_relearned_as_an_ipi() -> None:
     assert r.vms[0].disk_vectors == [0x41]
 
 
+def test_a_vcpu_emitter_of_the_wait_does_not_make_a_learned_disk_vector_an_ipi() -> None:
+    """Rule 2's own emitter teaches `task` when it is another vCPU thread, but the VM
+    already learned 0x41 as disk from its iothread: the device wins."""
+    h = host().mark(0)
+    h.switch(1, 3, 0, RUNNING, V1).entry(2, 3, V1, 1)
+    h.runs(1, IO).accept(3, 1, IO, 1, 0x41)
+    halt(h, 10)
+    h.accept(30, 3, V1, 0, 0x41).waking(31, 3, V1, V0)
+    resume(h, 50).mark(60)
+    state, _, ev = interval_at(h.analyze(), VM, 0, 25)
+    assert ev is not None and (ev.source, ev.emitter_tid) == (Source.APIC_ACCEPT_IRQ, V1)
+    assert state == "wait_disk"
+
+
 # ------------------------------------------------------------------ trace end, identity
 
 

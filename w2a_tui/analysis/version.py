@@ -5,7 +5,8 @@ History: 1 first release; 2 vCPUs resynchronised after lost events (unknown wher
 3 a VM is named by its main thread's latest comm (QEMU renames itself after exec);
 4 round-3 audit: rule 1 survives a preemption before the entry, a VM thread's accept
 never goes to another VM, device vectors beat `task`, KVM events on a CPU whose thread
-is not known yet are kept and adopted at its switch-out.
+is not known yet are kept and adopted at its switch-out, a wake-up traced before the
+blocking switch-out makes `ready` from the switch-out; unnamed VMs export an empty name.
 """
 
 from __future__ import annotations
