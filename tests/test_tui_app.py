@@ -11,19 +11,25 @@ from typing import Any
 
 import pytest
 from paths import SAMPLE_TRACE
+from rich.console import Console
 from test_tui_support import sample_store
 from textual import events
+from textual.widgets import Static
 
 from w2a_tui.cli import main as cli_main
 from w2a_tui.model import WAIT_STATES, State
+from w2a_tui.sim import generate, get_scenario, with_overrides
 from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
+from w2a_tui.tui.bookmarks import BookmarksScreen
 from w2a_tui.tui.help import HelpScreen
 from w2a_tui.tui.loading import LoadingScreen
 from w2a_tui.tui.main_screen import MainScreen
 from w2a_tui.tui.prompt import Prompt
+from w2a_tui.tui.search import Matches, parse_query
 from w2a_tui.tui.summary import SummaryScreen
 from w2a_tui.tui.timeline import Timeline
+from w2a_tui.tui.warnings import WarningsScreen
 
 SIZE = (120, 40)
 
@@ -499,3 +505,108 @@ def test_vectors_option_reanalyses_the_trace_with_that_table(
     assert timer_ns(store) > 0
     assert timer_ns(loaded[0]) == 0
     assert not list(tmp_path.glob("*.w2a-cache"))
+
+
+# --- round 3: find feedback, bookmarks list, warnings, terminals ---------------------------
+
+
+def _status(app: W2AApp) -> str:
+    return str(app.screen.query_one("#status", Static).render())
+
+
+def test_find_shows_the_match_rank_wraps_around_and_says_when_nothing_matches(
+    store: StateStore,
+) -> None:
+    matches = Matches(store, parse_query("disk"))
+    last = matches.first(forward=False)
+    assert matches.total > 1 and last is not None
+
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        await press(app, "slash", *"disk", "enter")
+        assert f"/disk 1/{matches.total:,}" in _status(app)
+        await press(app, "N")  # before the first match: wraps to the last one
+        assert (tl.lane, tl.view.cursor) == (last.lane, last.start)
+        assert f"/disk {matches.total:,}/{matches.total:,}" in _status(app)
+        await press(app, "n")  # and on past the last, back to the first
+        assert f"/disk 1/{matches.total:,}" in _status(app)
+        at = tl.view.cursor
+        await press(app, "slash", "ctrl+u", *"no-such-thread", "enter")
+        assert tl.view.cursor == at and "/no-such" not in _status(app)
+        assert any("nothing in this trace matches" in n.message for n in app._notifications)
+
+    drive(store, scenario)
+
+
+def test_bookmarks_are_listed_jumped_to_and_deleted(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        await press(app, "w", "m", *["right"] * 5, "down", "m")
+        first, second = list(tl.bookmarks)
+        await press(app, "b")
+        screen = app.screen
+        assert isinstance(screen, BookmarksScreen) and len(screen.marks) == 2
+        await press(app, "enter")  # the first (highlighted) bookmark, on its own lane
+        assert isinstance(app.screen, MainScreen)
+        assert (tl.view.cursor, tl.lane) == (first, 0)
+        await press(app, "b", "d", "escape")
+        assert list(tl.bookmarks) == [second]
+        await press(app, "apostrophe", "m")  # m on a bookmark removes it
+        assert not tl.bookmarks
+
+    drive(store, scenario)
+
+
+def test_the_linux_console_gets_glyphs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "linux")
+    assert W2AApp(store=sample_store()).mono
+
+
+def test_help_is_one_column_on_a_narrow_terminal(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        await press(app, "question_mark")
+        assert isinstance(app.screen, HelpScreen) and app.screen.has_class("-narrow")
+
+    drive(store, scenario, size=(80, 24))
+
+
+def test_lost_events_are_flagged_in_the_header_listed_by_bang_and_explained(
+    tmp_path: Path,
+) -> None:
+    """A small generated trace with lost events: the header shows the marker, ! lists the
+    warnings with times from the trace start, and an unknown stretch in the middle of a
+    lane says it comes from the loss."""
+    trace = tmp_path / "lost"
+    generate(trace, with_overrides(get_scenario("lost"), seconds=0.1, seed=3))
+    app = W2AApp(str(trace))
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            for _ in range(600):
+                if isinstance(app.screen, MainScreen):
+                    break
+                await pilot.pause(0.05)
+            screen = app.screen
+            assert isinstance(screen, MainScreen)
+            store = screen.store
+            assert store.meta.lost_events > 0 and store.warnings
+            header = str(screen.query_one("#header", Static).render())
+            assert f"⚠ {len(store.warnings)} warning" in header
+            await pilot.press("exclamation_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, WarningsScreen)
+            console = Console(width=100, record=True)
+            console.print(app.screen.body)
+            shown = console.export_text()
+            assert "events were lost" in shown and "/unknown" in shown
+            assert str(store.start_ns) not in shown  # no raw clock ns
+            await pilot.press("escape")
+            await pilot.pause()
+            await pilot.press("slash", *"unknown", "enter")
+            tl = screen.query_one(Timeline)
+            while (iv := tl.interval_under_cursor()) is not None and iv.index == 0:
+                await pilot.press("n")
+            await pilot.press("enter")
+            await pilot.pause()
+            details = str(screen.query_one("#details", Static).render())
+            assert "events were lost" in details
+
+    asyncio.run(main())

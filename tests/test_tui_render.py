@@ -11,8 +11,9 @@ from test_tui_data import MS, T0, small_store
 
 from w2a_tui.errors import W2AError
 from w2a_tui.model import State
-from w2a_tui.tui.chrome import legend_text
-from w2a_tui.tui.details import describe, thread_roles
+from w2a_tui.store import Interval
+from w2a_tui.tui.chrome import header_text, legend_text, status_text
+from w2a_tui.tui.details import describe, meaning, thread_roles
 from w2a_tui.tui.help import help_columns
 from w2a_tui.tui.keys import KEYMAP
 from w2a_tui.tui.main_screen import MainScreen
@@ -27,7 +28,7 @@ from w2a_tui.tui.render import (
     ruler_strips,
 )
 from w2a_tui.tui.rows import build_rows, fits_tall, line_layout
-from w2a_tui.tui.search import find_next, parse_query
+from w2a_tui.tui.search import Matches, find_next, parse_query
 from w2a_tui.tui.summary import (
     REASON_FILTERS,
     bucket_span,
@@ -41,6 +42,7 @@ from w2a_tui.tui.summary import (
 from w2a_tui.tui.timefmt import format_duration, nice_step, parse_time
 from w2a_tui.tui.timeline import merged_dominant
 from w2a_tui.tui.viewport import Viewport
+from w2a_tui.tui.warnings import readable, warnings_text
 
 # --- time ---------------------------------------------------------------------------------
 
@@ -419,3 +421,88 @@ def test_every_state_keeps_its_own_colour_in_a_16_colour_terminal() -> None:
         Color.parse(look.colour).downgrade(ColorSystem.STANDARD).number for look in LOOKS.values()
     ]
     assert len(set(ansi)) == len(LOOKS)
+
+
+# --- round 3: find names, match walking, warnings, narrow chrome ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "states"),
+    [
+        ("hyp", {State.HYPERVISOR}),  # the legend's own short names
+        ("preempt", {State.PREEMPTED}),
+        ("wait?", {State.WAIT_UNKNOWN}),
+        ("pree", {State.PREEMPTED}),  # a prefix naming one state
+        ("Hyper", {State.HYPERVISOR}),
+        ("unknown", {State.UNKNOWN}),  # the state, not the wait reason
+        ("dis", {State.WAIT_DISK}),
+    ],
+)
+def test_find_takes_legend_names_and_unique_prefixes(text: str, states: set[State]) -> None:
+    query = parse_query(text)
+    assert query.states == states and query.evidence is None
+
+
+@pytest.mark.parametrize("text", ["ta", "wait_", "kworker"])
+def test_short_or_ambiguous_words_are_thread_names(text: str) -> None:
+    query = parse_query(text)
+    assert query.states is None and query.evidence is not None and "thread" in query.what
+
+
+def test_matches_count_rank_and_wrap_on_the_hand_made_store() -> None:
+    store = small_store()
+    waits = Matches(store, parse_query("wait"))
+    assert (waits.total, waits.lanes_with) == (3, 3)
+    first, last = waits.first(), waits.first(forward=False)
+    assert first is not None and (first.lane, first.start) == (1, T0)
+    assert last is not None and (last.lane, last.start) == (2, T0 + 40 * MS)
+    assert [waits.position(iv) for iv in (first, last)] == [1, 3]
+    assert waits.next_after(T0 + 40 * MS, 2) is None  # past the last: the screen wraps
+    kworker = Matches(store, parse_query("kworker"))
+    assert kworker.total == 1 and kworker.first() is not None
+    assert Matches(store, parse_query("no-such-thread")).total == 0
+
+
+def test_warnings_read_their_loss_windows_from_the_trace_start() -> None:
+    sentence = "445 events were lost on CPU 0 (3 packet(s) between 1000047280 and 1000458423 ns)."
+    shown = readable(sentence, origin=T0)
+    assert "between 0.000047s and 0.000458s" in shown and "ns)" not in shown
+    console = Console(width=100, record=True)
+    console.print(warnings_text([sentence], T0, lost_events=445))
+    text = console.export_text()
+    assert "1. 445 events were lost" in text and "/unknown" in text
+
+
+def test_an_unknown_stretch_says_whether_it_follows_lost_events() -> None:
+    store = small_store()
+    first = store.interval(0, 0)
+    later = store.interval(0, 2)
+    unknown_first = Interval(0, 0, first.start, first.end, State.UNKNOWN, -1, None)
+    unknown_later = Interval(0, 2, later.start, later.end, State.UNKNOWN, -1, None)
+    assert "trace starts before" in meaning(unknown_first, lost_events=10)
+    assert "events were lost" in meaning(unknown_later, lost_events=10)
+    assert "trace starts before" in meaning(unknown_later, lost_events=0)
+    assert "HLT" in meaning(later) and "disk" in meaning(later)
+
+
+def test_header_and_status_drop_details_not_the_essentials_when_narrow() -> None:
+    store = small_store()
+    args = (store.meta, store.vms, len(store.lanes), store.start_ns, store.end_ns)
+    wide = header_text(*args, warnings=2, from_cache=True).plain
+    assert "⚠ 2 warnings: press !" in wide and "(cached)" in wide and "host kvmhost" in wide
+    narrow = header_text(*args, warnings=2, from_cache=True, width=50).plain
+    assert len(narrow) <= 50 and "⚠ 2 warnings" in narrow and "handmade" in narrow
+    view = Viewport.fit(store.start_ns, store.end_ns, cols=60)
+    iv = store.interval_at(0, store.start_ns)
+    full = status_text(view, store.lanes[0], iv, store.start_ns, find="/disk 1/3").plain
+    assert "/disk 1/3" in full and "window" in full
+    short = status_text(view, store.lanes[0], iv, store.start_ns, find="/disk 1/3", width=50)
+    assert len(short.plain) <= 50 and "guest" in short.plain and "window" not in short.plain
+
+
+@pytest.mark.parametrize("mono", [False, True])
+def test_the_legend_takes_two_balanced_lines_below_its_one_line_width(mono: bool) -> None:
+    lines = legend_text(mono, 60).plain.split("\n")
+    assert len(lines) == 2 and all(len(line) <= 60 for line in lines)
+    for look in LOOKS.values():
+        assert look.short in " ".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
 from w2a_tui.errors import W2AError
@@ -37,4 +38,8 @@ def run(args: argparse.Namespace) -> int:
         vector_table=vector_table,
     )
     app.run()
+    if app.error_message:
+        # The app's screen is gone once it exits: repeat the sentence where it stays (the
+        # terminal's scrollback), so the advice in it (a command to record) can be copied.
+        print(f"w2a-tui: {app.error_message}", file=sys.stderr)
     return int(app.return_code or 0)

@@ -48,8 +48,10 @@ class W2AApp(App[int]):
     ) -> None:
         if path is None and store is None:
             raise ValueError("W2AApp needs a trace path or a store")
-        # Textual removes NO_COLOR from the environment when it starts: read it first.
-        no_color = "NO_COLOR" in os.environ
+        # Textual removes NO_COLOR from the environment when it starts: read it first. The
+        # Linux console (TERM=linux) has 8 background colours, so bright and dark states
+        # (guest/hypervisor, preempted/ready) would look alike: glyphs there too.
+        no_color = "NO_COLOR" in os.environ or os.environ.get("TERM") == "linux"
         super().__init__()
         self.path = path
         self.store = store
@@ -57,6 +59,7 @@ class W2AApp(App[int]):
         self.vector_table = vector_table
         self.mono = no_color if mono is None else mono
         self.status = EXIT_OK
+        self.error_message = ""  # the load error shown in the app, for the CLI to repeat
 
     def on_mount(self) -> None:
         if self.store is not None:
@@ -126,6 +129,7 @@ class W2AApp(App[int]):
             else:
                 message = f"could not load the trace ({type(err).__name__}: {err})."
                 self.status = EXIT_FAILURE
+            self.error_message = message
             if (screen := self._loading_screen()) is not None:
                 screen.show_error(message)
 

@@ -1,4 +1,8 @@
-"""The one-line texts around the timeline: header, legend, status bar. Pure functions."""
+"""The one-line texts around the timeline: header, legend, status bar. Pure functions.
+
+Each fits the terminal width by dropping its least useful parts first (a 70-column
+terminal keeps the trace name, the warnings marker and the cursor's state), never by
+cutting words in half at the right edge."""
 
 from __future__ import annotations
 
@@ -10,13 +14,29 @@ from rich.text import Text
 
 from w2a_tui.model import TraceMeta, VmInfo
 from w2a_tui.store import Interval, LaneInfo
-from w2a_tui.tui.palette import LOOKS
+from w2a_tui.tui.palette import LOOKS, StateLook
 from w2a_tui.tui.timefmt import format_duration, format_time
 from w2a_tui.tui.viewport import Viewport
 
 # Timestamps this large are ns since 1970 (LTTng folds the realtime offset in): worth
 # showing as a wall-clock date; smaller ones are a monotonic clock with no date.
 EPOCH_PLAUSIBLE_NS = 10**17
+WARNING_STYLE = "bold black on yellow"
+
+# A piece of a line: (priority, text, style); the lowest priority is dropped first.
+Piece = tuple[int, str, str]
+
+
+def fit_pieces(pieces: Sequence[Piece], width: int) -> Text:
+    """The pieces in their order, leaving out the least important ones until the line
+    fits `width` (the highest-priority piece is kept even if it alone is too wide)."""
+    kept = list(pieces)
+    while len(kept) > 1 and sum(len(t) for _, t, _ in kept) > width:
+        kept.remove(min(kept, key=lambda p: p[0]))
+    text = Text()
+    for _, part, style in kept:
+        text.append(part, style=style)
+    return text
 
 
 def header_text(
@@ -27,56 +47,85 @@ def header_text(
     hi: int,
     *,
     from_cache: bool = False,
+    warnings: int = 0,
+    width: int = 200,
 ) -> Text:
     """Trace name, host, length, VM and vCPU counts; `(cached)` when the analysis was
-    reopened from the on-disk cache (so a stale result can be suspected: `--no-cache`)."""
+    reopened from the on-disk cache (so a stale result can be suspected: `--no-cache`);
+    a `⚠ N warnings (!)` marker when the analysis warned (lost events...)."""
     name = Path(meta.path).name or meta.path
-    text = Text()
-    text.append(" w2a-tui ", style="bold reverse")
-    text.append(f" {name}", style="bold")
+    pieces: list[Piece] = [(9, " w2a-tui ", "bold reverse"), (8, f" {name}", "bold")]
+    if warnings:
+        plural = "s" if warnings != 1 else ""
+        pieces.append((7, "  ", ""))
+        pieces.append((7, f" ⚠ {warnings} warning{plural}: press ! ", WARNING_STYLE))
     if meta.hostname:
-        text.append(f"  host {meta.hostname}")
-    text.append(f"  {len(vms)} VM{'s' if len(vms) != 1 else ''}, {n_lanes} vCPUs")
-    text.append(f"  {format_duration(hi - lo)}")
+        pieces.append((3, f"  host {meta.hostname}", ""))
+    pieces.append((5, f"  {len(vms)} VM{'s' if len(vms) != 1 else ''}, {n_lanes} vCPUs", ""))
+    pieces.append((6, f"  {format_duration(hi - lo)}", ""))
     if lo >= EPOCH_PLAUSIBLE_NS:
         wall = datetime.fromtimestamp(lo // 1_000_000_000, tz=UTC)
-        text.append(f" from {wall:%Y-%m-%d %H:%M:%S} UTC")
+        pieces.append((1, f" from {wall:%Y-%m-%d %H:%M:%S} UTC", ""))
     if from_cache:
-        text.append("  (cached)", style="dim")
+        pieces.append((2, "  (cached)", "dim"))
+    return fit_pieces(pieces, width)
+
+
+def _legend_line(mono: bool, layout: tuple[int, str, str], looks: Sequence[StateLook]) -> Text:
+    chip_cells, space, gap = layout
+    text = Text()
+    for look in looks:
+        if mono:
+            text.append(look.glyph, style="bold")
+        else:
+            text.append(" " * chip_cells, style=f"on {look.colour}")
+        text.append(f"{space}{look.short}{gap}")
+    text.rstrip()
     return text
 
 
 def legend_text(mono: bool, width: int = 200) -> Text:
     """Every state with its colour chip (or its glyph with NO_COLOR), spaced out as much
-    as `width` allows and on one line down to 80 columns."""
+    as `width` allows, on one line down to 80 columns, else on two balanced lines."""
     # (chip cells, space after the chip, gap between items), roomiest first.
     layouts = (
         ((1, " ", "  "), (1, "", " ")) if mono else ((2, " ", "  "), (2, " ", " "), (1, "", " "))
     )
-    for chip_cells, space, gap in layouts:
-        text = Text()
-        for look in LOOKS.values():
-            if mono:
-                text.append(look.glyph, style="bold")
-            else:
-                text.append(" " * chip_cells, style=f"on {look.colour}")
-            text.append(f"{space}{look.short}{gap}")
-        text.rstrip()
+    looks = list(LOOKS.values())
+    for layout in layouts:
+        text = _legend_line(mono, layout, looks)
         if text.cell_len <= width:
+            return text
+    half = (len(looks) + 1) // 2
+    for layout in layouts:
+        lines = [_legend_line(mono, layout, part) for part in (looks[:half], looks[half:])]
+        if max(line.cell_len for line in lines) <= width:
             break
-    return text
+    return Text("\n").join(lines)
 
 
-def status_text(view: Viewport, lane: LaneInfo | None, iv: Interval | None, origin: int) -> Text:
-    text = Text()
-    text.append(f" ▼ {format_time(view.cursor, origin)}", style="bold")
+def status_text(
+    view: Viewport,
+    lane: LaneInfo | None,
+    iv: Interval | None,
+    origin: int,
+    *,
+    find: str = "",
+    width: int = 200,
+) -> Text:
+    """Cursor time, selection, lane, the state under the cursor and its length, the find
+    position (`/disk 3/120`), cell size and window; the last ones go first when narrow."""
+    pieces: list[Piece] = [(9, f" ▼ {format_time(view.cursor, origin)}", "bold")]
     sel = view.selection
     if sel is not None:
-        text.append(f"  sel {format_duration(sel[1] - sel[0])}")
+        pieces.append((6, f"  sel {format_duration(sel[1] - sel[0])}", ""))
     if lane is not None:
-        text.append(f"  {lane.vm_name} vCPU {lane.vcpu}")
+        pieces.append((7, f"  {lane.vm_name} vCPU {lane.vcpu}", ""))
     if iv is not None:
-        text.append(f"  {iv.state.label}", style="bold")
-        text.append(f" {format_duration(iv.duration)}")
-    text.append(f"  │ {format_duration(view.ns_per_col)}/cell, window {format_duration(view.span)}")
-    return text
+        pieces.append((8, f"  {iv.state.label}", "bold"))
+        pieces.append((7, f" {format_duration(iv.duration)}", ""))
+    if find:
+        pieces.append((5, f"  │ {find}", ""))
+    pieces.append((3, f"  │ {format_duration(view.ns_per_col)}/cell", ""))
+    pieces.append((2, f", window {format_duration(view.span)}", ""))
+    return fit_pieces(pieces, width)

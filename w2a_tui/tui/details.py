@@ -21,6 +21,37 @@ RULES = {
 }
 
 
+# One line per state: what it means (the contract's table, in the user's words).
+MEANINGS = {
+    State.GUEST: "guest code ran (from kvm_entry to the next kvm_exit or switch-out)",
+    State.HYPERVISOR: "on a host CPU outside the guest: KVM exit handling, QEMU or halt-polling",
+    State.PREEMPTED: "switched out while runnable: another thread took its host CPU",
+    State.READY: "woken, waiting for a host CPU to run on",
+    State.BLOCKED: "the thread slept, but not after HLT: QEMU waiting on I/O or a lock",
+    State.WAIT_TIMER: "guest idle (HLT) until its timer fired",
+    State.WAIT_TASK: "guest idle (HLT) until another vCPU woke it (IPI: reschedule, call)",
+    State.WAIT_DISK: "guest idle (HLT) until a disk request completed",
+    State.WAIT_NET: "guest idle (HLT) until network traffic arrived",
+    State.WAIT_UNKNOWN: "guest idle (HLT); the trace does not say what woke it",
+}
+UNKNOWN_AT_START = (
+    "not known yet: the trace starts before this vCPU's first event (kvm_entry, kvm_exit "
+    "or a switch of its thread)"
+)
+UNKNOWN_AFTER_LOSS = (
+    "not known: events were lost on the host (press ! for the warnings); the state is "
+    "known again at this vCPU's next recorded event"
+)
+
+
+def meaning(iv: Interval, lost_events: int = 0) -> str:
+    """What the state of `iv` means; for `unknown`, why it is unknown: before the vCPU's
+    first event, or (in the middle of a lane of a trace that lost events) a loss."""
+    if iv.state is State.UNKNOWN:
+        return UNKNOWN_AFTER_LOSS if iv.index > 0 and lost_events else UNKNOWN_AT_START
+    return MEANINGS.get(iv.state, "")
+
+
 def thread_roles(store: StateStore) -> dict[int, str]:
     """What a tid is to the user, when it is a vCPU or a VM's main thread: `vCPU 2 of
     web01`. An IPI or a wake-up from another vCPU then reads as such."""
@@ -46,9 +77,12 @@ def describe(
     origin: int,
     mono: bool = False,
     roles: Mapping[int, str] | None = None,
+    *,
+    lost_events: int = 0,
 ) -> Text:
-    """Several lines: header, timing, reason/rule, evidence, last exit, preemptor.
-    `roles` names known threads (see `thread_roles`)."""
+    """Several lines: header, meaning, timing, reason/rule, evidence, last exit, preemptor.
+    `roles` names known threads (see `thread_roles`); `lost_events` (the trace's count)
+    tells an `unknown` stretch after a loss from one at the trace start."""
     roles = roles or {}
     state = State(iv.state)
     look = LOOKS[state]
@@ -58,11 +92,12 @@ def describe(
     text.append(f" {state.label}", style="bold")
     text.append(f"   {lane.vm_name} [{lane.vm_pid}]  vCPU {lane.vcpu}")
     text.append(f"  thread {lane.tid} {lane.comm}")
-    text.append("   </>: prev/next same state", style="dim")
+    text.append(f"\n{meaning(iv, lost_events)}", style="italic")
     text.append(
         f"\nstart {format_time(iv.start, origin)}  end {format_time(iv.end, origin)}"
         f"  duration {format_duration(iv.duration)}"
     )
+    text.append("   < > same state", style="dim")
     ev = iv.evidence
     isa = vm.isa if vm is not None else -1
     if state.is_wait:

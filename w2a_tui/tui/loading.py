@@ -41,7 +41,7 @@ class LoadingScreen(Screen[None]):
 
     DEFAULT_CSS = """
     LoadingScreen { align: center middle; }
-    LoadingScreen > Vertical { width: 72; max-width: 100%; height: auto; padding: 1 2;
+    LoadingScreen > Vertical { width: 90; max-width: 100%; height: auto; padding: 1 2;
         border: round $accent; }
     LoadingScreen > Vertical > Label { width: 100%; }
     LoadingScreen #loading-error { color: $error; text-style: bold; display: none; }
@@ -74,6 +74,9 @@ class LoadingScreen(Screen[None]):
 
     def show_error(self, message: str) -> None:
         self.add_class("-failed")
+        self.query_one("#loading-title", Label).update(f"Could not open [b]{self.path}[/b]")
         self.query_one("#loading-status", Label).update("")
         self.query_one("#loading-error", Label).update(f"w2a-tui: {message}")
-        self.query_one("#loading-hint", Label).update("[dim]press q to quit[/]")
+        self.query_one("#loading-hint", Label).update(
+            "[dim]press q to quit (the message stays in the terminal)[/]"
+        )

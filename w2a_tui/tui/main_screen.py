@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -12,15 +13,17 @@ from textual.widgets import Footer, Static
 from w2a_tui.errors import W2AError
 from w2a_tui.model import WAIT_STATES
 from w2a_tui.store import Interval, StateStore
+from w2a_tui.tui.bookmarks import BookmarksScreen
 from w2a_tui.tui.chrome import header_text, legend_text, status_text
 from w2a_tui.tui.details import describe, thread_roles
 from w2a_tui.tui.help import HelpScreen
 from w2a_tui.tui.keys import bindings
 from w2a_tui.tui.prompt import Prompt
-from w2a_tui.tui.search import Query, find_next, parse_query
+from w2a_tui.tui.search import Matches, parse_query
 from w2a_tui.tui.summary import SummaryScreen
 from w2a_tui.tui.timefmt import parse_time
 from w2a_tui.tui.timeline import Timeline
+from w2a_tui.tui.warnings import WarningsScreen
 
 MIN_WIDTH = 60
 MIN_HEIGHT = 15
@@ -55,33 +58,43 @@ class MainScreen(Screen[None]):
         self.mono = mono
         self.from_cache = from_cache
         self.roles = thread_roles(store)
-        self.query_: Query | None = None
+        self.matches: Matches | None = None  # the last `/` query's matches
+        # (lane, time, 1-based rank) of the match `n`/`N` last went to.
+        self.match_at: tuple[int, int, int] | None = None
 
     def compose(self) -> ComposeResult:
-        store = self.store
         with Vertical(id="body"):
-            yield Static(
-                header_text(
-                    store.meta,
-                    store.vms,
-                    len(store.lanes),
-                    store.start_ns,
-                    store.end_ns,
-                    from_cache=self.from_cache,
-                ),
-                id="header",
-            )
-            yield Timeline(store, mono=self.mono, id="timeline")
+            yield Static(self._header(), id="header")
+            yield Timeline(self.store, mono=self.mono, id="timeline")
             yield Static("", id="details")
             yield Static(legend_text(self.mono), id="legend")
             yield Static("", id="status")
             yield Footer()
         yield Static(f"terminal too small: need at least {MIN_WIDTH}x{MIN_HEIGHT}", id="too-small")
 
+    def _header(self, width: int = 200) -> Text:
+        store = self.store
+        return header_text(
+            store.meta,
+            store.vms,
+            len(store.lanes),
+            store.start_ns,
+            store.end_ns,
+            from_cache=self.from_cache,
+            warnings=len(store.warnings),
+            width=width,
+        )
+
     def on_mount(self) -> None:
         self.timeline.focus()
-        for warning in self.store.warnings:
-            self.notify(warning, severity="warning", timeout=8)
+        n = len(self.store.warnings)
+        if n:
+            # One short toast, not one per warning: the header keeps a ⚠ marker and `!`
+            # lists them all, so nothing covers the lanes for long.
+            lost = self.store.meta.lost_events
+            what = f"{lost:,} events were lost: grey `unknown` stretches. " if lost else ""
+            plural = "s" if n != 1 else ""
+            self.notify(f"{what}Press ! to read the {n} warning{plural}.", severity="warning")
 
     @property
     def timeline(self) -> Timeline:
@@ -91,6 +104,8 @@ class MainScreen(Screen[None]):
         small = event.size.width < MIN_WIDTH or event.size.height < MIN_HEIGHT
         self.set_class(small, "-too-small")
         self.query_one("#legend", Static).update(legend_text(self.mono, event.size.width))
+        self.query_one("#header", Static).update(self._header(event.size.width))
+        self.refresh_status()
 
     @on(Timeline.Changed)
     def refresh_status(self) -> None:
@@ -98,7 +113,14 @@ class MainScreen(Screen[None]):
         iv = tl.interval_under_cursor()
         lane = self.store.lanes[tl.lane] if self.store.lanes else None
         self.query_one("#status", Static).update(
-            status_text(tl.view, lane, iv, self.store.start_ns)
+            status_text(
+                tl.view,
+                lane,
+                iv,
+                self.store.start_ns,
+                find=self._find_status(),
+                width=self.size.width,
+            )
         )
         if self.has_class("-details"):
             self._show_details(iv)
@@ -110,7 +132,17 @@ class MainScreen(Screen[None]):
             return
         lane = self.store.lanes[iv.lane]
         vm = next((v for v in self.store.vms if v.pid == lane.vm_pid), None)
-        panel.update(describe(iv, lane, vm, self.store.start_ns, self.mono, self.roles))
+        panel.update(
+            describe(
+                iv,
+                lane,
+                vm,
+                self.store.start_ns,
+                self.mono,
+                self.roles,
+                lost_events=self.store.meta.lost_events,
+            )
+        )
 
     # --- actions --------------------------------------------------------------------------
     def action_zoom_in(self) -> None:
@@ -199,8 +231,29 @@ class MainScreen(Screen[None]):
             self.timeline.clear_selection()
 
     def action_bookmark(self) -> None:
-        self.timeline.add_bookmark()
-        self.notify(f"bookmark {len(self.timeline.bookmarks)} set", timeout=2)
+        tl = self.timeline
+        if tl.toggle_bookmark():
+            number = tl.bookmarks.index(tl.view.cursor) + 1
+            self.notify(f"bookmark {number} of {len(tl.bookmarks)} set (b lists them)", timeout=2)
+        else:
+            self.notify("bookmark removed", timeout=2)
+
+    def action_bookmarks(self) -> None:
+        tl = self.timeline
+
+        def done(mark: tuple[int, int] | None) -> None:
+            if mark is not None:
+                tl.select_lane(mark[1])
+                tl.goto(mark[0])
+
+        self.app.push_screen(BookmarksScreen(self.store, tl.marks(), tl.remove_bookmark), done)
+
+    def action_warnings(self) -> None:
+        store = self.store
+        if not store.warnings:
+            self.notify("the analysis has no warning for this trace", timeout=2)
+            return
+        self.app.push_screen(WarningsScreen(store.warnings, store.start_ns, store.meta.lost_events))
 
     def action_jump_bookmark(self) -> None:
         if self.timeline.next_bookmark() is None:
@@ -235,28 +288,58 @@ class MainScreen(Screen[None]):
             if not text:
                 return
             try:
-                self.query_ = parse_query(text)
+                query = parse_query(text)
             except W2AError as err:
                 self.notify(err.message, severity="error")
                 return
+            matches = Matches(self.store, query)
+            if not matches.total:
+                self.matches = self.match_at = None
+                self.notify(
+                    f"nothing in this trace matches {query.text!r} ({query.what})",
+                    severity="warning",
+                )
+                self.refresh_status()
+                return
+            self.matches = matches
+            lanes = f"{matches.lanes_with} vCPU{'s' if matches.lanes_with != 1 else ''}"
+            self.notify(f"{query.what}: {matches.total:,} matches on {lanes}", timeout=3)
             self.action_find_next(1)
 
-        hint = "wait_disk · disk · preempted · 0xec · 236 · waker · a thread name"
-        value = self.query_.text if self.query_ else ""
+        hint = "wait_disk · disk · preempt · hyp · 0xec · 236 · waker · a thread name"
+        value = self.matches.query.text if self.matches else ""
         self.app.push_screen(Prompt("Find", hint, value), done)
 
     def action_find_next(self, direction: int) -> None:
-        if self.query_ is None:
+        matches = self.matches
+        if matches is None:
             self.notify("nothing to repeat: press / to find", timeout=2)
             return
         tl = self.timeline
-        iv = find_next(self.store, self.query_, tl.view.cursor, tl.lane, forward=direction > 0)
+        forward = direction > 0
+        iv = matches.next_after(tl.view.cursor, tl.lane, forward=forward)
         if iv is None:
-            where = "after" if direction > 0 else "before"
-            self.notify(f"no {self.query_.text!r} {where} the cursor", timeout=3)
+            iv = matches.first(forward=forward)
+            where = "start" if forward else "end"
+            self.notify(f"search wrapped around to the trace {where}", timeout=2)
+        if iv is None:  # cannot happen with matches.total > 0; kept for safety
             return
         tl.select_lane(iv.lane)
         tl.goto(iv.start)
+        self.match_at = (iv.lane, iv.start, matches.position(iv))
+        self.refresh_status()
+
+    def _find_status(self) -> str:
+        """`/disk 3/120` while the cursor is on the match `n` went to, `/disk -/120` once
+        it moved away (`n` then goes on from the cursor)."""
+        matches = self.matches
+        if matches is None:
+            return ""
+        tl = self.timeline
+        rank = "-"
+        if self.match_at is not None and self.match_at[:2] == (tl.lane, tl.view.cursor):
+            rank = f"{self.match_at[2]:,}"
+        return f"/{matches.query.text} {rank}/{matches.total:,}"
 
     def action_summary(self) -> None:
         def done(iv: Interval | None) -> None:

@@ -78,6 +78,7 @@ class Timeline(Widget, can_focus=True):
         self.row = 1 if len(self.rows) > 1 else 0  # first lane
         self.top = 0  # first visible row
         self.bookmarks: SortedList = SortedList()
+        self.bookmark_lanes: dict[int, int] = {}  # time -> the lane current when set
         self._runs: dict[_RunsKey, LaneRuns] = {}
         self._lines: tuple[tuple[int, int, int, int], list[tuple[int, int]]] | None = None
         self._drag_from: int | None = None
@@ -323,7 +324,27 @@ class Timeline(Widget, can_focus=True):
     def add_bookmark(self) -> None:
         if self.view.cursor not in self.bookmarks:
             self.bookmarks.add(self.view.cursor)
+        self.bookmark_lanes[self.view.cursor] = self.lane
         self.changed()
+
+    def toggle_bookmark(self) -> bool:
+        """`m`: bookmark the cursor time, or remove the bookmark the cursor is on (after
+        `'` jumped there). True when a bookmark was set."""
+        if self.view.cursor in self.bookmarks:
+            self.remove_bookmark(self.view.cursor)
+            return False
+        self.add_bookmark()
+        return True
+
+    def remove_bookmark(self, t: int) -> None:
+        if t in self.bookmarks:
+            self.bookmarks.remove(t)
+        self.bookmark_lanes.pop(t, None)
+        self.changed()
+
+    def marks(self) -> list[tuple[int, int]]:
+        """(time, lane) of every bookmark, in time order."""
+        return [(t, self.bookmark_lanes.get(t, self.lane)) for t in self.bookmarks]
 
     def next_bookmark(self) -> int | None:
         """The first bookmark after the cursor, wrapping around to the first one."""
