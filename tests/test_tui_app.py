@@ -610,3 +610,14 @@ def test_lost_events_are_flagged_in_the_header_listed_by_bang_and_explained(
             assert "events were lost" in details
 
     asyncio.run(main())
+
+
+def test_the_summary_reopens_where_it_was_left(store: StateStore) -> None:
+    async def scenario(app: W2AApp, tl: Timeline) -> None:
+        await press(app, "t", "right", "3", "escape")
+        assert isinstance(app.screen, MainScreen)
+        await press(app, "t")
+        screen = app.screen
+        assert isinstance(screen, SummaryScreen) and (screen.scope, screen.reason) == (1, 3)
+
+    drive(store, scenario)
