@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from w2a_tui.pipeline import load_store  # noqa: E402
+from w2a_tui.sim import generate, get_scenario, with_overrides  # noqa: E402
 from w2a_tui.store import StateStore  # noqa: E402
 from w2a_tui.tui.app import W2AApp  # noqa: E402
 
@@ -57,7 +59,18 @@ async def main_async(trace: str, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     made = [await shoot(store, out, name, size, keys) for name, (size, keys) in SHOTS.items()]
     made.append(await shoot(store, out, "main-no-color", (100, 30), ("w",), mono=True))
+    made.append(await shoot(lost_events_store(), out, "warnings-lost", (100, 30), ("!",)))
     return made
+
+
+def lost_events_store() -> StateStore:
+    """The simulator's `lost` scenario (seeded, so the same trace every time): the ⚠
+    header marker and the `!` warnings list have something to show."""
+    with tempfile.TemporaryDirectory() as tmp:
+        trace = Path(tmp) / "lost"
+        generate(trace, with_overrides(get_scenario("lost"), seconds=0.5, seed=1))
+        store, _ = load_store(str(trace), use_cache=False)
+    return store
 
 
 def main() -> int:
