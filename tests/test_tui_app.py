@@ -433,6 +433,8 @@ def _load_and_quit(path: Path, expect: str) -> int:
             await pilot.pause()
 
     asyncio.run(main())
+    # `view` prints this again on stderr once the app has closed (the screen is gone).
+    assert expect in app.error_message
     return int(app.return_code or 0)
 
 
