@@ -34,7 +34,7 @@ fi
 
 stamp=.venv/.installed-stamp
 if ! [ -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "setup: installing w2a-tui and its dev tools into .venv" >&2
+    echo "setup: installing w2a-tui and its dev tools into .venv (about 20 s, once)" >&2
     .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
     .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
     touch "$stamp"
