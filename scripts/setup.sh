@@ -35,7 +35,13 @@ fi
 stamp=.venv/.installed-stamp
 if ! [ -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing w2a-tui and its dev tools into .venv (about 20 s, once)" >&2
-    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+    # pip's chatter (build-backend notices) goes to a log, shown only if pip fails.
+    if ! { .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip &&
+           .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'; } \
+         >.venv/pip-install.log 2>&1; then
+        cat .venv/pip-install.log >&2
+        echo "setup: pip install failed (log above, also in .venv/pip-install.log)" >&2
+        exit 1
+    fi
     touch "$stamp"
 fi
