@@ -175,3 +175,14 @@ def test_every_column_matches_the_truth_rows(tmp_path: Path, scenario: str) -> N
     ]
     matching = sum(1 for row in truth if row in ours)
     assert matching / len(truth) >= 0.99
+
+
+def test_lost_events_warning_counts_the_unknown_stretches_it_caused(tmp_path: Path) -> None:
+    """The warning's count is what the export shows: every `unknown` past a lane's head."""
+    trace = _generate(tmp_path, "lost")
+    rows = list(csv.DictReader(io.StringIO(_export_csv(trace))))
+    heads = {(r["vm_pid"], r["vcpu"]) for r in rows}
+    unknown = sum(1 for r in rows if r["state"] == "unknown") - len(heads)
+    warnings = analyze_trace(trace).warnings
+    assert unknown > 0
+    assert any(f"{unknown} vCPU interval(s)" in w for w in warnings), warnings

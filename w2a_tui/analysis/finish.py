@@ -263,6 +263,19 @@ def _vm_name(an: Analyzer, vm: int) -> str:
     return name or placeholder_name(vm)
 
 
+def _unknown_after_start(lanes: list[LaneData]) -> tuple[int, int]:
+    """(count, total ns) of `unknown` intervals past each lane's head: the time that
+    lost events hid (the head is the stretch before the vCPU's first evidence)."""
+    count = total = 0
+    unknown = int(State.UNKNOWN)
+    for lane in lanes:
+        for i in range(1, len(lane)):
+            if lane.states[i] == unknown:
+                count += 1
+                total += lane.end_of(i) - lane.starts[i]
+    return count, total
+
+
 def _warnings(an: Analyzer, lanes: list[LaneData]) -> list[str]:
     warnings: list[str] = []
     for cpu, (count, begin, end, packets) in sorted(an.lost.items()):
@@ -272,10 +285,11 @@ def _warnings(an: Analyzer, lanes: list[LaneData]) -> list[str]:
             f"{begin} and {end} ns, {span_ms:.3f} ms)."
         )
     if an.lost:
+        count, total_ns = _unknown_after_start(lanes)
         warnings.append(
-            f"Because of lost events, {an.lost_vcpu_spans} vCPU interval(s) are `unknown` "
-            "(from the loss to the vCPU's next recorded event); a loss on another CPU can "
-            "still hide a wake-up or a short run of a vCPU believed off-CPU."
+            f"Because of lost events, {count} vCPU interval(s) ({total_ns / 1e6:.3f} ms in "
+            "all) are `unknown`: from the loss to the vCPU's next recorded event; a loss on "
+            "another CPU can still hide a wake-up or a short run of a vCPU believed off-CPU."
         )
     if any(lane.vm_pid < 0 for lane in lanes):
         warnings.append(
