@@ -280,6 +280,22 @@ def test_accept_in_an_irq_over_another_vms_vhost_belongs_to_the_vm_it_wakes() ->
     assert all(vm.net_vectors == [] for vm in r.vms)
 
 
+def test_rule_2_takes_the_latest_accept_by_time_even_if_an_earlier_one_is_held() -> None:
+    """Contract rule 2 says *the last* accept before the wake-up. An hrtimer accept (held
+    until its context wakes a vCPU, to learn its VM) comes first; another vCPU's IPI accept
+    comes later, then the hrtimer wakes the vCPU: the IPI (0xfd, task) is the last one."""
+    h = host().mark(0)
+    halt(h, 0, cpu=1, tid=V1, vcpu=1)  # V1 (apicid 1) blocks at 11
+    h.switch(5, 2, 0, RUNNING, V0).entry(6, 2, V0, 0)
+    h.hrtimer_entry(30, 1).accept(31, 1, -1, 1, 0xEC)
+    h.exit(32, 2, V0, 30).accept(33, 2, V0, 1, 0xFD)  # V0 sends an IPI to vCPU 1
+    h.waking(34, 1, -1, V1).hrtimer_exit(35, 1)
+    h.switch(40, 1, 0, RUNNING, V1).entry(42, 1, V1, 1).mark(50)  # APICv: no inj_virq
+    state, _, ev = interval_at(h.analyze(), VM, 1, 20)
+    assert ev is not None and ev.source is Source.APIC_ACCEPT_IRQ
+    assert (state, ev.vector, ev.emitter_tid) == ("wait_task", 0xFD, V0)
+
+
 def test_accept_from_a_vm_thread_never_goes_to_another_vm() -> None:
     """VM A's iothread accepts for its vCPU 0 (not seen yet) and then wakes VM B's vCPU 0
     in the same task context: the accept is VM A's by its emitter, not VM B's."""

@@ -440,8 +440,8 @@ class Analyzer:
             pending = c.task_pending
             c.task_pending = None
         if pending:
-            for apicid, vec, etid, ecomm, ectx in pending:
-                self._apply_accept(v.vm, apicid, vec, etid, ecomm, ectx, NO_CLASS)
+            for ts, apicid, vec, etid, ecomm, ectx in pending:
+                self._apply_accept(ts, v.vm, apicid, vec, etid, ecomm, ectx, NO_CLASS)
         waker_tid = ev[3] if ev[3] >= 0 else max(c.tid, -1)
         waker_comm = ev[5] or self._comm_of(waker_tid, c)
         waker_pid = ev[4] if ev[4] >= 0 else self.tid2pid.get(waker_tid, -1)
@@ -520,7 +520,7 @@ class Analyzer:
         apicid = ev[6]
         vec = ev[7]
         if c.labels:  # interrupt context: the VM is the one whose vCPU it wakes next
-            item: PendingAccept = (apicid, vec, tid, comm, c.labels[-1])
+            item: PendingAccept = (ev[0], apicid, vec, tid, comm, c.labels[-1])
             pending = c.pending[-1]
             if pending is None:
                 c.pending[-1] = [item]
@@ -538,11 +538,11 @@ class Analyzer:
         if cls != NO_CLASS:
             self._learn(vm, vec, cls, tid, comm)
         if vm >= 0 and (vm, apicid) in self.vcpus:
-            self._apply_accept(vm, apicid, vec, tid, comm, TASK_CONTEXT, cls)
+            self._apply_accept(ev[0], vm, apicid, vec, tid, comm, TASK_CONTEXT, cls)
         elif owner >= 0 or vm in self.vm_pids or 0 <= pid != tid or is_iothread(comm):
             return  # a thread of a VM (or of a user process): never another VM's accept
         else:  # a shared host thread (kworker): the vCPU it wakes names the VM
-            item = (apicid, vec, tid, comm, TASK_CONTEXT)
+            item = (ev[0], apicid, vec, tid, comm, TASK_CONTEXT)
             if c.task_pending is None:
                 c.task_pending = [item]
             else:
@@ -562,15 +562,28 @@ class Analyzer:
             self.io_tids.setdefault(vm, set()).add(tid)
 
     def _apply_accept(
-        self, vm: int, apicid: int, vec: int, tid: int, comm: str, context: str, cls: int
+        self,
+        ts: int,
+        vm: int,
+        apicid: int,
+        vec: int,
+        tid: int,
+        comm: str,
+        context: str,
+        cls: int,
     ) -> None:
-        """Rule 2 candidate: the last accept for that vCPU between switch-out and wake-up."""
+        """Rule 2 candidate: the last accept (by time) for that vCPU between switch-out and
+        wake-up. Accepts held until their interrupt context wakes a vCPU arrive here late,
+        so an earlier held accept never displaces a later one applied directly."""
         target = self.vcpus.get((vm, apicid))
         if target is None:
             return
         gap = target.gap
         if gap is None or not gap.is_wait or gap.woken or gap.switched_in:
             return
+        if ts < gap.acc_ts:
+            return
+        gap.acc_ts = ts
         gap.acc_vec = vec
         gap.acc_tid = tid
         gap.acc_comm = comm

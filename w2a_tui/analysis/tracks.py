@@ -17,8 +17,8 @@ from w2a_tui.model import State
 # finish() counts exits from it, then stores plain HYPERVISOR. Not a State value.
 HYP_AFTER_EXIT: Final = len(State)
 
-# (apicid, vector, emitter tid, emitter comm, emitter context)
-PendingAccept = tuple[int, int, int, str, str]
+# (time, apicid, vector, emitter tid, emitter comm, emitter context)
+PendingAccept = tuple[int, int, int, int, str, str]
 # (waker tid, waker comm, waker context, rule-3 reason value or 0)
 WakeInfo = tuple[int, str, str, int]
 
@@ -35,6 +35,7 @@ class Gap:
         "acc_comm",
         "acc_ctx",
         "acc_tid",
+        "acc_ts",
         "acc_vec",
         "index",
         "inj_vec",
@@ -61,6 +62,7 @@ class Gap:
         self.waker_ctx = ""
         self.waker_reason = 0  # a Reason value from rule 3, 0 = none
         self.acc_vec = -1
+        self.acc_ts = -1  # when the rule-2 candidate was emitted: the latest one wins
         self.acc_tid = -1
         self.acc_comm = ""
         self.acc_ctx = ""

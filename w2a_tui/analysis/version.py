@@ -7,11 +7,12 @@ History: 1 first release; 2 vCPUs resynchronised after lost events (unknown wher
 never goes to another VM, device vectors beat `task`, KVM events on a CPU whose thread
 is not known yet are kept and adopted at its switch-out, a wake-up traced before the
 blocking switch-out makes `ready` from the switch-out; unnamed VMs export an empty name;
-5 the lost-events warning counts every `unknown` stretch it caused.
+5 the lost-events warning counts every `unknown` stretch it caused;
+6 rule 2 takes the latest accept by time, also when an earlier one was held.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-ANALYSIS_VERSION: Final = 5
+ANALYSIS_VERSION: Final = 6
