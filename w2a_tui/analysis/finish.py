@@ -58,6 +58,7 @@ class ResultBuilder:
             if len(track.starts) and track.starts[0] > first:
                 track.starts[0] = first  # the `unknown` head starts at the trace's first event
             lanes.append(self._lane(track, an.learned.get(vm), an.vector_table, last))
+            track.release()  # the lane holds what is kept: free the gaps before the next
         meta = _meta_with_range(an.meta, first, last, an.event_count)
         return AnalysisResult(
             meta=meta,
@@ -75,7 +76,7 @@ class ResultBuilder:
         end_ns: int,
     ) -> LaneData:
         n = len(track.starts)
-        evidence = array("q", [-1]) * n
+        evidence = array(_evidence_typecode(len(self.evidence) + n), [-1]) * n
         for index, eid in track.marks:
             evidence[index] = eid
         states = track.states
@@ -85,6 +86,7 @@ class ResultBuilder:
         starts, states, exits, evidence = _compact(
             track.starts, states, track.exits, evidence, end_ns
         )
+        exits = _narrow_exits(exits)
         return LaneData(
             vm_pid=track.vm,
             vcpu=track.vcpu_id,
@@ -156,6 +158,27 @@ class ResultBuilder:
         evidence[gap.index] = self.add(record)
 
 
+def _evidence_typecode(bound: int) -> str:
+    """int32 evidence ids (half the memory of int64) unless the table could outgrow them."""
+    return "i" if bound < 2**31 else "q"
+
+
+def _narrow_exits(exits: array[int]) -> array[int]:
+    """Exit reasons as int16 (VMX basic reasons, SVM codes) or int32 when they fit: 2 bytes
+    per interval instead of 8 in the result (raw VMX reasons can carry bit 31)."""
+    if not len(exits):
+        return exits
+    values = np.frombuffer(exits, dtype=np.int64)
+    lo, hi = int(values.min()), int(values.max())
+    for typecode, dtype in (("h", np.int16), ("i", np.int32)):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            out: array[int] = array(typecode)
+            out.frombytes(values.astype(dtype).tobytes())
+            return out
+    return exits
+
+
 def _count_exits(states: array[int], exits: array[int]) -> dict[int, int]:
     """Exits per raw reason, from the intervals kvm_exit opened; those become `hypervisor`."""
     if not len(states):
@@ -189,9 +212,9 @@ def _compact(
     keep &= s <= end_ns
     kept = np.flatnonzero(keep)
     if len(kept) > 1:
-        st = np.frombuffer(states, dtype=np.uint8)[kept]
-        ex = np.frombuffer(exits, dtype=np.int64)[kept]
-        ev = np.frombuffer(evidence, dtype=np.int64)[kept]
+        st = np.asarray(states)[kept]
+        ex = np.asarray(exits)[kept]
+        ev = np.asarray(evidence)[kept]
         same = (st[1:] == st[:-1]) & (
             ((ex[1:] == ex[:-1]) & (ev[1:] == ev[:-1])) | (st[1:] == int(State.UNKNOWN))
         )
@@ -201,19 +224,14 @@ def _compact(
     if not bool(keep.any()):
         keep[0] = True
 
-    def pick(col: array[int], typecode: str, dtype: type) -> array[int]:
-        out: array[int] = array(typecode)
-        out.frombytes(np.frombuffer(col, dtype=dtype)[keep].tobytes())
+    def pick(col: array[int]) -> array[int]:
+        out: array[int] = array(col.typecode)
+        out.frombytes(np.asarray(col)[keep].tobytes())
         return out
 
     new_starts: array[int] = array("q")
     new_starts.frombytes(s[keep].tobytes())
-    return (
-        new_starts,
-        pick(states, "B", np.uint8),
-        pick(exits, "q", np.int64),
-        pick(evidence, "q", np.int64),
-    )
+    return new_starts, pick(states), pick(exits), pick(evidence)
 
 
 def _meta_with_range(meta: TraceMeta, first: int, last: int, count: int) -> TraceMeta:

@@ -118,6 +118,18 @@ class VcpuTrack:
         # A wake-up seen while the thread was still on its CPU: (lane length then, waker).
         self.early_wake: tuple[int, WakeInfo] | None = None
 
+    def release(self) -> None:
+        """Drop the lane columns and gap records once finish() has built the lane from
+        them: on a big trace they are the bulk of the analysis's memory."""
+        self.starts = array("q")
+        self.states = array("B")
+        self.exits = array("q")
+        self.sa = self.starts.append
+        self.st = self.states.append
+        self.ex = self.exits.append
+        self.closed_gaps = []
+        self.marks = []
+
     def push(self, ts: int, state: State | int, exit_reason: int) -> int:
         """Start a new interval at `ts`; returns its index."""
         self.sa(ts)

@@ -43,7 +43,7 @@ from w2a_tui.model import (
     TraceMeta,
     VmInfo,
 )
-from w2a_tui.store.columns import narrow_signed
+from w2a_tui.store.build import build_columns
 from w2a_tui.store.evidence_table import EvidenceTable
 from w2a_tui.store.scratch import EdgeScratch, ScratchPool
 
@@ -281,17 +281,29 @@ class StateStore:
 
     @classmethod
     def from_result(
-        cls, result: AnalysisResult, *, checkpoint_every: int = CHECKPOINT_EVERY
+        cls,
+        result: AnalysisResult,
+        *,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+        release: bool = False,
     ) -> StateStore:
         """Index an analysis result. Raises ValueError if its lanes break the contract
-        (unsorted starts, unknown states, evidence ids past the table)."""
+        (unsorted starts, unknown states, evidence ids past the table).
+
+        `release=True` consumes the result: each lane's columns and the evidence list are
+        emptied as soon as the store holds them, so the two never both exist whole (the
+        peak memory of opening a big trace). Use it when the result is not needed after."""
+        table = EvidenceTable.from_list(result.evidence)
+        if release:
+            result.evidence = []
         return cls.from_lanes(
             meta=result.meta,
             vms=result.vms,
             lanes=result.lanes,
-            evidence_table=EvidenceTable.from_list(result.evidence),
+            evidence_table=table,
             warnings=result.warnings,
             checkpoint_every=checkpoint_every,
+            release=release,
         )
 
     @classmethod
@@ -304,79 +316,35 @@ class StateStore:
         evidence_table: EvidenceTable,
         warnings: list[str],
         checkpoint_every: int = CHECKPOINT_EVERY,
+        release: bool = False,
     ) -> StateStore:
         """`from_result` with the evidence already in columns (no `Evidence` objects: the
         way to build a store of millions of intervals quickly). `checkpoint_every` trades
-        memory for per-edge work (tests use small values to exercise every path)."""
+        memory for per-edge work (tests use small values to exercise every path);
+        `release` empties each lane once copied (see `from_result`)."""
         _check_every(checkpoint_every)
-        table = evidence_table
         ordered = sorted(lanes, key=lambda lane: (lane.vm_pid, lane.vcpu))
-        records: list[LaneRecord] = []
-        parts: dict[str, list[AnyInts]] = {
-            k: [] for k in ("starts", "states", "exits", "evidence", "gkey", "checkpoints")
-        }
-        group_off = np.zeros((len(ordered), N_STATES + 1), dtype=np.int64)
-        key_span = (sum(len(lane) for lane in ordered) + len(ordered)) * N_STATES
-        key_dtype = np.int32 if key_span < 2**31 else np.int64
-        row = 0
-        for li, lane in enumerate(ordered):
-            starts = (
-                np.frombuffer(lane.starts, dtype=np.int64).astype(np.int64)
-                if len(lane.starts)
-                else np.zeros(0, np.int64)
+        records = [
+            LaneRecord(
+                lane.vm_pid, lane.vcpu, lane.tid, lane.comm, lane.end_ns, dict(lane.exit_counts)
             )
-            states = (
-                np.frombuffer(lane.states, dtype=np.uint8).copy()
-                if len(lane.states)
-                else np.zeros(0, np.uint8)
-            )
-            exits = np.asarray(lane.exit_reasons, dtype=np.int64)
-            evidence = np.asarray(lane.evidence, dtype=np.int64)
-            _check_lane(lane, starts, states, exits, evidence, len(table))
-            gkey, checkpoints, offsets = _index_lane(
-                starts, states, lane.end_ns, N_STATES * (row + li), key_dtype, checkpoint_every
-            )
-            row += len(starts)
-            parts["starts"].append(starts)
-            parts["states"].append(states)
-            parts["exits"].append(exits)
-            parts["evidence"].append(evidence)
-            parts["gkey"].append(gkey)
-            parts["checkpoints"].append(checkpoints)
-            group_off[li] = offsets
-            records.append(
-                LaneRecord(
-                    lane.vm_pid, lane.vcpu, lane.tid, lane.comm, lane.end_ns, dict(lane.exit_counts)
-                )
-            )
-        lane_off = np.zeros(len(ordered) + 1, dtype=np.int64)
-        lane_off[1:] = np.cumsum([len(lane) for lane in ordered])
-
-        def cat(name: str, dtype: Any) -> AnyInts:
-            return (
-                np.concatenate(parts[name]).astype(dtype, copy=False)
-                if parts[name]
-                else np.zeros(0, dtype)
-            )
-
+            for lane in ordered
+        ]
+        columns = build_columns(ordered, len(evidence_table), checkpoint_every, release=release)
         return cls(
             meta=meta,
             vms=list(vms),
             warnings=list(warnings),
             records=records,
-            lane_off=lane_off,
-            starts=cat("starts", np.int64),
-            states=cat("states", np.uint8),
-            exits=narrow_signed(cat("exits", np.int64)),
-            evidence=narrow_signed(cat("evidence", np.int64)),
-            gkey=cat("gkey", key_dtype),
-            checkpoints=(
-                np.concatenate(parts["checkpoints"])
-                if parts["checkpoints"]
-                else np.zeros((0, N_STATES), np.int64)
-            ),
-            group_off=group_off,
-            evidence_table=table,
+            lane_off=columns.lane_off,
+            starts=columns.starts,
+            states=columns.states,
+            exits=columns.exits,
+            evidence=columns.evidence,
+            gkey=columns.gkey,
+            checkpoints=columns.checkpoints,
+            group_off=columns.group_off,
+            evidence_table=evidence_table,
             checkpoint_every=checkpoint_every,
         )
 
@@ -945,47 +913,3 @@ def _runs(column: AnyInts, length: int) -> npt.NDArray[np.void]:
 def _check_every(every: int) -> None:
     if every < 2 or every % 2:
         raise ValueError("checkpoint_every must be an even number >= 2")
-
-
-def _check_lane(
-    lane: LaneData, starts: I64, states: U8, exits: I64, evidence: I64, n_evidence: int
-) -> None:
-    """Refuse lanes that break LaneData's contract: every query relies on it."""
-    where = f"lane vm {lane.vm_pid} vcpu {lane.vcpu}"
-    n = len(starts)
-    if not len(states) == len(exits) == len(evidence) == n:
-        raise ValueError(f"{where}: columns have different lengths")
-    if n == 0:
-        return
-    if np.any(starts[1:] < starts[:-1]) or lane.end_ns < int(starts[-1]):
-        raise ValueError(f"{where}: interval starts are not in time order")
-    if int(states.max()) >= N_STATES:
-        raise ValueError(f"{where}: unknown state value {int(states.max())}")
-    if int(evidence.min()) < -1 or int(evidence.max()) >= n_evidence:
-        raise ValueError(f"{where}: evidence ids outside the evidence table")
-
-
-def _index_lane(
-    starts: I64, states: U8, end_ns: int, key_shift: int, key_dtype: Any, every: int
-) -> tuple[AnyInts, I64, I64]:
-    """The per-state index of one lane: (gkey, checkpoint rows, group offsets)."""
-    n = len(starts)
-    order = np.argsort(states, kind="stable")
-    sorted_states = states[order].astype(np.int64)
-    gkey = (key_shift + sorted_states * (n + 1) + order).astype(key_dtype)
-    offsets = np.zeros(N_STATES + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum(np.bincount(states, minlength=N_STATES)[:N_STATES])
-    return gkey, _checkpoint_rows(starts, states, end_ns, every), offsets
-
-
-def _checkpoint_rows(starts: I64, states: U8, end_ns: int, every: int) -> I64:
-    """Row m: ns per state before interval `min(m * every, n)`, m = 0 .. ceil(n / every)."""
-    n = len(starts)
-    blocks = -(-n // every)
-    rows = np.zeros((blocks + 1, N_STATES), dtype=np.int64)
-    if n:
-        durations = np.diff(starts, append=np.int64(end_ns))
-        cells = np.arange(n, dtype=np.int64) // every * N_STATES + states
-        np.add.at(rows[1:].reshape(-1), cells, durations)
-        np.cumsum(rows, axis=0, out=rows)
-    return rows
