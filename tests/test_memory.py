@@ -10,6 +10,7 @@ import numpy.typing as npt
 from paths import SAMPLE_TRACE
 
 from w2a_tui.analysis import NEEDED_KINDS, Analyzer
+from w2a_tui.analysis.tracks import Gap, GapLog
 from w2a_tui.model import AnalysisResult
 from w2a_tui.pipeline import analyze_trace
 from w2a_tui.store import StateStore
@@ -104,3 +105,28 @@ def test_finish_frees_the_tracks_it_built_lanes_from() -> None:
     for track in analyzer.vcpus.values():
         assert len(track.starts) == len(track.states) == len(track.exits) == 0
         assert len(track.closed_gaps) == 0 and track.marks == []
+
+
+def test_gap_log_gives_back_every_field_finish_reads() -> None:
+    woken_wait = Gap(7, True)
+    woken_wait.woken = True
+    woken_wait.ready_index = 8
+    woken_wait.wake_ts = 1_700_000_000_123_456_789
+    woken_wait.waker_tid, woken_wait.waker_comm, woken_wait.waker_ctx = 4321, "qemu", "hrtimer"
+    woken_wait.waker_reason = 6
+    woken_wait.acc_vec, woken_wait.acc_tid, woken_wait.acc_class = 236, 99, 2
+    woken_wait.acc_comm, woken_wait.acc_ctx = "kworker/1:2", "irq:42:virtio1-req.0"
+    woken_wait.inj_vec = 34
+    blocked = Gap(3, False)
+    log = GapLog()
+    log.append(woken_wait)
+    log.append(blocked)
+
+    assert len(log) == 2
+    rows = list(log)
+    for row, gap in zip(rows, (woken_wait, blocked), strict=True):
+        assert row.interval == gap.index
+        for name in row._fields:
+            if name != "interval":
+                assert getattr(row, name) == getattr(gap, name), name
+    assert rows[0].is_wait is True and rows[1].woken is False

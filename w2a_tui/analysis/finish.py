@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from w2a_tui.analysis.classify import classify_vector
-from w2a_tui.analysis.tracks import HYP_AFTER_EXIT, Gap, VcpuTrack
+from w2a_tui.analysis.tracks import HYP_AFTER_EXIT, ClosedGap, VcpuTrack
 from w2a_tui.model import (
     WAIT_STATES,
     AnalysisResult,
@@ -102,7 +102,7 @@ class ResultBuilder:
 
     def _classify(
         self,
-        gap: Gap,
+        gap: ClosedGap,
         learned: Mapping[int, Reason] | None,
         table: Mapping[int, Reason],
         states: array[int],
@@ -118,8 +118,8 @@ class ResultBuilder:
                 wakeup_ns=gap.wake_ts,
             )
             evidence[gap.ready_index] = self.add(waker)
-            if not gap.is_wait and states[gap.index] == _BLOCKED:
-                evidence[gap.index] = evidence[gap.ready_index]
+            if not gap.is_wait and states[gap.interval] == _BLOCKED:
+                evidence[gap.interval] = evidence[gap.ready_index]
         if not gap.is_wait:
             return
         vector = -1
@@ -142,7 +142,7 @@ class ResultBuilder:
             reason = Reason(gap.waker_reason)
         else:
             reason = Reason.UNKNOWN
-        states[gap.index] = int(reason)
+        states[gap.interval] = int(reason)
         has_emitter = gap.acc_vec >= 0
         record = Evidence(
             source=source,
@@ -155,7 +155,7 @@ class ResultBuilder:
             waker_context=gap.waker_ctx if gap.woken else "",
             wakeup_ns=gap.wake_ts if gap.woken else -1,
         )
-        evidence[gap.index] = self.add(record)
+        evidence[gap.interval] = self.add(record)
 
 
 def _evidence_typecode(bound: int) -> str:
