@@ -82,6 +82,25 @@ class _Native:
         self.STRING = n.FIELD_CLASS_TYPE_STRING
         self.BOOL = n.FIELD_CLASS_TYPE_BOOL
         self.STRUCTURE = n.FIELD_CLASS_TYPE_STRUCTURE
+        self.ARRAY = n.FIELD_CLASS_TYPE_ARRAY
+        self.array_element_class = n.field_class_array_borrow_element_field_class_const
+        self.value_range = n.field_class_integer_get_field_value_range
+        self.array_length = n.field_array_get_length
+        self.array_element = n.field_array_borrow_element_field_by_index_const
+
+    def byte_text(self, array: Any) -> str:
+        """A byte array (a `comm` written as uint8[16] without a text encoding) as text,
+        like a CTF char array: up to the first NUL."""
+        element, get = self.array_element, self.get_unsigned
+        raw = bytes(get(element(array, i)) for i in range(self.array_length(array)))
+        return raw.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
+
+    def _is_byte_array(self, kind: int, field_class: Any) -> bool:
+        if not self.type_is(kind, self.ARRAY):
+            return False
+        element = self.array_element_class(field_class)
+        element_kind = self.field_class_type(element)
+        return bool(self.type_is(element_kind, self.UNSIGNED) and self.value_range(element) == 8)
 
     def members(self, struct_class: Any) -> list[tuple[str, Getter | None]]:
         """(name, value getter) of each member of a structure field class."""
@@ -92,7 +111,8 @@ class _Native:
         result: list[tuple[str, Getter | None]] = []
         for i in range(self.member_count(struct_class)):
             member = self.member_class_at(struct_class, i)
-            kind = self.field_class_type(self.member_field_class(member))
+            member_class = self.member_field_class(member)
+            kind = self.field_class_type(member_class)
             getter: Getter | None
             if self.type_is(kind, self.UNSIGNED):
                 getter = self.get_unsigned
@@ -102,6 +122,8 @@ class _Native:
                 getter = self.get_string
             elif self.type_is(kind, self.BOOL):
                 getter = self.get_bool
+            elif self._is_byte_array(kind, member_class):
+                getter = self.byte_text
             else:
                 getter = None  # arrays, reals, variants: not needed by the analysis
             result.append((self.member_name(member), getter))

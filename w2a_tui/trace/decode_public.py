@@ -109,7 +109,22 @@ def _plain(field: Any) -> int | str:
     """An int or str from a bt2 field object (strings stay strings, numbers become int)."""
     if isinstance(field, str):
         return field
+    if _is_byte_array(field):
+        # A comm written as uint8[16] without a text encoding: text up to the first NUL,
+        # as a CTF char array would decode.
+        raw = bytes(int(element) for element in field)
+        return raw.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
     try:
         return int(field)
     except TypeError:
         return str(field)
+
+
+def _is_byte_array(field: Any) -> bool:
+    bt2 = load_bt2()
+    if not isinstance(field, bt2._ArrayFieldConst):
+        return False
+    element = field.cls.element_field_class
+    return (
+        isinstance(element, bt2._UnsignedIntegerFieldClassConst) and element.field_value_range == 8
+    )

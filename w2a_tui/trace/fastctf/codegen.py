@@ -192,7 +192,10 @@ class Compiler:
                 raise Unsupported(f"variant field {name!r} wanted")
             self.variant(t)
         elif isinstance(t, FloatType):
-            raise Unsupported("floating point fields")
+            if want is not None or t.size not in (32, 64):
+                raise Unsupported("floating point field wanted or of an odd size")
+            self.align(t.align)
+            self.state.offset += t.size  # skipped: the analysis reads no reals
         else:  # pragma: no cover
             raise Unsupported(f"field type {type(t).__name__}")
 
@@ -234,10 +237,11 @@ class Compiler:
             st = self.state
             if st.offset % 8 or st.known < 8:
                 raise Unsupported("byte array off byte boundaries")
-            if want is not None and not (element.text or bytes_ok):
-                raise Unsupported(f"integer array {name!r} wanted")
+            if want is not None and element.signed and not (element.text or bytes_ok):
+                raise Unsupported(f"signed byte array {name!r} wanted")
             st.items.setdefault("le", []).append((st.offset // 8, f"{t.length}s", want))
-            if want is not None and element.text:
+            # Wanted byte arrays are text (comm...), encoded or not, as the bt2 decoders do.
+            if want is not None and not bytes_ok:
                 st.post.append(f"{want} = {self.const(TextCache())}[{want}]")
             st.offset += 8 * t.length
             return

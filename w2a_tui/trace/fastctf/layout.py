@@ -74,10 +74,10 @@ def compile_scopes(
             continue
         top = {}
         for index, (raw, _) in enumerate(scope.members):
-            if raw in wanted:
+            if field_name(raw) in wanted:  # sink.ctf.fs writes `_cpu_id`
                 var = compiler.var()
                 top[index] = var
-                found.append((raw, var))
+                found.append((field_name(raw), var))
         compiler.scope(scope, Wants(top=top, bytes_ok=True))
     compiler.flush()
     result = ", ".join(f"{raw!r}: {var}" for raw, var in found)

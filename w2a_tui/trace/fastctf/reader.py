@@ -12,6 +12,7 @@ import mmap
 import struct
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,10 @@ class PortReader:
             self._maps.append(mm)
             try:
                 for packet in stream_file.packets:
-                    yield mm, packet, stream_file.path.name
+                    if packet.offset % 8 == 0:
+                        yield mm, packet, stream_file.path.name
+                    else:
+                        yield _aligned_copy(mm, packet), _rebased(packet), stream_file.path.name
             finally:
                 self._maps.remove(mm)
                 mm.close()
@@ -137,6 +141,19 @@ class PortReader:
         for mm in self._maps:
             mm.close()
         self._maps.clear()
+
+
+def _aligned_copy(mm: mmap.mmap, packet: Packet) -> bytes:
+    """An unaligned packet (sink.ctf.fs packs packets end to end) as its own buffer, so
+    that the compiled readers' alignment arithmetic holds: one copy per packet."""
+    return mm[packet.offset : packet.offset + packet.size]
+
+
+def _rebased(packet: Packet) -> Packet:
+    shift = packet.offset * 8
+    return replace(
+        packet, events_at=packet.events_at - shift, content_end=packet.content_end - shift
+    )
 
 
 class FastPortDecoder(PortDecoder):

@@ -17,11 +17,13 @@ from w2a_tui.trace.fastctf.layout import CONTEXT_FIELDS, HEADER_FIELDS, compile_
 from w2a_tui.trace.fastctf.types import Metadata, Unsupported
 
 CTF_MAGIC = 0xC1FC1FC1
+_HEAD_COPY = 1 << 16  # bytes copied to read an unaligned packet's header and context
 
 
 @dataclass(frozen=True, slots=True)
 class Packet:
-    """One packet of a stream file; positions in bits from the file start."""
+    """One packet of a stream file; positions in bits from the file start (from the packet
+    start once `PortReader` hands out an unaligned packet as a copy)."""
 
     offset: int  # bytes
     size: int  # bytes
@@ -84,10 +86,12 @@ class PacketIndexer:
 
     def _packet(self, mm: Any, at: int, file_size: int, name: str) -> Packet:
         where = f"stream file {name}, packet at byte {at}"
-        if at % 8:
-            raise Unsupported("packet not on an 8-byte boundary")
+        # The compiled readers assume 8-byte aligned packets (CTF aligns fields from the
+        # packet start); sink.ctf.fs packs packets end to end, so an unaligned packet's
+        # header is read from a copy that starts at offset 0.
+        buf, start = (mm, at * 8) if at % 8 == 0 else (mm[at : at + _HEAD_COPY], 0)
         try:
-            p, header = self._header(mm, at * 8)
+            p, header = self._header(buf, start)
             magic = header.get("magic")
             if magic is not None and magic != CTF_MAGIC:
                 raise bad(self.trace_dir, f"{where}: bad magic number {magic:#x}")
@@ -101,9 +105,10 @@ class PacketIndexer:
                 stream_class = next(iter(self.meta.streams))
             if stream_class not in self.meta.streams:
                 raise bad(self.trace_dir, f"{where}: unknown stream class {stream_class}")
-            p, context = self._context(stream_class)(mm, p)
+            p, context = self._context(stream_class)(buf, p)
         except struct.error as err:
             raise bad(self.trace_dir, f"{where}: its header is cut short") from err
+        p += at * 8 - start
         remaining = (file_size - at) * 8
         packet_bits = context.get("packet_size", remaining)
         content_bits = context.get("content_size", packet_bits)
@@ -118,9 +123,8 @@ class PacketIndexer:
             raise bad(self.trace_dir, f"{where}: content larger than the packet")
         if p - at * 8 > content_bits:
             raise bad(self.trace_dir, f"{where}: content smaller than its own context")
-        cpu = context.get("cpu_id")
-        if cpu is None:
-            raise Unsupported("packets without cpu_id")
+        # No cpu_id (one stream for all CPUs...): -1, as babeltrace2's decoders give.
+        cpu = context.get("cpu_id", -1)
         return Packet(
             offset=at,
             size=packet_bits // 8,
