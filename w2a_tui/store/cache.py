@@ -363,12 +363,12 @@ def load_or_analyze_store(
     """`load_or_analyze` for the TUI: returns the store itself (a cached store reopens
     without building any Python object per interval)."""
     if not use_cache:
-        return StateStore.from_result(analyze()), False
+        return StateStore.from_result(analyze(), release=True), False
     identity = trace_identity(trace_path)
     store = load_store(trace_path, identity)
     if store is not None:
         return store, True
-    store = StateStore.from_result(analyze())
+    store = StateStore.from_result(analyze(), release=True)
     with contextlib.suppress(OSError, ValueError):
         save_store(trace_path, store, identity)
     return store, False

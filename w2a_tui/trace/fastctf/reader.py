@@ -149,6 +149,17 @@ def _aligned_copy(mm: mmap.mmap, packet: Packet) -> bytes:
     return mm[packet.offset : packet.offset + packet.size]
 
 
+def _release_pages(mm: mmap.mmap, packet: Packet) -> None:
+    """Drop the decoded packet's whole pages from this process's mapping: a big trace's
+    pages would otherwise all stay resident (and counted) until its file is closed. The
+    file is read-only and mapped shared, so a later touch just faults the page back in."""
+    page = mmap.PAGESIZE
+    start = packet.offset - packet.offset % page
+    stop = (packet.offset + packet.size) // page * page
+    if stop > start:
+        mm.madvise(mmap.MADV_DONTNEED, start, stop - start)
+
+
 def _rebased(packet: Packet) -> Packet:
     shift = packet.offset * 8
     return replace(
@@ -232,6 +243,8 @@ class FastPortDecoder(PortDecoder):
             if packet.end >= 0:
                 self._clock = packet.end
             self._packet = None
+            if isinstance(mm, mmap.mmap):
+                _release_pages(mm, packet)
         return n
 
     def _discarded(self, packet: Packet, layout: StreamLayout) -> None:
