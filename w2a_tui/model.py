@@ -160,6 +160,8 @@ class TraceMeta:
     event_count: int = 0
     lost_events: int = 0
     has_pid_tid: bool = False
+    # What the reader found wrong but could read past (e.g. an empty stream file).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -295,7 +295,7 @@ def _unknown_after_start(lanes: list[LaneData]) -> tuple[int, int]:
 
 
 def _warnings(an: Analyzer, lanes: list[LaneData]) -> list[str]:
-    warnings: list[str] = []
+    warnings: list[str] = list(an.meta.warnings)
     for cpu, (count, begin, end, packets) in sorted(an.lost.items()):
         span_ms = max(end - begin, 0) / 1e6
         warnings.append(

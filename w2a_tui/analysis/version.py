@@ -8,11 +8,12 @@ never goes to another VM, device vectors beat `task`, KVM events on a CPU whose 
 is not known yet are kept and adopted at its switch-out, a wake-up traced before the
 blocking switch-out makes `ready` from the switch-out; unnamed VMs export an empty name;
 5 the lost-events warning counts every `unknown` stretch it caused;
-6 rule 2 takes the latest accept by time, also when an earlier one was held.
+6 rule 2 takes the latest accept by time, also when an earlier one was held;
+7 the reader's own warnings (empty stream files) lead the result's warnings.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-ANALYSIS_VERSION: Final = 6
+ANALYSIS_VERSION: Final = 7

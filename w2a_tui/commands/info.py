@@ -40,7 +40,8 @@ def gather(path: str) -> dict[str, Any]:
     source = open_trace(path)
     counts = source.count_events()
     meta = source.meta
-    requirements = check(counts.by_name, meta.has_pid_tid)
+    cpus_known = bool(counts.cpus) or counts.total == 0
+    requirements = check(counts.by_name, meta.has_pid_tid, cpus_known)
     ready = usable(requirements)
     return {
         "path": meta.path,
@@ -61,6 +62,7 @@ def gather(path: str) -> dict[str, Any]:
         "canonical_names": {name: canonical_name(name) for name in counts.by_name},
         "events_per_cpu": {str(cpu): n for cpu, n in counts.by_cpu.items()},
         "has_pid_tid": meta.has_pid_tid,
+        "warnings": meta.warnings,
         "w2a": {
             "usable": ready,
             "requirements": [
@@ -100,6 +102,8 @@ def render(report: dict[str, Any]) -> None:
     for key, value in rows:
         summary.add_row(key, value)
     console.print(summary)
+    for warning in report["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
 
     events = Table(title="Events by name", title_justify="left", expand=False)
     events.add_column("event (as in the trace)", overflow="fold")

@@ -90,6 +90,22 @@ def check_trace_files(trace_dir: Path) -> None:
         _check_regular_readable(entry, "stream file")
 
 
+def empty_stream_warnings(trace_dir: Path) -> list[str]:
+    """One sentence per 0-byte stream file. babeltrace2 reads past them silently, but
+    LTTng writes at least one packet per stream, so an empty file means a copy or a
+    recording that was cut: that stream's events are missing, and the user must know."""
+    warnings = []
+    for entry in sorted(trace_dir.iterdir()):
+        if entry.name == "metadata" or entry.name.startswith(".") or not entry.is_file():
+            continue
+        if entry.stat().st_size == 0:
+            warnings.append(
+                f"Stream file {entry} is empty (0 bytes): the events it should hold are "
+                "missing; copy the trace again if the copy was cut short."
+            )
+    return warnings
+
+
 def _check_regular_readable(path: Path, what: str) -> None:
     try:
         mode = path.stat().st_mode

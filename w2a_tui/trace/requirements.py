@@ -73,8 +73,11 @@ def _groups(names: tuple[str, ...], width: int) -> list[list[str]]:
     return groups
 
 
-def check(event_names: Iterable[str], has_pid_tid: bool) -> list[Requirement]:
-    """Which of W2A's inputs the trace has, from its raw event names and contexts."""
+def check(
+    event_names: Iterable[str], has_pid_tid: bool, cpus_known: bool = True
+) -> list[Requirement]:
+    """Which of W2A's inputs the trace has, from its raw event names and contexts.
+    `cpus_known`: the packets carry `cpu_id` (False when events came without any CPU)."""
     kinds = {k for k in (kind_of(name) for name in event_names) if k is not None}
 
     def has(*wanted: EventKind) -> bool:
@@ -110,6 +113,13 @@ def check(event_names: Iterable[str], has_pid_tid: bool) -> list[Requirement]:
             RECOMMENDED,
             has_pid_tid,
             "map each vCPU thread to its VM; without them the VM is inferred",
+        ),
+        Requirement(
+            "per-CPU streams (cpu_id in the packet context, as LTTng writes it)",
+            RECOMMENDED,
+            cpus_known,
+            "place interrupt contexts and wake-ups on their CPU; without it rule 2's "
+            "attribution and rule 3 cannot work",
         ),
     ]
 

@@ -15,7 +15,7 @@ from w2a_tui.trace import env as trace_env
 from w2a_tui.trace._bt import bad_trace, ctf_fs_class, load_bt2
 from w2a_tui.trace.decode_native import NativePortDecoder
 from w2a_tui.trace.decode_public import PublicPortDecoder
-from w2a_tui.trace.discover import find_trace_dirs
+from w2a_tui.trace.discover import empty_stream_warnings, find_trace_dirs
 from w2a_tui.trace.fastctf import FastGraph, FastPortDecoder, FastTrace, Unsupported
 from w2a_tui.trace.graph import Reading, TraceGraph
 from w2a_tui.trace.merge import needy, release, watermark
@@ -87,6 +87,7 @@ class TraceSource:
             kernel=trace_env.kernel_of(first),
             first_ns=min(d.begin_ns for d in dirs),
             last_ns=max(d.end_ns for d in dirs),
+            warnings=[w for d in dirs for w in empty_stream_warnings(d.path)],
         )
         self._probe()
 
