@@ -57,6 +57,7 @@ def test_info_requirements_follow_the_trace(capsys: pytest.CaptureFixture[str]) 
         "sched_switch": True,
         "wake-ups": True,
         "pid/tid contexts": False,
+        "per-CPU streams": True,
     }
 
 
