@@ -1,0 +1,136 @@
+"""The trace's first moments: where every vCPU and batch thread is when tracing starts,
+the LTTng statedump that lists them, and the periodic host activity being set going."""
+
+from __future__ import annotations
+
+from w2a_tui.sim import tracepoints as tp
+from w2a_tui.sim.constants import (
+    US,
+)
+from w2a_tui.sim.core import SimCore
+from w2a_tui.sim.entities import (
+    GUEST,
+    HYPER,
+    INITIAL_STATES,
+    M_PREEMPTED,
+    M_RUN,
+    RUNNABLE,
+    RUNNING,
+    SLEEPING,
+    Kind,
+    Vcpu,
+)
+
+
+class StartupMixin(SimCore):
+    """Sets the host going at the trace's start."""
+
+    def _start(self) -> None:
+        sc, rng, t = self.sc, self.rng, self.t0
+        cpu0 = self.cpus[0]
+        cpu0.cur = self.sessiond
+        self.sessiond.run = RUNNING
+        # Batch threads: running on their CPU or queued behind another batch thread.
+        for b in self.batch:
+            cpu = self.cpus[b.cpu]
+            if cpu.cur.kind is Kind.IDLE:
+                cpu.cur = b
+                b.run = RUNNING
+            else:
+                cpu.rq.append(b)
+                b.run = RUNNABLE
+                self._ensure_slice(cpu, t)
+        if sc.initial:
+            running = [v for vm in self.vms if vm.launch == 0 for v in vm.vcpus]
+            for k, v in enumerate(running):
+                self._place(v, sc.initial[k % len(sc.initial)], t)
+        # The statedump, emitted by lttng-sessiond on CPU 0, lists every thread alive.
+        self._emit(cpu0, t, tp.STATEDUMP_START)
+        ts = t + 2 * US
+        for th in self.threads.values():
+            if not th.born:
+                continue
+            status = 6 if th.run == RUNNING else (2 if th.run == RUNNABLE else 5)
+            kthread = 1 if th.ppid == 2 or th.tid == 2 else 0
+            self._emit(
+                cpu0, ts, tp.STATEDUMP_PROCESS,
+                th.tid, th.tid, th.pid, th.pid, th.ppid, th.ppid, th.comm_b,
+                kthread, 5 if th.run == SLEEPING else 0, 0, status, th.cpu,
+            )  # fmt: skip
+            ts += self._d(300, 900)
+        self._emit(cpu0, ts, tp.STATEDUMP_END)
+        self._at(ts + 5 * US, self._sessiond_sleep)
+        # A halted vCPU has its LAPIC timer armed; the others run already.
+        for vm in self.vms:
+            for v in vm.vcpus:
+                if v.at_start == "halted":
+                    v.wait = None
+                    self._arm_timer(v, ts + int(rng.uniform(50, 800) * US))
+                else:
+                    self._run_placed(v, t)
+        for cpu in self.cpus:
+            self._at(t + int(rng.uniform(0.1, 1.0) * sc.kworker_period_us * US), self._kwork, cpu)
+        for vm in self.vms:
+            if vm.sc.main_loop_period_us > 0 and vm.started:
+                self._at(t + self._exp_ns(vm.sc.main_loop_period_us * US), self._main_loop, vm)
+        for vm in self.vms:
+            if vm.sc.net_rx_per_s > 0 and vm.started:
+                self._at(t + self._exp_ns(1e9 / vm.sc.net_rx_per_s), self._net_rx_tick, vm)
+        for vm in self.vms:
+            if not vm.started:
+                self._at(vm.launch, self._launch, vm)
+
+    def _place(self, v: Vcpu, where: str, t: int) -> None:
+        """Put a vCPU where it is when the trace begins (before the statedump sees it).
+        A vCPU meant to be on a busy CPU waits in its run queue instead (`preempted`)."""
+        if where not in INITIAL_STATES:
+            raise ValueError(f"unknown initial vCPU state {where!r}")
+        th = v.thread
+        cpu = self.cpus[th.cpu]
+        if where in ("guest", "hypervisor") and cpu.cur.kind is not Kind.IDLE:
+            where = "preempted"
+        v.at_start = where
+        if where in ("guest", "hypervisor"):
+            cpu.cur = th
+            th.run = RUNNING
+            th.switch_in = t
+            v.mode = M_RUN
+            v.phase = GUEST if where == "guest" else HYPER
+        elif where == "preempted":
+            th.run = RUNNABLE
+            cpu.rq.append(th)
+            v.mode = M_PREEMPTED
+            v.phase = HYPER
+
+    def _run_placed(self, v: Vcpu, t: int) -> None:
+        """Set a placed vCPU going: the guest runs on (its first kvm_exit is its first
+        evidence); the hypervisor injects the pending timer tick and enters; a preempted
+        one waits for its CPU."""
+        cpu = self.cpus[v.thread.cpu]
+        if v.at_start == "guest":
+            self._plan(v, cpu, t)
+        elif v.at_start == "hypervisor":
+            if not self.sc.apicv:
+                v.pending.append(self.sc.timer_vector)
+            v.plan_tok += 1
+            self._at(t + self._d(2 * US, 20 * US), self._first_entry, v, v.plan_tok)
+        elif cpu.cur.kind is Kind.IDLE:
+            cpu.resched_armed = True
+            self._at(t + self._d(2 * US, 20 * US), self._resched, cpu)
+        else:
+            self._ensure_slice(cpu, t)
+
+    def _first_entry(self, t: int, v: Vcpu, tok: int) -> None:
+        if tok != v.plan_tok or v.mode != M_RUN or v.phase != HYPER:
+            return
+        cpu = self.cpus[v.thread.cpu]
+        if cpu.cur is not v.thread or self._postponed(cpu, t, self._first_entry, v, tok):
+            return
+        self._vcpu_enter(v, cpu, self._begin(cpu, t))
+
+    def _sessiond_sleep(self, t: int) -> None:
+        cpu = self.cpus[0]
+        if self._postponed(cpu, t, self._sessiond_sleep):
+            return
+        if cpu.cur is self.sessiond:
+            self._block(cpu, self._begin(cpu, t), self.sessiond)
