@@ -281,9 +281,10 @@ def _count_progress(decoders: list[PortDecoder], ranges: list[tuple[int, int]]) 
     )
 
 
-def open_trace(path: str | os.PathLike[str]) -> TraceSource:
+def open_trace(path: str | os.PathLike[str], decoder: str | None = None) -> TraceSource:
     """Open the kernel trace at `path` (a CTF directory or a folder holding one or several);
-    raises BadTraceError with one clear sentence when it cannot be read."""
+    raises BadTraceError with one clear sentence when it cannot be read. `decoder` (one of
+    READERS) overrides the `W2A_READER` choice."""
     root = Path(path).expanduser()
     directories = find_trace_dirs(root)
     load_bt2()
@@ -306,7 +307,7 @@ def open_trace(path: str | os.PathLike[str]) -> TraceSource:
             f"{root} holds kernel traces of {len(hosts)} different hosts ({listing}); "
             "open one host's trace directory."
         )
-    return TraceSource(root, kernel, skipped, _reader_choice())
+    return TraceSource(root, kernel, skipped, decoder or _reader_choice())
 
 
 def _reader_choice() -> str:
