@@ -7,11 +7,11 @@ from collections.abc import Callable, Mapping
 
 from w2a_tui.analysis import NEEDED_KINDS, Analyzer
 from w2a_tui.analysis.guest import guest_evidence
-from w2a_tui.errors import BadTraceError, NoKvmActivityError
+from w2a_tui.errors import NoKvmActivityError
 from w2a_tui.model import AnalysisResult, Reason
 from w2a_tui.store import StateStore
 from w2a_tui.store.cache import load_or_analyze, load_or_analyze_store
-from w2a_tui.trace import ReadProgress, TraceSource, open_trace
+from w2a_tui.trace import ReadProgress, TraceSource, read_trace
 
 ProgressCallback = Callable[[ReadProgress], None]
 
@@ -22,45 +22,25 @@ def analyze_trace(
     progress: ProgressCallback | None = None,
     vector_table: Mapping[int, Reason] | None = None,
 ) -> AnalysisResult:
-    """Read the trace once and run the W2A analysis over it.
+    """Read the trace once and run the W2A analysis over it (through `read_trace`, so a
+    failure of our own decoder gets babeltrace2's second reading).
 
     Raises BadTraceError (unreadable trace) or NoKvmActivityError (nothing to analyse).
-    When our own CTF decoder calls the trace damaged, babeltrace2 (the reference) reads it
-    again before that verdict reaches the user: a bug of ours must not cost an analysis.
     """
-    source = open_trace(path)
-    try:
-        analyzer, result = _analyze(source, progress, vector_table)
-    except BadTraceError as err:
-        if source.decoder != "fast":
-            raise
-        try:
-            source = open_trace(path, decoder="bt2")
-            analyzer, result = _analyze(source, progress, vector_table)
-        except BadTraceError:
-            raise err from None  # both agree: ours names the file and byte, keep it
-        result.warnings.insert(
-            0,
-            f"w2a-tui's own CTF decoder could not read this trace ({err.message}); "
-            "babeltrace2 read it instead.",
-        )
-    if not result.lanes:
-        hints = guest_evidence(source.meta.hostname, analyzer.irq_names())
-        raise NoKvmActivityError(
-            no_kvm_message(analyzer.seen_entry, source.meta.hostname, guest_hint=hints)
-        )
-    return result
 
+    def analyze(source: TraceSource) -> AnalysisResult:
+        analyzer = Analyzer(source.meta, vector_table)
+        for batch in source.iter_batches(NEEDED_KINDS, progress=progress):
+            analyzer.feed(batch)
+        result = analyzer.finish()
+        if not result.lanes:
+            hints = guest_evidence(source.meta.hostname, analyzer.irq_names())
+            raise NoKvmActivityError(
+                no_kvm_message(analyzer.seen_entry, source.meta.hostname, guest_hint=hints)
+            )
+        return result
 
-def _analyze(
-    source: TraceSource,
-    progress: ProgressCallback | None,
-    vector_table: Mapping[int, Reason] | None,
-) -> tuple[Analyzer, AnalysisResult]:
-    analyzer = Analyzer(source.meta, vector_table)
-    for batch in source.iter_batches(NEEDED_KINDS, progress=progress):
-        analyzer.feed(batch)
-    return analyzer, analyzer.finish()
+    return read_trace(path, analyze)
 
 
 def load_result(

@@ -34,26 +34,10 @@ def run(args: argparse.Namespace) -> int:
 
 def gather(path: str) -> dict[str, Any]:
     """Everything `info` shows, as JSON-ready data (one count-only pass over the trace)."""
-    from w2a_tui.errors import BadTraceError
-    from w2a_tui.trace import open_trace
+    from w2a_tui.trace import read_trace
     from w2a_tui.trace.requirements import check, record_commands, usable
 
-    source = open_trace(path)
-    try:
-        counts = source.count_events()
-    except BadTraceError as err:
-        if source.decoder != "fast":
-            raise
-        try:  # babeltrace2, the reference, has the last word on damage (see pipeline)
-            source = open_trace(path, decoder="bt2")
-            counts = source.count_events()
-        except BadTraceError:
-            raise err from None
-        source.meta.warnings.insert(
-            0,
-            f"w2a-tui's own CTF decoder could not read this trace ({err.message}); "
-            "babeltrace2 read it instead.",
-        )
+    source, counts = read_trace(path, lambda s: (s, s.count_events()))
     meta = source.meta
     cpus_known = bool(counts.cpus) or counts.total == 0
     requirements = check(counts.by_name, meta.has_pid_tid, cpus_known)
