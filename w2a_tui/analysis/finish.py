@@ -285,12 +285,14 @@ def _unknown_after_start(lanes: list[LaneData]) -> tuple[int, int]:
     """(count, total ns) of `unknown` intervals past each lane's head: the time that
     lost events hid (the head is the stretch before the vCPU's first evidence)."""
     count = total = 0
-    unknown = int(State.UNKNOWN)
     for lane in lanes:
-        for i in range(1, len(lane)):
-            if lane.states[i] == unknown:
-                count += 1
-                total += lane.end_of(i) - lane.starts[i]
+        if len(lane) < 2:
+            continue
+        starts = np.asarray(lane.starts, dtype=np.int64)
+        ends = np.append(starts[1:], lane.end_ns)
+        hidden = np.flatnonzero(np.asarray(lane.states)[1:] == int(State.UNKNOWN)) + 1
+        count += len(hidden)
+        total += int((ends[hidden] - starts[hidden]).sum())
     return count, total
 
 
