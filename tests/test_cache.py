@@ -124,7 +124,7 @@ def test_round_trip_beside_the_trace(trace: Path) -> None:
 
 def test_identity_covers_every_file_of_the_ctf_dirs(trace: Path) -> None:
     identity = cache.trace_identity(trace)
-    names = {rel for rel, _, _ in identity}
+    names = {rel for rel, *_ in identity}
     expected = {
         p.relative_to(trace).as_posix()
         for p in trace.rglob("*")
