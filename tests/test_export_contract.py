@@ -23,7 +23,7 @@ def _csv(result: AnalysisResult) -> list[dict[str, str]]:
 def _json(result: AnalysisResult) -> list[dict[str, object]]:
     buffer = io.StringIO()
     write_json(export_rows(result), buffer)
-    records: list[dict[str, object]] = json.loads(buffer.getvalue())
+    records: list[dict[str, object]] = json.loads(buffer.getvalue())["intervals"]
     return records
 
 

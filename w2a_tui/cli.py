@@ -12,7 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from w2a_tui import __version__
-from w2a_tui.errors import EXIT_FAILURE, W2AError
+from w2a_tui.commands.output import WRITE_ERRNOS, silence_stdout, write_error
+from w2a_tui.errors import EXIT_BAD_INPUT, EXIT_FAILURE, W2AError
+from w2a_tui.printable import printable
 
 COMMANDS: dict[str, str] = {
     "view": "open a trace in the terminal UI (the default: `w2a-tui TRACE`)",
@@ -53,13 +55,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     module = importlib.import_module(f"w2a_tui.commands.{args.command}")
     try:
+        if getattr(args, "trace", None) == "":
+            # Path("") is the current folder: an empty argument (an unset shell variable)
+            # must not analyse whatever folder the user happens to be in.
+            raise W2AError("the trace path is empty: give a trace directory.")
         status: int = module.run(args)
+        sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at exit
         return status
     except W2AError as err:
-        print(f"w2a-tui: {err.message}", file=sys.stderr)
+        print(f"w2a-tui: {printable(err.message)}", file=sys.stderr)
         return err.status
     except KeyboardInterrupt:
         print("w2a-tui: interrupted.", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        silence_stdout()
         return EXIT_FAILURE
+    except OSError as err:
+        print(f"w2a-tui: {printable(os_error_sentence(err))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def os_error_sentence(err: OSError) -> str:
+    """One sentence for an I/O error no command turned into its own: writing the output
+    (a full disk) or a path that failed while being read (`/proc/self`)."""
+    why = err.strerror or str(err)
+    if err.filename is None and err.errno in WRITE_ERRNOS:
+        silence_stdout()
+        return write_error(err, "the standard output").message
+    if err.filename is None:
+        return f"input/output error: {why}."
+    return f"cannot read {err.filename}: {why}; give a readable trace directory."

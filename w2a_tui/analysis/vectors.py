@@ -96,7 +96,13 @@ def _table_from_file(path: Path) -> dict[int, Reason]:
     try:
         text = path.read_text(encoding="utf-8")
         data: Any = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+    except (
+        OSError,
+        UnicodeDecodeError,
+        tomllib.TOMLDecodeError,
+        json.JSONDecodeError,
+        RecursionError,  # nested deeper than the parsers recurse
+    ) as err:
         raise W2AError(
             f"--vectors {path}: cannot read it as {'TOML' if path.suffix == '.toml' else 'JSON'}"
             f" ({err}); fix the file or use a preset.",

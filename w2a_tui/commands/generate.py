@@ -33,11 +33,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise W2AError("missing the output folder; run `w2a-tui generate OUT --scenario NAME`.")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise W2AError(f"{args.out} exists and is not a folder: give generate a new folder name.")
     sc = with_overrides(
         get_scenario(args.scenario), args.seconds, args.vms, args.vcpus, args.pcpus, args.seed
     )
     started = time.perf_counter()
-    summary = generate(Path(args.out), sc)
+    summary = generate(out, sc)
     took = time.perf_counter() - started
     lost = f", {summary.discarded} discarded" if summary.discarded else ""
     print(
