@@ -10,6 +10,7 @@ from rich.text import Text
 from w2a_tui.analysis.tables import ISA_SVM, ISA_VMX, exit_reason_label
 from w2a_tui.analysis.totals import Totals, VcpuTotals, VmTotals
 from w2a_tui.model import State, TraceMeta
+from w2a_tui.printable import printable, printable_tree
 
 _STATE_COLUMNS = (
     ("guest", State.GUEST),
@@ -139,7 +140,9 @@ def vm_section(vm: VmTotals) -> RenderableType:
 
 
 def render_report(totals: Totals, meta: TraceMeta, console: Console) -> None:
-    """Print the whole report: trace header, warnings, one section per VM."""
+    """Print the whole report: trace header, warnings, one section per VM. Names from
+    the trace are shown through `printable` (no control character reaches the terminal)."""
+    totals, meta = printable_tree(totals), printable_tree(meta)
     span = max(totals.last_ns - totals.first_ns, 0)
     where = meta.hostname or "unknown host"
     console.print(Text(f"Trace {meta.path}", style="bold"))
@@ -157,7 +160,7 @@ def render_report(totals: Totals, meta: TraceMeta, console: Console) -> None:
 
 def vcpu_summary(v: VcpuTotals) -> str:
     """One line per vCPU for callers that want plain text (the TUI's tooltips)."""
-    top = v.top_preemptors[0].comm if v.top_preemptors else "-"
+    top = printable(v.top_preemptors[0].comm) if v.top_preemptors else "-"
     return (
         f"vCPU {v.vcpu}: guest {_pct(v.time_by_state.get('guest', 0), v.span_ns)} %, "
         f"waits {v.waits.count}, top preemptor {top}"

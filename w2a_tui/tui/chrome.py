@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.text import Text
 
 from w2a_tui.model import TraceMeta, VmInfo
+from w2a_tui.printable import printable
 from w2a_tui.store import Interval, LaneInfo
 from w2a_tui.tui.palette import LOOKS, StateLook
 from w2a_tui.tui.timefmt import format_duration, format_time
@@ -53,14 +54,14 @@ def header_text(
     """Trace name, host, length, VM and vCPU counts; `(cached)` when the analysis was
     reopened from the on-disk cache (so a stale result can be suspected: `--no-cache`);
     a `⚠ N warnings (!)` marker when the analysis warned (lost events...)."""
-    name = Path(meta.path).name or meta.path
+    name = printable(Path(meta.path).name or meta.path)
     pieces: list[Piece] = [(9, " w2a-tui ", "bold reverse"), (8, f" {name}", "bold")]
     if warnings:
         plural = "s" if warnings != 1 else ""
         pieces.append((7, "  ", ""))
         pieces.append((7, f" ⚠ {warnings} warning{plural}: press ! ", WARNING_STYLE))
     if meta.hostname:
-        pieces.append((3, f"  host {meta.hostname}", ""))
+        pieces.append((3, f"  host {printable(meta.hostname)}", ""))
     pieces.append((5, f"  {len(vms)} VM{'s' if len(vms) != 1 else ''}, {n_lanes} vCPUs", ""))
     pieces.append((6, f"  {format_duration(hi - lo)}", ""))
     if lo >= EPOCH_PLAUSIBLE_NS:
@@ -120,7 +121,7 @@ def status_text(
     if sel is not None:
         pieces.append((6, f"  sel {format_duration(sel[1] - sel[0])}", ""))
     if lane is not None:
-        pieces.append((7, f"  {lane.vm_name} vCPU {lane.vcpu}", ""))
+        pieces.append((7, f"  {printable(lane.vm_name)} vCPU {lane.vcpu}", ""))
     if iv is not None:
         pieces.append((8, f"  {iv.state.label}", "bold"))
         pieces.append((7, f" {format_duration(iv.duration)}", ""))

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from rich.text import Text
 
 from w2a_tui.model import Source, State, VmInfo
+from w2a_tui.printable import printable
 from w2a_tui.store import Interval, LaneInfo, StateStore
 from w2a_tui.tui.names import exit_reason_text, vector_text
 from w2a_tui.tui.palette import LOOKS
@@ -55,14 +56,15 @@ def meaning(iv: Interval, lost_events: int = 0) -> str:
 def thread_roles(store: StateStore) -> dict[int, str]:
     """What a tid is to the user, when it is a vCPU or a VM's main thread: `vCPU 2 of
     web01`. An IPI or a wake-up from another vCPU then reads as such."""
-    roles = {vm.pid: f"main thread of {vm.name}" for vm in store.vms}
+    roles = {vm.pid: f"main thread of {printable(vm.name)}" for vm in store.vms}
     for lane in store.lanes:
-        roles[lane.tid] = f"vCPU {lane.vcpu} of {lane.vm_name}"
+        roles[lane.tid] = f"vCPU {lane.vcpu} of {printable(lane.vm_name)}"
     return roles
 
 
 def _thread(tid: int, comm: str, context: str, roles: Mapping[int, str]) -> str:
     role = roles.get(tid) if tid >= 0 else None
+    comm, context = printable(comm), printable(context)
     if tid >= 0:
         who = f"{comm or '?'} (tid {tid}, {role})" if role else f"{comm or '?'} (tid {tid})"
     else:
@@ -90,8 +92,8 @@ def describe(
     chip = f" {look.glyph} " if mono else "   "
     text.append(chip, style="" if mono else f"on {look.colour}")
     text.append(f" {state.label}", style="bold")
-    text.append(f"   {lane.vm_name} [{lane.vm_pid}]  vCPU {lane.vcpu}")
-    text.append(f"  thread {lane.tid} {lane.comm}")
+    text.append(f"   {printable(lane.vm_name)} [{lane.vm_pid}]  vCPU {lane.vcpu}")
+    text.append(f"  thread {lane.tid} {printable(lane.comm)}")
     text.append(f"\n{meaning(iv, lost_events)}", style="italic")
     text.append(
         f"\nstart {format_time(iv.start, origin)}  end {format_time(iv.end, origin)}"

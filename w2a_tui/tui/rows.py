@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from w2a_tui.printable import printable
+
 
 class LaneLike(Protocol):
     @property
@@ -41,12 +43,12 @@ class Row:
     def label(self, collapsed: bool = False) -> str:
         if self.is_vm:
             arrow = "▸" if collapsed else "▾"
-            return f"{arrow} {self.vm_name} [{self.vm_pid}] {self.n_lanes} vCPU"
+            return f"{arrow} {printable(self.vm_name)} [{self.vm_pid}] {self.n_lanes} vCPU"
         return f"  vCPU {self.vcpu} {self.tid}"
 
     def detail(self) -> str:
         """The second line of a tall lane: the thread's name."""
-        return f"  {self.comm}" if self.comm else ""
+        return f"  {printable(self.comm)}" if self.comm else ""
 
 
 def build_rows(lanes: Sequence[LaneLike], collapsed: Iterable[int] = ()) -> list[Row]:

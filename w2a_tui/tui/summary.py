@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from w2a_tui.model import N_STATES, WAIT_STATES, State
+from w2a_tui.printable import printable
 from w2a_tui.store import Interval, StateStore
 from w2a_tui.tui.chrome import legend_text
 from w2a_tui.tui.names import vector_short
@@ -73,8 +74,9 @@ def vm_labels(store: StateStore) -> dict[int, str]:
     """How tables name each VM: its name, with the QEMU pid when two VMs share a name
     (QEMU without `-name`: every VM is `qemu-system-x86`)."""
     names = [vm.name for vm in store.vms]
+    shown = {vm.pid: printable(vm.name) for vm in store.vms}
     return {
-        vm.pid: vm.name if names.count(vm.name) == 1 else f"{vm.name} [{vm.pid}]"
+        vm.pid: shown[vm.pid] if names.count(vm.name) == 1 else f"{shown[vm.pid]} [{vm.pid}]"
         for vm in store.vms
     }
 
@@ -90,7 +92,7 @@ def state_bars(store: StateStore, lanes: Sequence[int], width: int, mono: bool) 
         totals = store.totals(lane)
         busy = int(totals[State.GUEST]) / max(1, int(totals.sum()))
         table.add_row(
-            f"{labels.get(info.vm_pid, info.vm_name)} vCPU {info.vcpu}",
+            Text(f"{labels.get(info.vm_pid, printable(info.vm_name))} vCPU {info.vcpu}"),
             stacked_bar(totals, width, mono),
             f"guest {busy:.0%}",
         )
@@ -148,10 +150,10 @@ def cause_text(iv: Interval) -> str:
     if ev.vector >= 0:
         parts.append(vector_short(ev.vector))
     if ev.waker_comm:
-        ctx = f" ({ev.waker_context})" if ev.waker_context else ""
-        parts.append(f"woken by {ev.waker_comm}{ctx}")
+        ctx = f" ({printable(ev.waker_context)})" if ev.waker_context else ""
+        parts.append(f"woken by {printable(ev.waker_comm)}{ctx}")
     elif ev.emitter_comm:
-        parts.append(f"sent by {ev.emitter_comm}")
+        parts.append(f"sent by {printable(ev.emitter_comm)}")
     return ", ".join(parts)
 
 
@@ -189,7 +191,7 @@ class SummaryScreen(Screen[Interval | None]):
         for vm in store.vms:
             lanes = store.lanes_of_vm(vm.pid)
             if lanes:
-                self.scopes.append((f"VM {vm.name} [{vm.pid}]", lanes))
+                self.scopes.append((f"VM {printable(vm.name)} [{vm.pid}]", lanes))
         self.vm_label = vm_labels(store)
         self.scope = 0
         self.reason = 0  # index in REASON_FILTERS
@@ -220,7 +222,10 @@ class SummaryScreen(Screen[Interval | None]):
     def render_scope(self) -> None:
         name, lanes = self.scopes[self.scope]
         self.query_one("#summary-title", Static).update(
-            f" Summary: {name}   ({self.scope + 1}/{len(self.scopes)}, ←/→ other VMs, Esc back)"
+            Text(
+                f" Summary: {name}   ({self.scope + 1}/{len(self.scopes)}, ←/→ other VMs, "
+                "Esc back)"
+            )
         )
         self.render_bars()
         self.query_one("#summary-waits", Static).update(wait_table(self.store, lanes, self.mono))
@@ -249,10 +254,10 @@ class SummaryScreen(Screen[Interval | None]):
             table.add_row(
                 Text(format_duration(iv.duration), justify="right"),
                 iv.state.label.removeprefix("wait_"),
-                self.vm_label.get(info.vm_pid, info.vm_name),
+                Text(self.vm_label.get(info.vm_pid, printable(info.vm_name))),
                 str(info.vcpu),
                 format_time(iv.start, store.start_ns),
-                cause_text(iv),
+                Text(cause_text(iv)),
                 ev.source.label if ev is not None else "",
             )
 
