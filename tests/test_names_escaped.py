@@ -39,6 +39,7 @@ SUBSTITUTIONS = {
     b"qemu:web01".ljust(16, b"\0"): VM_COMM.ljust(16, b"\0"),
     b"cc1".ljust(16, b"\0"): CC1.ljust(16, b"\0"),
     b"kvm-host-sim": HOST,
+    b"CPU 1/KVM".ljust(16, b"\0"): b"CPU 1/KVM\xff".ljust(16, b"\0"),  # not UTF-8
 }
 FOLDER = "trace\x1b[7m"  # reverse video, in the path itself
 
@@ -96,12 +97,14 @@ def test_csv_and_json_keep_names_exact(trace: Path, tmp_path: Path) -> None:
     out_csv, out_json = tmp_path / "x.csv", tmp_path / "x.json"
     assert main(["export", "--no-cache", str(trace), "-o", str(out_csv)]) == 0
     assert main(["export", str(trace), "--format", "json", "-o", str(out_json)]) == 0
-    with out_csv.open(newline="", encoding="utf-8") as f:
+    with out_csv.open(newline="", encoding="utf-8", errors="surrogateescape") as f:
         rows = list(csv.DictReader(f))
     assert VM_COMM.decode() in {r["vm_name"] for r in rows}
     assert CC1.decode() in {r["next_comm"] for r in rows}
-    data = json.loads(out_json.read_text(encoding="utf-8"))
+    assert b"CPU 1/KVM\xff," in out_csv.read_bytes()  # the trace's very bytes
+    data = json.loads(out_json.read_bytes().decode("utf-8"))  # valid UTF-8
     assert VM_COMM.decode() in {r["vm_name"] for r in data["intervals"]}
+    assert "CPU 1/KVM\udcff" in {r["waker_comm"] for r in data["intervals"]}
     assert len(data["intervals"]) == len(rows)
 
 

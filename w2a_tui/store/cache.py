@@ -28,7 +28,7 @@ Identity of a trace: every directory under the trace path that holds a file name
 `metadata` is a CTF trace; each regular file inside such a directory (recursively, so the
 `index/` files too) contributes its path relative to the trace path, its size, its mtime in
 ns and a BLAKE2 digest of its content: the whole file when small (the metadata and the
-packet indexes always), else its first and last 64 KiB and 16 blocks of 4 KiB spread
+packet indexes, which are small), else its first and last 64 KiB and 16 blocks of 4 KiB spread
 evenly between them (a rewrite that keeps size and mtime still changes the key unless it
 touches only bytes between those blocks). Relative names keep a cache valid when the trace
 folder and its cache are moved together.
