@@ -17,6 +17,7 @@ query or being shown:
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
@@ -92,23 +93,42 @@ def _dict(
 
 
 def _typed(value: object, hint: Any, where: str) -> None:
-    """`value` (from JSON) matches the annotation `hint` (int, str, bool, float, list[X])."""
+    """`value` (from JSON) matches the annotation `hint`: bool, int (IntEnum too), float,
+    str, None, list[X], tuple[X, ...], dict[str, X] and unions of those. A type this
+    checker does not know is refused (the round-trip tests then say which field)."""
     origin = typing.get_origin(hint)
-    if origin is list:
-        (item,) = typing.get_args(hint)
+    if origin in (list, tuple):
+        item = typing.get_args(hint)[0]
         for i, x in enumerate(_list(value, where)):
             _typed(x, item, f"{where}[{i}]")
+    elif origin is dict:
+        if type(value) is not dict:
+            _fail(where, "not an object")
+        _, item = typing.get_args(hint)
+        for key, x in value.items():
+            _typed(x, item, f"{where}.{key}")
+    elif origin in (typing.Union, types.UnionType):
+        for arm in typing.get_args(hint):
+            try:
+                _typed(value, arm, where)
+            except CacheInvalid:
+                continue
+            return
+        _fail(where, f"not a {hint!r}")
+    elif hint is type(None):
+        if value is not None:
+            _fail(where, "not null")
     elif hint is bool:
         if type(value) is not bool:
             _fail(where, "not a boolean")
-    elif hint is int:
+    elif hint is int or (isinstance(hint, type) and issubclass(hint, int)):
         _int(value, where)
     elif hint is str:
         _str(value, where)
     elif hint is float:
         if type(value) not in (int, float):
             _fail(where, "not a number")
-    else:  # a field type this checker does not know: refuse rather than trust
+    else:
         _fail(where, f"unchecked type {hint!r}")
 
 
