@@ -158,6 +158,13 @@ def test_an_empty_trace_argument_is_refused_not_the_current_folder(
     assert sorted(p.name for p in trace.parent.iterdir()) == ["sample"]  # no cache written
 
 
+def test_an_empty_output_argument_is_refused(
+    trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", str(trace), "-o", ""]) == 2
+    one_sentence(capsys.readouterr().err, "-o is empty")
+
+
 @pytest.mark.parametrize("where", ["metadata", "new.csv", ".", "link"])
 def test_export_refuses_to_write_inside_the_trace(
     trace: Path, tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]

@@ -80,6 +80,8 @@ def output_file(path: str | None, trace: str) -> Iterator[IO[str]]:
             silence_stdout()
             raise write_error(err, "the standard output") from None
         return
+    if not path:
+        raise W2AError("-o is empty: give a file name, or - for the standard output.")
     refuse_inside_trace(path, trace)
     target = Path(path)
     if target.is_dir():
