@@ -441,7 +441,8 @@ def _load_and_quit(path: Path, expect: str) -> int:
 def test_loading_a_trace_without_kvm_shows_the_error_and_q_exits_3() -> None:
     from paths import REAL_TRACES
 
-    assert _load_and_quit(REAL_TRACES / "tracevizlab-apt", "No KVM vCPU activity") == 3
+    trace = REAL_TRACES / "tracevizlab-wget-k-115406"
+    assert _load_and_quit(trace, "No KVM vCPU activity") == 3
 
 
 def test_a_corrupt_trace_shows_the_error_in_the_app_and_q_exits_2(tmp_path: Path) -> None:
