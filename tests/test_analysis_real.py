@@ -6,8 +6,15 @@ only real-data check of the no-KVM path of analyze and export."""
 from __future__ import annotations
 
 import pytest
-from paths import NO_CORPUS, REAL_TRACES, corpus, real_manifest, real_trace, real_trace_names
 
+from tests.support.paths import (
+    NO_CORPUS,
+    REAL_TRACES,
+    corpus,
+    real_manifest,
+    real_trace,
+    real_trace_names,
+)
 from w2a_tui.analysis.guest import guest_evidence
 from w2a_tui.cli import main
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import bt2
 import pytest
-from paths import real_trace
 
+from tests.support.paths import real_trace
 from w2a_tui.model import AnalysisResult, Evidence, LaneData, Source, State, TraceMeta, VmInfo
 from w2a_tui.store import StateStore, cache
 

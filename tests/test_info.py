@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from paths import manifest_entry, real_trace, real_trace_names
 
+from tests.support.paths import manifest_entry, real_trace, real_trace_names
 from w2a_tui.cli import main
 
 

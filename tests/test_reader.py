@@ -7,15 +7,16 @@ import gc
 import os
 import shutil
 import sys
+from collections.abc import Generator
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import bt2
 import pytest
-from fixtures_reader import LOST_CPU, SMALL_TRACE, copy_trace, trace_with_lost_events
-from paths import ctf_dir, manifest_entry, real_trace, real_trace_names
 
+from tests.support.paths import ctf_dir, manifest_entry, real_trace, real_trace_names
+from tests.support.trace_copies import LOST_CPU, SMALL_TRACE, copy_trace, trace_with_lost_events
 from w2a_tui.errors import BadTraceError, MissingDependencyError
 from w2a_tui.events import CANONICAL_NAME, EventKind, kind_of
 from w2a_tui.trace import ReadProgress, open_trace
@@ -184,6 +185,7 @@ def test_stopping_early_releases_the_trace() -> None:
     gc.collect()
     before = _open_fds()
     iterator = source.iter_batches(batch_size=1000)
+    assert isinstance(iterator, Generator)  # what lets a reader stop it early
     first = next(iterator)
     assert len(first) == 1000
     assert _open_fds() > before  # stream files are open while reading

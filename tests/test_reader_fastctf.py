@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_reader import SMALL_TRACE, copy_trace, trace_with_lost_events
-from paths import real_trace, real_trace_names
 
+from tests.support.paths import real_trace, real_trace_names
+from tests.support.trace_copies import SMALL_TRACE, copy_trace, trace_with_lost_events
 from w2a_tui.errors import BadTraceError
 from w2a_tui.sim.generate import generate
 from w2a_tui.sim.scenarios import SCENARIOS, get_scenario, with_overrides

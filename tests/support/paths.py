@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "tests" / "data"
 REAL_TRACES = DATA_DIR / "real"
 """The bundled real LTTng traces, one folder per trace, and their golden manifest."""

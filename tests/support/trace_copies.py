@@ -6,7 +6,7 @@ import shutil
 import struct
 from pathlib import Path
 
-from paths import ctf_dir
+from tests.support.paths import ctf_dir
 
 SMALL_TRACE = ctf_dir("tracevizlab-simple-kernel")
 ROTATED = ctf_dir("babeltrace-tracefile-rotation")
