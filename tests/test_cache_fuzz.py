@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from paths import SAMPLE_TRACE
-from test_cache_hardening import unpack
 
+from tests.support.cache_forge import unpack
+from tests.support.paths import SAMPLE_TRACE
 from w2a_tui.model import State
 from w2a_tui.pipeline import analyze_trace
 from w2a_tui.store import StateStore, cache
@@ -137,10 +137,10 @@ def exercise(store: StateStore) -> None:
         store.interval_at(lane, (t0 + t1) // 2)
         store.next_transition(lane, t0)
         store.durations(lane, list(State))
-    store.longest([int(s) for s in State], k=5)
+    store.longest(list(State), k=5)
     result = store.to_result()
-    for lane in result.lanes:
-        ids = np.frombuffer(lane.evidence, dtype=np.int64)
+    for data in result.lanes:
+        ids = np.frombuffer(data.evidence, dtype=np.int64)
         assert ids.size == 0 or (ids.min() >= -1 and ids.max() < len(result.evidence))
 
 

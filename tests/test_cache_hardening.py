@@ -5,21 +5,20 @@ written here from the bundled sample."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from paths import REPO_ROOT, SAMPLE_TRACE
 
+from tests.support.cache_forge import repack, unpack
+from tests.support.paths import REPO_ROOT, SAMPLE_TRACE
 from w2a_tui.model import AnalysisResult
 from w2a_tui.pipeline import analyze_trace
 from w2a_tui.store import StateStore, cache
@@ -260,43 +259,13 @@ def test_the_key_reads_little_of_a_big_file(tmp_path: Path) -> None:
         return chunk
 
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(cache.os, "pread", counting)
+        m.setattr(os, "pread", counting)
         identity = cache.trace_identity(tmp_path / "t")
     assert [row[0] for row in identity] == ["k/metadata", "k/stream_0"]
     assert sum(read) == 2 * 64 * 1024 + 16 * 4096 + len(b"/* CTF 1.8 */")
 
 
 # ------------------------------------------------------------------ crafted caches
-
-
-def unpack(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]]]:
-    """A cache file's header and arrays (copies, ready to edit)."""
-    data = path.read_bytes()
-    _, _, _, hlen, _ = cache._PREAMBLE.unpack_from(data, 0)
-    start = cache._PREAMBLE.size + hlen
-    header = json.loads(data[cache._PREAMBLE.size : start])
-    arrays = {}
-    for name, entry in header["arrays"].items():
-        dtype = np.dtype(entry["dtype"])
-        count = int(np.prod(entry["shape"]))
-        flat = np.frombuffer(data, dtype, count, start + entry["offset"]).copy()
-        arrays[name] = flat.reshape(entry["shape"])
-    return header, arrays
-
-
-def repack(path: Path, header: dict[str, Any], arrays: dict[str, Any], body: bytes = b"") -> None:
-    """Write the file again with every checksum right (what a forger would do)."""
-    payload = bytearray(header["payload_size"])
-    for name, entry in header["arrays"].items():
-        raw = np.ascontiguousarray(arrays[name]).tobytes()
-        payload[entry["offset"] : entry["offset"] + len(raw)] = raw
-        entry["crc32"] = zlib.crc32(raw)
-    body = body or json.dumps(header).encode()
-    body += b" " * (-(cache._PREAMBLE.size + len(body)) % 64)
-    preamble = cache._PREAMBLE.pack(
-        cache._MAGIC, cache.FORMAT_VERSION, cache.ANALYSIS_VERSION, len(body), zlib.crc32(body)
-    )
-    path.write_bytes(preamble + body + bytes(payload))
 
 
 def deep_json(header: dict[str, Any], arrays: dict[str, Any]) -> bytes:

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from paths import REPO_ROOT, SAMPLE_TRACE
 
+from tests.support.paths import REPO_ROOT, SAMPLE_TRACE
 from w2a_tui.cli import main
 
 DEV_FULL = Path("/dev/full")
@@ -42,7 +42,7 @@ def one_sentence(err: str, *words: str) -> None:
 
 def run_cli(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **kwargs.pop("env", {})}  # type: ignore[dict-item]
-    return subprocess.run(
+    run: subprocess.CompletedProcess[str] = subprocess.run(
         [sys.executable, "-m", "w2a_tui", *args],
         capture_output="stdout" not in kwargs,
         text=True,
@@ -51,6 +51,7 @@ def run_cli(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[st
         timeout=300,
         **kwargs,  # type: ignore[call-overload]
     )
+    return run
 
 
 # ------------------------------------------------------------------ a full disk

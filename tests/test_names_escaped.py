@@ -17,10 +17,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from paths import SAMPLE_TRACE
 from rich.console import Console
 from textual.widget import Widget
 
+from tests.support.paths import SAMPLE_TRACE
 from w2a_tui.cli import main
 from w2a_tui.model import AnalysisResult, TraceMeta
 from w2a_tui.pipeline import analyze_trace
@@ -123,10 +123,10 @@ def test_printable_escapes_what_acts_on_a_terminal() -> None:
 
 def test_printable_tree_reaches_nested_dataclasses() -> None:
     meta = TraceMeta(path="p\x1b", trace_dirs=["d\x1b"], hostname="h\x07", warnings=["w\x1b"])
-    shown = printable_tree({"meta": meta, "names": ("a\x1b", ["b\x1b"])})
-    assert shown["meta"].path == "p\\x1b" and shown["meta"].trace_dirs == ["d\\x1b"]
-    assert shown["meta"].hostname == "h\\x07" and shown["meta"].warnings == ["w\\x1b"]
-    assert shown["names"] == ("a\\x1b", ["b\\x1b"])
+    shown = printable_tree(meta)
+    assert shown.path == "p\\x1b" and shown.trace_dirs == ["d\\x1b"]
+    assert shown.hostname == "h\\x07" and shown.warnings == ["w\\x1b"]
+    assert printable_tree({"k\x1b": ("a\x1b", ["b\x1b"])}) == {"k\\x1b": ("a\\x1b", ["b\\x1b"])}
     assert meta.path == "p\x1b"  # the original is untouched
 
 

@@ -6,5 +6,6 @@
 - `host`: a hand-written KVM host (`Host`) whose events feed the analysis directly, and
   readers of its result; `scenes`: the small hosts and moves the analysis tests share;
 - `sim`: reading the simulator's traces back through babeltrace2, generated once a session;
-- `handmade`: a small hand-built analysis result with exactly known intervals.
+- `handmade`: a small hand-built analysis result with exactly known intervals;
+- `cache_forge`: cache files read and rewritten with valid checksums (forged caches).
 """
