@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import json
 import shutil
@@ -121,6 +122,12 @@ def test_printable_escapes_what_acts_on_a_terminal() -> None:
         assert printable(text).isprintable()
 
 
+@dataclasses.dataclass(frozen=True)
+class _Late:
+    name: str
+    late: str = dataclasses.field(init=False, default="")
+
+
 def test_printable_tree_reaches_nested_dataclasses() -> None:
     meta = TraceMeta(path="p\x1b", trace_dirs=["d\x1b"], hostname="h\x07", warnings=["w\x1b"])
     shown = printable_tree(meta)
@@ -128,6 +135,10 @@ def test_printable_tree_reaches_nested_dataclasses() -> None:
     assert shown.hostname == "h\\x07" and shown.warnings == ["w\\x1b"]
     assert printable_tree({"k\x1b": ("a\x1b", ["b\x1b"])}) == {"k\\x1b": ("a\\x1b", ["b\\x1b"])}
     assert meta.path == "p\x1b"  # the original is untouched
+    late = _Late("n\x1b")
+    object.__setattr__(late, "late", "l\x1b")
+    shown_late = printable_tree(late)
+    assert (shown_late.name, shown_late.late) == ("n\\x1b", "l\\x1b")
 
 
 # ------------------------------------------------------------------ the TUI

@@ -62,8 +62,12 @@ def _tree(value: Any) -> Any:
     if isinstance(value, dict):
         return {_tree(k): _tree(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {
-            f.name: _tree(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
-        }
-        return dataclasses.replace(value, **changes)
+        fields = dataclasses.fields(value)
+        copy = dataclasses.replace(
+            value, **{f.name: _tree(getattr(value, f.name)) for f in fields if f.init}
+        )
+        for f in fields:  # fields set after __init__ keep their (escaped) value too
+            if not f.init:
+                object.__setattr__(copy, f.name, _tree(getattr(value, f.name)))
+        return copy
     return value
