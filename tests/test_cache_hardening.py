@@ -187,6 +187,34 @@ def test_leftovers_of_a_killed_writer_are_removed(
     assert left == sorted([running.name, link.name])
 
 
+KILLED_BEFORE_RENAME = """
+import os, signal, sys
+from w2a_tui.pipeline import analyze_trace
+from w2a_tui.store import StateStore, cache
+os.replace = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+cache.save_store(sys.argv[1], StateStore.from_result(analyze_trace(sys.argv[1])))
+"""
+
+
+def test_a_writer_really_killed_mid_write_leaves_a_leftover_that_goes(
+    trace: Path, analysed: AnalysisResult, tmp_path: Path
+) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_RENAME, str(trace)],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=300,
+    )
+    assert child.returncode == -9, child.stderr
+    leftovers = list(trace.parent.glob(f".{beside(trace).name}.tmp-*"))
+    assert len(leftovers) == 1 and not beside(trace).exists()
+    assert leftovers[0].stat().st_mode & 0o777 == 0o600 and leftovers[0].stat().st_size > 0
+    assert cache.save_store(trace, StateStore.from_result(analysed)) == beside(trace)
+    assert not leftovers[0].exists()
+
+
 def test_a_cache_owned_by_a_stranger_is_not_read(
     trace: Path, analysed: AnalysisResult, monkeypatch: pytest.MonkeyPatch
 ) -> None:
