@@ -28,13 +28,16 @@ from w2a_tui.events import (
     STATEDUMP_PID,
     STATEDUMP_STATUS,
     STATEDUMP_TID,
-    SWITCH_PREV_COMM,
     TID,
     Event,
 )
 from w2a_tui.model import State
 
-_STATEDUMP_RUN: Final = 6  # lttng_process_status LTTNG_RUN
+# lttng_process_status. lttng-modules reports every TASK_RUNNING thread, running or
+# queued, as WAIT_CPU ("the viewer will sort out if the task was really running"); RUN
+# comes from other producers and means running on that CPU.
+_STATEDUMP_WAIT_CPU: Final = 2
+_STATEDUMP_RUN: Final = 6
 # Provisional tids of vCPU threads not named yet (no tid context); -1 means "no thread".
 _FIRST_ANONYMOUS_TID: Final = -2
 
@@ -57,6 +60,10 @@ class ThreadIdentity:
         self.dropped_threads: set[int] = set()
         self.pseudo_vms: list[int] = []
         self._next_anonymous = _FIRST_ANONYMOUS_TID
+        # Provisional tid -> the CPU whose unnamed thread it stands for.
+        self.provisional: dict[int, int] = {}
+        # CPU -> threads the statedump reported WAIT_CPU there before the CPU switched.
+        self.waiting_cpu: dict[int, list[int]] = {}
 
     # ------------------------------------------------------------------ CPUs
 
@@ -100,12 +107,12 @@ class ThreadIdentity:
         )
         if child_tid >= 0:
             if child_pid >= 0:
-                self.tid2pid[child_tid] = child_pid
+                self.learn_pid(child_tid, child_pid)
             if child_comm:
                 self.comms[child_tid] = child_comm
         if parent_tid >= 0:
-            if parent_pid >= 0:
-                self.tid2pid.setdefault(parent_tid, parent_pid)
+            if parent_pid >= 0 and parent_tid not in self.tid2pid:
+                self.learn_pid(parent_tid, parent_pid)
             if parent_comm:
                 self.comms.setdefault(parent_tid, parent_comm)
 
@@ -127,18 +134,47 @@ class ThreadIdentity:
         if tid < 0:
             return
         if pid >= 0:
-            self.tid2pid[tid] = pid
+            self.learn_pid(tid, pid)
         if name:
             self.comms[tid] = name
             guest = guest_name(name)
             if guest and pid >= 0:
                 self.guest_names[pid] = guest
-        running = status == _STATEDUMP_RUN or (isinstance(status, str) and status.endswith("RUN"))
-        if running and isinstance(cpu, int) and cpu >= 0:
-            c = self.cpu(cpu)
-            if c.since < 0:  # no sched_switch seen there yet
-                c.tid = tid
-                c.comm = name
+        if not isinstance(cpu, int) or cpu < 0:
+            return
+        c = self.cpu(cpu)
+        if c.since >= 0:  # a sched_switch there named its thread already
+            return
+        if status == _STATEDUMP_RUN or (isinstance(status, str) and status.endswith("_RUN")):
+            if c.tid < -1:  # the provisional thread of earlier KVM events there
+                self.adopt(c.tid, tid, name)
+            c.tid = tid
+            c.comm = name
+        elif status == _STATEDUMP_WAIT_CPU or status == "LTTNG_WAIT_CPU":
+            self.waiting_cpu.setdefault(cpu, []).append(tid)
+
+    def learn_pid(self, tid: int, pid: int) -> None:
+        """`tid` is a thread of process `pid`. A vCPU thread put in a pseudo VM because its
+        pid was not known yet (a statedump comes after the first events) moves to its VM
+        with everything it recorded so far."""
+        self.tid2pid[tid] = pid
+        track = self.by_tid.get(tid)
+        if track is not None and track.tid == tid and track.vm < 0:
+            self._rehome(track, pid)
+
+    def _rehome(self, track: VcpuTrack, pid: int) -> None:
+        if track.vcpu_id < 0:
+            track.vm = pid
+            return
+        key = (pid, track.vcpu_id)
+        if key in self.vcpus:  # another thread runs that vCPU: keep them apart
+            return
+        old = (track.vm, track.vcpu_id)
+        if self.vcpus.get(old) is track:
+            del self.vcpus[old]
+        track.vm = pid
+        self.vcpus[key] = track
+        self.vm_pids.add(pid)
 
     # ------------------------------------------------------------------ vCPU threads
 
@@ -153,12 +189,15 @@ class ThreadIdentity:
             tid = self._next_anonymous
             self._next_anonymous -= 1
             self.cpu(cpu).tid = tid
+            self.provisional[tid] = cpu
         if tid < 0 and tid >= -1:
             self.unattributed += 1
             return None
         if tid in self.dropped_threads:
             return None
-        pid = ev[PID] if ev[TID] == tid and ev[PID] >= 0 else self.tid2pid.get(tid, -1)
+        # A pid context (even without tid) is the current thread's process.
+        known = ev[PID] >= 0 and ev[TID] in (tid, -1)
+        pid = int(ev[PID]) if known else self.tid2pid.get(tid, -1)
         c = self.cpus.get(cpu)
         comm = ev[PROCNAME] or (self.comm_of(tid, c) if c is not None else self.comms.get(tid, ""))
         track = VcpuTrack(pid, -1, tid, comm)
@@ -170,33 +209,62 @@ class ThreadIdentity:
             return self.bind(track, vcpu_id)
         return track
 
-    def adopt(self, anonymous: int, tid: int, ev: Event) -> None:
-        """A CPU whose thread was unknown switches out `tid`: every event recorded there
-        since its provisional thread appeared is that thread's (a switch would have been
-        recorded, and lost events reset the CPU's thread to unknown)."""
+    def adopt(self, anonymous: int, tid: int, comm: str) -> None:
+        """`tid` turns out to be the thread that ran on a CPU whose thread was unknown (its
+        switch-out there, or a statedump RUN): every event recorded there since the
+        provisional thread appeared is that thread's (a switch would have been recorded,
+        and lost events reset the CPU's thread to unknown). One lane per thread: a track it
+        already has continues with the provisional one's intervals."""
+        self.provisional.pop(anonymous, None)
         track = self.by_tid.pop(anonymous, None)
         if track is None:
             return
-        if tid < 0 or tid in self.by_tid or tid in self.dropped_threads:
-            # Known elsewhere already: contradictory, the provisional lane is dropped.
-            if self.vcpus.get((track.vm, track.vcpu_id)) is track:
-                del self.vcpus[(track.vm, track.vcpu_id)]
+        real = self.by_tid.get(tid)
+        if real is track:  # bound to the vCPU this thread already runs
+            track.tid = tid
+        elif tid >= 0 and tid not in self.dropped_threads and real is None:
+            track.tid = tid
+            self.by_tid[tid] = track
+        elif real is not None and self._merge(real, track):
+            return
+        else:  # contradictory: the provisional lane is dropped
+            self._forget(track)
             self.unattributed += len(track.starts)
             return
-        track.tid = tid
-        if ev[SWITCH_PREV_COMM]:
-            track.comm = ev[SWITCH_PREV_COMM]
-        self.by_tid[tid] = track
+        if comm:
+            track.comm = comm
         pid = self.tid2pid.get(tid, -1)
-        if pid < 0 or track.vm >= 0:
-            return
-        if track.vcpu_id < 0:
-            track.vm = pid
-        elif (pid, track.vcpu_id) not in self.vcpus:
-            del self.vcpus[(track.vm, track.vcpu_id)]
-            track.vm = pid
-            self.vcpus[(pid, track.vcpu_id)] = track
-            self.vm_pids.add(pid)
+        if pid >= 0 and track.vm < 0:
+            self._rehome(track, pid)
+
+    def _merge(self, real: VcpuTrack, provisional: VcpuTrack) -> bool:
+        """The thread's own track continues with its provisional track (events after lost
+        events on its CPU), unless they name different vCPUs or overlap in time."""
+        vcpu_id = provisional.vcpu_id
+        if 0 <= vcpu_id != real.vcpu_id >= 0 or not real.absorb(provisional):
+            return False
+        self._forget(provisional)
+        if real.vcpu_id < 0 <= vcpu_id:
+            self.bind(real, vcpu_id)
+        return True
+
+    def _forget(self, track: VcpuTrack) -> None:
+        key = (track.vm, track.vcpu_id)
+        if self.vcpus.get(key) is track:
+            del self.vcpus[key]
+
+    def resolve_provisional(self) -> None:
+        """At the end: a provisional thread never named by a switch is the one thread the
+        statedump reported WAIT_CPU on its CPU before that CPU switched, if just one was
+        (a CPU that never switches runs one thread all along)."""
+        for anonymous, cpu in list(self.provisional.items()):
+            candidates = [
+                tid
+                for tid in dict.fromkeys(self.waiting_cpu.get(cpu, ()))
+                if tid not in self.by_tid and tid not in self.dropped_threads
+            ]
+            if len(candidates) == 1:
+                self.adopt(anonymous, candidates[0], self.comms.get(candidates[0], ""))
 
     def bind(self, track: VcpuTrack, vcpu_id: int) -> VcpuTrack:
         """Give a track its vcpu_id (and a pseudo VM when the pid is unknown)."""

@@ -219,7 +219,7 @@ class Analyzer:
                 # thread after exec (libvirt's `process=qemu:NAME`), the last name wins.
                 comms[prev] = ev[6]
                 if c.tid < -1:  # the provisional thread of earlier KVM events is `prev`
-                    self.identity.adopt(c.tid, prev, ev)
+                    self.identity.adopt(c.tid, prev, ev[6])
                 c.tid = nxt
                 c.comm = ev[9]
                 c.since = ev[0]
@@ -657,6 +657,7 @@ class Analyzer:
         """Close open gaps, classify every wait, and build the columnar result."""
         first, last = self.trace_range()
         ident = self.identity
+        ident.resolve_provisional()
         facts = AnalysisFacts(
             meta=self.meta,
             first_ns=first,

@@ -127,6 +127,20 @@ class GapLog:
         self._strs.extend((gap.waker_comm, gap.waker_ctx, gap.acc_comm, gap.acc_ctx))
         self._flags.append(gap.is_wait | gap.woken << 1)
 
+    def extend_shifted(self, other: GapLog, index_of: Callable[[int], int]) -> None:
+        """Append `other`'s gaps with their interval indexes mapped by `index_of` (a lane
+        appended to another one)."""
+        for gap in other:
+            self._ints.extend(
+                (
+                    index_of(gap.interval),
+                    index_of(gap.ready_index) if gap.ready_index >= 0 else -1,
+                    *gap[2:_INT_FIELDS],
+                )
+            )
+            self._strs.extend((gap.waker_comm, gap.waker_ctx, gap.acc_comm, gap.acc_ctx))
+            self._flags.append(gap.is_wait | gap.woken << 1)
+
     def __len__(self) -> int:
         return len(self._flags)
 
@@ -198,6 +212,44 @@ class VcpuTrack:
         self.ex = self.exits.append
         self.closed_gaps = GapLog()
         self.marks = []
+
+    def absorb(self, later: VcpuTrack) -> bool:
+        """Continue this lane with the intervals of `later`, a provisional track of the same
+        thread whose events all come after ours (its `unknown` head is dropped): one lane
+        per thread, nothing lost or counted twice. False (nothing done) if they overlap."""
+        if len(later.starts) > 1 and later.starts[1] < self.starts[-1]:
+            return False
+        if self.gap is not None:
+            self.closed_gaps.append(self.gap)
+            self.gap = None
+        shift = len(self.starts) - 1
+
+        def index_of(i: int) -> int:
+            return shift + i if i > 0 else shift
+
+        self.starts.extend(later.starts[1:])
+        self.states.extend(later.states[1:])
+        self.exits.extend(later.exits[1:])
+        self.closed_gaps.extend_shifted(later.closed_gaps, index_of)
+        self.marks.extend((index_of(i), eid) for i, eid in later.marks)
+        gap = later.gap
+        if gap is not None:
+            gap.index = index_of(gap.index)
+            if gap.ready_index >= 0:
+                gap.ready_index = index_of(gap.ready_index)
+        self.gap = gap
+        self.early_wake = None
+        if later.early_wake is not None:
+            length, waker = later.early_wake
+            self.early_wake = (index_of(length), waker)
+        self.state = later.state if len(later.starts) > 1 else self.state
+        self.cpu = later.cpu
+        if later.last_exit >= 0:
+            self.last_exit = later.last_exit
+            self.last_isa = later.last_isa
+        if later.comm:
+            self.comm = later.comm
+        return True
 
     def push(self, ts: int, state: State | int, exit_reason: int) -> int:
         """Start a new interval at `ts`; returns its index."""
