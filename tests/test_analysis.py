@@ -175,11 +175,14 @@ def test_open_wait_at_trace_end_keeps_evidence_so_far() -> None:
     assert interval_at(r, VM, 0, 50)[2].source is Source.APIC_ACCEPT_IRQ  # type: ignore[union-attr]
 
 
-def test_open_wait_without_evidence_is_wait_unknown_with_source_none() -> None:
+def test_open_wait_without_evidence_is_wait_unknown_with_source_open() -> None:
+    """Still asleep when the trace ended: it did not wake, so rule 4's `none` ("no
+    evidence of why it woke") would be wrong; the source says `open`."""
     h = host().mark(0)
     halt(h, 10).mark(100)
-    _, _, ev = interval_at(h.analyze(), VM, 0, 50)
-    assert ev is not None and ev.source is Source.NONE
+    state, _, ev = interval_at(h.analyze(), VM, 0, 50)
+    assert state == "wait_unknown"
+    assert ev is not None and ev.source is Source.OPEN
 
 
 # ------------------------------------------------------------------ reason rules

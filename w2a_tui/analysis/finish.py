@@ -68,6 +68,7 @@ class ResultBuilder:
         lanes: list[LaneData] = []
         for (vm, _vcpu), track in sorted(facts.vcpus.items()):
             if track.gap is not None:  # still open at the end: the evidence so far decides
+                track.gap.open_at_end = not track.gap.switched_in
                 track.closed_gaps.append(track.gap)
                 track.gap = None
             if len(track.starts) and track.starts[0] > first:
@@ -131,6 +132,7 @@ class ResultBuilder:
                 waker_comm=gap.waker_comm,
                 waker_context=gap.waker_ctx,
                 wakeup_ns=gap.wake_ts,
+                waker_cpu=gap.waker_cpu,
             )
             evidence[gap.ready_index] = self.table.add(waker)
             if not gap.is_wait and states[gap.interval] == _BLOCKED:
@@ -149,6 +151,8 @@ class ResultBuilder:
             taught = gap.acc_class
         elif gap.waker_reason:
             source = Source.WAKER
+        elif gap.open_at_end and not gap.woken:
+            source = Source.OPEN  # it did not wake: no rule has anything to explain
         else:
             source = Source.NONE
         if vector >= 0:
@@ -165,10 +169,12 @@ class ResultBuilder:
             emitter_tid=gap.acc_tid if has_emitter else -1,
             emitter_comm=gap.acc_comm if has_emitter else "",
             emitter_context=gap.acc_ctx if has_emitter else "",
+            emitter_cpu=gap.acc_cpu if has_emitter else -1,
             waker_tid=gap.waker_tid if gap.woken else -1,
             waker_comm=gap.waker_comm if gap.woken else "",
             waker_context=gap.waker_ctx if gap.woken else "",
             wakeup_ns=gap.wake_ts if gap.woken else -1,
+            waker_cpu=gap.waker_cpu if gap.woken else -1,
         )
         evidence[gap.interval] = self.table.add(record)
 

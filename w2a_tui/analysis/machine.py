@@ -415,20 +415,20 @@ class Analyzer:
             pending = c.task_pending
             c.task_pending = None
         if pending:
-            for ts, apicid, vec, etid, ecomm, ectx in pending:
-                self._apply_accept(ts, v.vm, apicid, vec, etid, ecomm, ectx, NO_CLASS)
+            for item in pending:
+                self._apply_accept(v.vm, item, NO_CLASS)
         waker_tid = ev[TID] if ev[TID] >= 0 else max(c.tid, -1)
         waker_comm = ev[PROCNAME] or self.identity.comm_of(waker_tid, c)
         waker_pid = ev[PID] if ev[PID] >= 0 else self.identity.tid2pid.get(waker_tid, -1)
         if context == TASK_CONTEXT and waker_tid == waker_pid and waker_comm:
             self.comms.setdefault(waker_tid, waker_comm)
         reason = self._waker_reason(v, context, waker_tid, waker_comm, waker_pid)
-        return (waker_tid, waker_comm, context, reason)
+        return (waker_tid, waker_comm, context, reason, ev[CPU])
 
     def _mark_woken(self, v: VcpuTrack, gap: Gap, ts: int, waker: WakeInfo) -> None:
         gap.woken = True
         gap.wake_ts = ts
-        gap.waker_tid, gap.waker_comm, gap.waker_ctx, gap.waker_reason = waker
+        gap.waker_tid, gap.waker_comm, gap.waker_ctx, gap.waker_reason, gap.waker_cpu = waker
         if not self.open_lost:
             gap.ready_index = v.push(ts, State.READY, -1)
         elif v.state != _UNKNOWN:  # a CPU losing events may switch it in unseen
@@ -489,14 +489,14 @@ class Analyzer:
     # ------------------------------------------------------------------ accepted interrupts
 
     def _on_accept_irq(self, ev: Event) -> None:
-        ts = ev[TS]
-        c = self.identity.cpu(ev[CPU])
+        ts, cpu = ev[TS], ev[CPU]
+        c = self.identity.cpu(cpu)
         tid = ev[TID] if ev[TID] >= 0 else c.tid
         comm = ev[PROCNAME] or self.identity.comm_of(tid, c)
         apicid = ev[ACCEPT_APICID]
         vec = ev[ACCEPT_VECTOR]
         if c.labels:  # interrupt context: the VM is the one whose vCPU it wakes next
-            item: PendingAccept = (ts, apicid, vec, tid, comm, c.labels[-1])
+            item: PendingAccept = (ts, apicid, vec, tid, comm, c.labels[-1], cpu)
             pending = c.pending[-1]
             if pending is None:
                 c.pending[-1] = [item]
@@ -514,11 +514,11 @@ class Analyzer:
         if cls != NO_CLASS:
             self._learn(vm, vec, cls, tid, comm)
         if vm >= 0 and (vm, apicid) in self.vcpus:
-            self._apply_accept(ts, vm, apicid, vec, tid, comm, TASK_CONTEXT, cls)
+            self._apply_accept(vm, (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu), cls)
         elif owner >= 0 or vm in self.identity.vm_pids or 0 <= pid != tid or is_iothread(comm):
             return  # a thread of a VM (or of a user process): never another VM's accept
         else:  # a shared host thread (kworker): the vCPU it wakes names the VM
-            item = (ts, apicid, vec, tid, comm, TASK_CONTEXT)
+            item = (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu)
             if c.task_pending is None:
                 c.task_pending = [item]
             else:
@@ -537,20 +537,11 @@ class Analyzer:
         elif cls == int(Reason.DISK) and tid != vm:
             self.io_tids.setdefault(vm, set()).add(tid)
 
-    def _apply_accept(
-        self,
-        ts: int,
-        vm: int,
-        apicid: int,
-        vec: int,
-        tid: int,
-        comm: str,
-        context: str,
-        cls: int,
-    ) -> None:
+    def _apply_accept(self, vm: int, accept: PendingAccept, cls: int) -> None:
         """Rule 2 candidate: the last accept (by time) for that vCPU between switch-out and
         wake-up. Accepts held until their interrupt context wakes a vCPU arrive here late,
         so an earlier held accept never displaces a later one applied directly."""
+        ts, apicid, vec, tid, comm, context, cpu = accept
         target = self.vcpus.get((vm, apicid))
         if target is None:
             return
@@ -565,6 +556,7 @@ class Analyzer:
         gap.acc_comm = comm
         gap.acc_ctx = context
         gap.acc_class = cls
+        gap.acc_cpu = cpu
 
     # ------------------------------------------------------------------ contexts
 

@@ -17,10 +17,10 @@ from w2a_tui.model import State
 # finish() counts exits from it, then stores plain HYPERVISOR. Not a State value.
 HYP_AFTER_EXIT: Final = len(State)
 
-# (time, apicid, vector, emitter tid, emitter comm, emitter context)
-PendingAccept = tuple[int, int, int, int, str, str]
-# (waker tid, waker comm, waker context, rule-3 reason value or 0)
-WakeInfo = tuple[int, str, str, int]
+# (time, apicid, vector, emitter tid, emitter comm, emitter context, emitter cpu)
+PendingAccept = tuple[int, int, int, int, str, str, int]
+# (waker tid, waker comm, waker context, rule-3 reason value or 0, waker cpu)
+WakeInfo = tuple[int, str, str, int, int]
 
 
 class Gap:
@@ -33,6 +33,7 @@ class Gap:
     __slots__ = (
         "acc_class",
         "acc_comm",
+        "acc_cpu",
         "acc_ctx",
         "acc_tid",
         "acc_ts",
@@ -40,10 +41,12 @@ class Gap:
         "index",
         "inj_vec",
         "is_wait",
+        "open_at_end",
         "ready_index",
         "switched_in",
         "wake_ts",
         "waker_comm",
+        "waker_cpu",
         "waker_ctx",
         "waker_reason",
         "waker_tid",
@@ -61,13 +64,16 @@ class Gap:
         self.waker_comm = ""
         self.waker_ctx = ""
         self.waker_reason = 0  # a Reason value from rule 3, 0 = none
+        self.waker_cpu = -1
         self.acc_vec = -1
         self.acc_ts = -1  # when the rule-2 candidate was emitted: the latest one wins
         self.acc_tid = -1
         self.acc_comm = ""
         self.acc_ctx = ""
         self.acc_class = 0
+        self.acc_cpu = -1
         self.inj_vec = -1
+        self.open_at_end = False  # off-CPU when the trace ended (set by finish)
 
 
 class ClosedGap(NamedTuple):
@@ -83,15 +89,18 @@ class ClosedGap(NamedTuple):
     acc_tid: int
     acc_class: int
     inj_vec: int
+    waker_cpu: int
+    acc_cpu: int
     waker_comm: str
     waker_ctx: str
     acc_comm: str
     acc_ctx: str
     is_wait: bool
     woken: bool
+    open_at_end: bool
 
 
-_INT_FIELDS: Final = 9  # ClosedGap's int fields, in order, one row of GapLog._ints
+_INT_FIELDS: Final = 11  # ClosedGap's int fields, in order, one row of GapLog._ints
 _STR_FIELDS: Final = 4
 
 
@@ -122,10 +131,12 @@ class GapLog:
                 gap.acc_tid,
                 gap.acc_class,
                 gap.inj_vec,
+                gap.waker_cpu,
+                gap.acc_cpu,
             )
         )
         self._strs.extend((gap.waker_comm, gap.waker_ctx, gap.acc_comm, gap.acc_ctx))
-        self._flags.append(gap.is_wait | gap.woken << 1)
+        self._flags.append(gap.is_wait | gap.woken << 1 | gap.open_at_end << 2)
 
     def extend_shifted(self, other: GapLog, index_of: Callable[[int], int]) -> None:
         """Append `other`'s gaps with their interval indexes mapped by `index_of` (a lane
@@ -139,7 +150,7 @@ class GapLog:
                 )
             )
             self._strs.extend((gap.waker_comm, gap.waker_ctx, gap.acc_comm, gap.acc_ctx))
-            self._flags.append(gap.is_wait | gap.woken << 1)
+            self._flags.append(gap.is_wait | gap.woken << 1 | gap.open_at_end << 2)
 
     def __len__(self) -> int:
         return len(self._flags)
@@ -150,7 +161,8 @@ class GapLog:
         flags = self._flags
         waits = [bool(f & 1) for f in flags]
         woken = [bool(f & 2) for f in flags]
-        return map(ClosedGap._make, zip(*ints, *strs, waits, woken, strict=True))
+        still_open = [bool(f & 4) for f in flags]
+        return map(ClosedGap._make, zip(*ints, *strs, waits, woken, still_open, strict=True))
 
 
 class VcpuTrack:

@@ -9,11 +9,13 @@ is not known yet are kept and adopted at its switch-out, a wake-up traced before
 blocking switch-out makes `ready` from the switch-out; unnamed VMs export an empty name;
 5 the lost-events warning counts every `unknown` stretch it caused;
 6 rule 2 takes the latest accept by time, also when an earlier one was held;
-7 the reader's own warnings (empty stream files) lead the result's warnings.
+7 the reader's own warnings (empty stream files) lead the result's warnings;
+8 identity revised when a late statedump or fork names a thread, source `open` for a
+wait the trace ended in, evidence keeps the CPU of an interrupt-context emitter/waker.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-ANALYSIS_VERSION: Final = 7
+ANALYSIS_VERSION: Final = 8
