@@ -20,9 +20,10 @@ from test_agreement import _lanes_from_csv, agreement
 from test_analysis_builder import RUNNING, SLEEPING, Host, interval_at, lane_states
 
 from w2a_tui.analysis.rows import export_rows
+from w2a_tui.analysis.tracks import Gap, VcpuTrack
 from w2a_tui.commands.export import write_csv
 from w2a_tui.events import EventKind
-from w2a_tui.model import AnalysisResult, Source
+from w2a_tui.model import AnalysisResult, Source, State
 from w2a_tui.pipeline import analyze_trace
 from w2a_tui.sim.generate import generate
 from w2a_tui.sim.scenarios import SCENARIOS
@@ -240,3 +241,32 @@ def test_every_scenario_agrees_with_its_contexts_flipped(tmp_path: Path, scenari
         floor = _FLOOR.get(scenario, 0.995)
         assert result.state >= floor, result
         assert result.reason >= floor, result
+
+
+def test_absorb_shifts_the_later_tracks_gaps_and_marks() -> None:
+    """A provisional track continues the thread's own: its intervals, closed gaps, marks
+    and open gap keep pointing at the same intervals once appended."""
+    real = VcpuTrack(VM, 0, V0, "CPU 0/KVM")
+    real.push(0, State.UNKNOWN, -1)
+    real.push(10, State.GUEST, -1)
+    real.push(30, State.UNKNOWN, -1)  # lost events on its CPU
+    later = VcpuTrack(-1, 0, -2, "")
+    later.push(0, State.UNKNOWN, -1)  # the provisional head, dropped
+    later.push(40, State.GUEST, -1)
+    index = later.push(50, State.PREEMPTED, 1)
+    later.marks.append((index, 7))
+    gap = Gap(later.push(60, State.WAIT_UNKNOWN, HLT), True)
+    gap.ready_index = later.push(70, State.READY, -1)
+    later.closed_gaps.append(gap)
+    later.gap = Gap(later.push(80, State.BLOCKED, 1), False)
+    assert real.absorb(later)
+    assert list(real.starts) == [0, 10, 30, 40, 50, 60, 70, 80]
+    assert real.marks == [(4, 7)]
+    (closed,) = list(real.closed_gaps)
+    assert (closed.interval, closed.ready_index) == (5, 6)
+    assert real.gap is not None and real.gap.index == 7
+    assert real.state == State.BLOCKED
+    early = VcpuTrack(VM, 0, V0, "")
+    early.push(0, State.UNKNOWN, -1)
+    early.push(90, State.GUEST, -1)
+    assert not early.absorb(later)  # overlapping in time: refused
