@@ -188,12 +188,38 @@ def test_accepts_after_the_late_statedump_reach_the_moved_vcpu() -> None:
     assert evidence is not None and evidence.source is Source.APIC_ACCEPT_IRQ
 
 
+def test_an_accept_before_the_statedump_reaches_the_vcpu_its_emitter_wakes() -> None:
+    """APICv host: the accept is rule 2's only vector. Before the statedump ties vCPU 0 to
+    its VM, vhost's accept for apicid 0 waits for the vCPU vhost wakes: vCPU 0 itself."""
+    h = host()
+    h.switch(5, 0, 0, RUNNING, V0).entry(6, 0, V0, 0).exit(10, 0, V0, HLT)
+    h.switch(11, 0, V0, SLEEPING, 0)
+    h.switch(5, 1, 0, RUNNING, V1).entry(6, 1, V1, 1).exit(10, 1, V1, HLT)
+    h.switch(11, 1, V1, SLEEPING, 0)
+    h.switch(20, 2, 0, RUNNING, VHOST).accept(21, 2, VHOST, 0, 0x31).waking(22, 2, VHOST, V0)
+    h.accept(23, 2, VHOST, 0, 0x31).waking(24, 2, VHOST, V1)  # for vCPU 0, wakes vCPU 1
+    h.switch(30, 0, 0, RUNNING, V0).entry(31, 0, V0, 0)
+    h.switch(30, 1, 0, RUNNING, V1).entry(31, 1, V1, 1)
+    h.statedump(40, MAIN).statedump(41, V0).statedump(42, V1).mark(50)
+    r = h.analyze()
+    assert lanes(r) == [(VM, 0, V0), (VM, 1, V1)]
+    state, _, evidence = interval_at(r, VM, 0, 15)
+    assert evidence is not None and evidence.source is Source.APIC_ACCEPT_IRQ
+    assert evidence.vector == 0x31 and state == "wait_net"
+    _, _, other = interval_at(r, VM, 1, 15)
+    assert other is not None and other.source is not Source.APIC_ACCEPT_IRQ
+
+
 # ------------------------------------------------------------------ simulated traces
 
 
-def _record(tmp_path: Path, scenario: str, *, context: bool, seed: int = 3) -> Path:
+def _record(
+    tmp_path: Path, scenario: str, *, context: bool, seed: int = 3, apicv: bool = False
+) -> Path:
     sc = replace(SCENARIOS[scenario], context=context, seed=seed)
-    out = tmp_path / f"{scenario}-{'ctx' if context else 'bare'}"
+    if apicv:
+        sc = replace(sc, apicv=True)
+    out = tmp_path / f"{scenario}-{'ctx' if context else 'bare'}-{int(apicv)}"
     generate(out, sc)
     return out
 
@@ -204,15 +230,19 @@ def _export(trace: Path) -> str:
     return buffer.getvalue()
 
 
-def test_a_late_statedump_gives_the_same_lanes_and_states_as_contexts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("apicv", [False, True])
+def test_a_late_statedump_gives_the_same_lanes_and_states_as_contexts(
+    tmp_path: Path, apicv: bool
+) -> None:
     """One simulation recorded twice: with pid/tid contexts, and without them, where only
-    a statedump reached after the vCPUs' first events names every vCPU thread."""
-    with_ctx = _export(_record(tmp_path, "late-statedump", context=True))
-    bare = _export(_record(tmp_path, "late-statedump", context=False))
+    a statedump reached after the vCPUs' first events names every vCPU thread. On an
+    APICv host rule 2 decides, so the accepts before the statedump must count too."""
+    with_ctx = _export(_record(tmp_path, "late-statedump", context=True, apicv=apicv))
+    bare = _export(_record(tmp_path, "late-statedump", context=False, apicv=apicv))
 
     def states(text: str) -> list[tuple[str, ...]]:
         rows = csv.DictReader(io.StringIO(text))
-        keys = ("vm_pid", "vm_name", "vcpu", "tid", "start_ns", "end_ns", "state")
+        keys = ("vm_pid", "vm_name", "vcpu", "tid", "start_ns", "end_ns", "state", "source")
         return [tuple(row[k] for k in keys) for row in rows]
 
     ours, theirs = states(bare), states(with_ctx)

@@ -416,7 +416,8 @@ class Analyzer:
             c.task_pending = None
         if pending:
             for item in pending:
-                self._apply_accept(v.vm, item, NO_CLASS)
+                if self._may_target(v, item):
+                    self._apply_accept(v.vm, item, NO_CLASS)
         waker_tid = ev[TID] if ev[TID] >= 0 else max(c.tid, -1)
         waker_comm = ev[PROCNAME] or self.identity.comm_of(waker_tid, c)
         waker_pid = ev[PID] if ev[PID] >= 0 else self.identity.tid2pid.get(waker_tid, -1)
@@ -424,6 +425,15 @@ class Analyzer:
             self.comms.setdefault(waker_tid, waker_comm)
         reason = self._waker_reason(v, context, waker_tid, waker_comm, waker_pid)
         return (waker_tid, waker_comm, context, reason, ev[CPU])
+
+    @staticmethod
+    def _may_target(v: VcpuTrack, accept: PendingAccept) -> bool:
+        """Whether a held accept may be for a vCPU of the VM whose vCPU `v` its emitter
+        wakes: never another VM's; in a VM not known yet, only `v` itself."""
+        vm = accept[7]
+        if vm >= 0 and v.vm >= 0 and vm != v.vm:
+            return False
+        return not (vm >= 0 or v.vm < 0) or accept[1] == v.vcpu_id
 
     def _mark_woken(self, v: VcpuTrack, gap: Gap, ts: int, waker: WakeInfo) -> None:
         gap.woken = True
@@ -496,7 +506,7 @@ class Analyzer:
         apicid = ev[ACCEPT_APICID]
         vec = ev[ACCEPT_VECTOR]
         if c.labels:  # interrupt context: the VM is the one whose vCPU it wakes next
-            item: PendingAccept = (ts, apicid, vec, tid, comm, c.labels[-1], cpu)
+            item: PendingAccept = (ts, apicid, vec, tid, comm, c.labels[-1], cpu, -1)
             pending = c.pending[-1]
             if pending is None:
                 c.pending[-1] = [item]
@@ -514,15 +524,21 @@ class Analyzer:
         if cls != NO_CLASS:
             self._learn(vm, vec, cls, tid, comm)
         if vm >= 0 and (vm, apicid) in self.vcpus:
-            self._apply_accept(vm, (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu), cls)
-        elif owner >= 0 or vm in self.identity.vm_pids or 0 <= pid != tid or is_iothread(comm):
-            return  # a thread of a VM (or of a user process): never another VM's accept
+            self._apply_accept(vm, (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm), cls)
+            return
+        if owner >= 0 or vm in self.identity.vm_pids or 0 <= pid != tid or is_iothread(comm):
+            # A thread of a VM (or of a user process): never another VM's accept. Held for
+            # the vCPU it wakes only while some vCPU is not tied to its VM yet (a statedump
+            # after the first events): that vCPU may be the target.
+            if not self.identity.pseudo_vms:
+                return
+            item = (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm)
         else:  # a shared host thread (kworker): the vCPU it wakes names the VM
-            item = (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu)
-            if c.task_pending is None:
-                c.task_pending = [item]
-            else:
-                c.task_pending.append(item)
+            item = (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, -1)
+        if c.task_pending is None:
+            c.task_pending = [item]
+        else:
+            c.task_pending.append(item)
 
     def _learn(self, vm: int, vec: int, cls: int, tid: int, comm: str) -> None:
         """Teach the VM a vector. A device class is never overwritten by `task`: a vCPU
@@ -541,7 +557,7 @@ class Analyzer:
         """Rule 2 candidate: the last accept (by time) for that vCPU between switch-out and
         wake-up. Accepts held until their interrupt context wakes a vCPU arrive here late,
         so an earlier held accept never displaces a later one applied directly."""
-        ts, apicid, vec, tid, comm, context, cpu = accept
+        ts, apicid, vec, tid, comm, context, cpu, _ = accept
         target = self.vcpus.get((vm, apicid))
         if target is None:
             return

@@ -17,8 +17,10 @@ from w2a_tui.model import State
 # finish() counts exits from it, then stores plain HYPERVISOR. Not a State value.
 HYP_AFTER_EXIT: Final = len(State)
 
-# (time, apicid, vector, emitter tid, emitter comm, emitter context, emitter cpu)
-PendingAccept = tuple[int, int, int, int, str, str, int]
+# (time, apicid, vector, emitter tid, emitter comm, emitter context, emitter cpu, VM):
+# VM -1 when the vCPU the emitter wakes next names it, else the emitter's own VM (an
+# accept held while its target vCPU is not tied to that VM yet).
+PendingAccept = tuple[int, int, int, int, str, str, int, int]
 # (waker tid, waker comm, waker context, rule-3 reason value or 0, waker cpu)
 WakeInfo = tuple[int, str, str, int, int]
 
