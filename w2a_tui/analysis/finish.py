@@ -235,9 +235,9 @@ def _compact(
     if len(kept) > 1:
         st = np.asarray(states)[kept]
         ex = np.asarray(exits)[kept]
-        ev = np.asarray(evidence)[kept]
+        eids = np.asarray(evidence)[kept]
         same = (st[1:] == st[:-1]) & (
-            ((ex[1:] == ex[:-1]) & (ev[1:] == ev[:-1])) | (st[1:] == int(State.UNKNOWN))
+            ((ex[1:] == ex[:-1]) & (eids[1:] == eids[:-1])) | (st[1:] == int(State.UNKNOWN))
         )
         keep[kept[1:][same]] = False
     if bool(keep.all()):

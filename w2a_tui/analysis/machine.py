@@ -193,9 +193,9 @@ class Analyzer:
                 r = ev[6]
                 v.last_exit = r
                 v.last_isa = ev[7]
-                v.sa(ev[0])
-                v.st(HYP_AFTER_EXIT)
-                v.ex(r)
+                v.append_start(ev[0])
+                v.append_state(HYP_AFTER_EXIT)
+                v.append_exit(r)
                 v.state = HYP_AFTER_EXIT
             elif kind == _K_ENTRY:
                 tid = ev[3]
@@ -205,9 +205,9 @@ class Analyzer:
                 if v is None or v.gap is not None or v.vcpu_id < 0 or v.cpu != ev[1]:
                     self._entry_slow(ev, tid, v)
                 elif v.state != _GUEST:
-                    v.sa(ev[0])
-                    v.st(_GUEST)
-                    v.ex(-1)
+                    v.append_start(ev[0])
+                    v.append_state(_GUEST)
+                    v.append_exit(-1)
                     v.state = _GUEST
             elif kind == _K_SWITCH:
                 c = cpus.get(ev[1])

@@ -171,18 +171,18 @@ class VcpuTrack:
     """One vCPU `(vm, vcpu_id)` and its thread: current state, last exit, lane columns."""
 
     __slots__ = (
+        "append_exit",
+        "append_start",
+        "append_state",
         "closed_gaps",
         "comm",
         "cpu",
         "early_wake",
-        "ex",
         "exits",
         "gap",
         "last_exit",
         "last_isa",
         "marks",
-        "sa",
-        "st",
         "starts",
         "state",
         "states",
@@ -202,9 +202,9 @@ class VcpuTrack:
         self.states: array[int] = array("B")
         self.exits: array[int] = array("q")
         # Bound appends: the hot loop calls these directly.
-        self.sa: Callable[[int], None] = self.starts.append
-        self.st: Callable[[int], None] = self.states.append
-        self.ex: Callable[[int], None] = self.exits.append
+        self.append_start: Callable[[int], None] = self.starts.append
+        self.append_state: Callable[[int], None] = self.states.append
+        self.append_exit: Callable[[int], None] = self.exits.append
         self.state = -1
         self.last_exit = -1
         self.last_isa = -1
@@ -221,9 +221,9 @@ class VcpuTrack:
         self.starts = array("q")
         self.states = array("B")
         self.exits = array("q")
-        self.sa = self.starts.append
-        self.st = self.states.append
-        self.ex = self.exits.append
+        self.append_start = self.starts.append
+        self.append_state = self.states.append
+        self.append_exit = self.exits.append
         self.closed_gaps = GapLog()
         self.marks = []
 
@@ -267,9 +267,9 @@ class VcpuTrack:
 
     def push(self, ts: int, state: State | int, exit_reason: int) -> int:
         """Start a new interval at `ts`; returns its index."""
-        self.sa(ts)
-        self.st(state)
-        self.ex(exit_reason)
+        self.append_start(ts)
+        self.append_state(state)
+        self.append_exit(exit_reason)
         self.state = state
         return len(self.starts) - 1
 
