@@ -154,11 +154,14 @@ def test_open_wait_at_trace_end_keeps_evidence_so_far() -> None:
     assert interval_at(r, VM, 0, 50)[2].source is Source.APIC_ACCEPT_IRQ  # type: ignore[union-attr]
 
 
-def test_open_wait_without_evidence_is_wait_unknown_with_source_none() -> None:
+def test_open_wait_without_evidence_is_wait_unknown_with_source_open() -> None:
+    """Still asleep when the trace ended: it did not wake, so rule 4's `none` ("no
+    evidence of why it woke") would be wrong; the source says `open`."""
     h = host().mark(0)
     halt(h, 10).mark(100)
-    _, _, ev = interval_at(h.analyze(), VM, 0, 50)
-    assert ev is not None and ev.source is Source.NONE
+    state, _, ev = interval_at(h.analyze(), VM, 0, 50)
+    assert state == "wait_unknown"
+    assert ev is not None and ev.source is Source.OPEN
 
 
 # ------------------------------------------------------------------ reason rules
@@ -627,7 +630,8 @@ def test_ready_while_a_cpu_loses_events_is_unknown() -> None:
 
 def test_without_contexts_lost_events_forget_who_runs_on_the_cpu() -> None:
     """No tid context: after a loss the CPU's current thread is unknown until its next
-    sched_switch, so the KVM events in between are not given to a possibly wrong thread."""
+    sched_switch, so the KVM events in between are not given to a possibly wrong thread;
+    that switch's prev_tid names them, and the thread's lane continues with them."""
     h = host(contexts=False).mark(0).statedump(1, V0, cpu=3)
     h.switch(5, 0, 0, RUNNING, V0).entry(10, 0, V0, 0)
     h.lost(30, 0, 17, 45)
@@ -636,7 +640,9 @@ def test_without_contexts_lost_events_forget_who_runs_on_the_cpu() -> None:
     r = h.analyze()
     assert lane_states(r, VM, 0)[1:] == [
         (10, 30, "guest"),
-        (30, 60, "unknown"),
+        (30, 50, "unknown"),
+        (50, 60, "hypervisor"),
         (60, 70, "preempted"),
     ]
-    assert any("were ignored" in w for w in r.warnings)
+    assert [(x.vm_pid, x.vcpu, x.tid) for x in r.lanes] == [(VM, 0, V0)]
+    assert not any("were ignored" in w for w in r.warnings)

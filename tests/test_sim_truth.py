@@ -237,6 +237,9 @@ def check_wait_reason(
             assert source == "waker" and vector == -1
             if end in ix.in_hrtimer:
                 assert state == "wait_timer"
+        elif end == last and not (wake_events and end in th.wakes):
+            # Still asleep when the trace ended: it did not wake (rule 4's `open` case).
+            assert (source, state) == ("open", "wait_unknown")
         else:
             assert (source, state) in {("none", "wait_unknown"), ("waker", state)}
     if vector >= 0:
@@ -310,7 +313,7 @@ def test_each_source_scenario_produces_its_reason(sim_traces: SimTraces) -> None
         > 5
     )
     apicv = _waits(_rows(sim_traces.get("apicv")))
-    assert {k[1] for k in apicv} <= {"apic_accept_irq", "none", "waker"}
+    assert {k[1] for k in apicv} <= {"apic_accept_irq", "none", "open", "waker"}
     assert {k[0] for k in apicv} >= {"wait_timer", "wait_task"}
 
 

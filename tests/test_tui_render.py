@@ -343,7 +343,7 @@ def test_reason_tabs_highlight_the_chosen_filter_and_causes_are_short() -> None:
     assert chosen == [" 3 disk "]
     store = small_store()
     iv = store.interval_at(0, T0 + 20 * MS)
-    assert iv is not None and cause_text(iv) == "0x23, woken by IO iothread1 (task)"
+    assert iv is not None and cause_text(iv) == "0x23, woken by IO iothread1 (thread)"
 
 
 def test_the_wait_histogram_drops_bucket_columns_no_reason_uses() -> None:

@@ -7,5 +7,6 @@
   readers of its result; `scenes`: the small hosts and moves the analysis tests share;
 - `sim`: reading the simulator's traces back through babeltrace2, generated once a session;
 - `handmade`: a small hand-built analysis result with exactly known intervals;
-- `cache_forge`: cache files read and rewritten with valid checksums (forged caches).
+- `cache_forge`: cache files read and rewritten with valid checksums (forged caches);
+- `agreement`: time-weighted agreement of an analysis with the ground truth.
 """

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from rich.text import Text
 
+from w2a_tui.analysis.wording import STILL_WAITING, in_context, is_interrupt_context
 from w2a_tui.model import Source, State, VmInfo
 from w2a_tui.printable import printable
 from w2a_tui.store import Interval, LaneInfo, StateStore
@@ -19,6 +20,7 @@ RULES = {
     Source.APIC_ACCEPT_IRQ: "rule 2 apic_accept_irq: the interrupt accepted for it while it slept",
     Source.WAKER: "rule 3 waker: the context of the thread's wake-up",
     Source.NONE: "rule 4 none: no evidence of why it woke",
+    Source.OPEN: STILL_WAITING,
 }
 
 
@@ -62,14 +64,14 @@ def thread_roles(store: StateStore) -> dict[int, str]:
     return roles
 
 
-def _thread(tid: int, comm: str, context: str, roles: Mapping[int, str]) -> str:
+def _thread(tid: int, comm: str, context: str, roles: Mapping[int, str], cpu: int = -1) -> str:
     role = roles.get(tid) if tid >= 0 else None
     comm, context = printable(comm), printable(context)
     if tid >= 0:
         who = f"{comm or '?'} (tid {tid}, {role})" if role else f"{comm or '?'} (tid {tid})"
     else:
         who = comm or "?"
-    return f"{who} in {context} context" if context else who
+    return in_context(who, context, cpu)
 
 
 def describe(
@@ -117,11 +119,14 @@ def describe(
                 elif ev.vector in vm.net_vectors:
                     text.append("  = a net vector of this VM")
         if ev.emitter_tid >= 0 or ev.emitter_comm:
-            emitter = _thread(ev.emitter_tid, ev.emitter_comm, ev.emitter_context, roles)
-            text.append("\ninterrupt emitted by " + emitter)
+            emitter = _thread(
+                ev.emitter_tid, ev.emitter_comm, ev.emitter_context, roles, ev.emitter_cpu
+            )
+            sent = "from" if is_interrupt_context(ev.emitter_context) else "by"
+            text.append(f"\ninterrupt sent {sent} {emitter}")
         if ev.waker_tid >= 0 or ev.waker_comm:
             woke = f" at {format_time(ev.wakeup_ns, origin)}" if ev.wakeup_ns >= 0 else ""
-            waker = _thread(ev.waker_tid, ev.waker_comm, ev.waker_context, roles)
+            waker = _thread(ev.waker_tid, ev.waker_comm, ev.waker_context, roles, ev.waker_cpu)
             text.append("\nwoken by " + waker + woke)
         if ev.next_tid >= 0 or ev.next_comm:
             text.append("\npreempted by " + _thread(ev.next_tid, ev.next_comm, "", roles))

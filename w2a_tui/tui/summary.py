@@ -16,7 +16,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from w2a_tui.model import N_STATES, WAIT_STATES, State
+from w2a_tui.analysis.wording import STILL_WAITING, is_interrupt_context, short_cause
+from w2a_tui.model import N_STATES, WAIT_STATES, Source, State
 from w2a_tui.printable import printable
 from w2a_tui.store import Interval, StateStore
 from w2a_tui.tui.chrome import legend_text
@@ -149,11 +150,16 @@ def cause_text(iv: Interval) -> str:
     parts = []
     if ev.vector >= 0:
         parts.append(vector_short(ev.vector))
-    if ev.waker_comm:
-        ctx = f" ({printable(ev.waker_context)})" if ev.waker_context else ""
-        parts.append(f"woken by {printable(ev.waker_comm)}{ctx}")
+    if ev.source is Source.OPEN:
+        parts.append(STILL_WAITING)
+    elif ev.waker_comm:
+        parts.append(
+            "woken by " + printable(short_cause(ev.waker_comm, ev.waker_context, ev.waker_cpu))
+        )
     elif ev.emitter_comm:
-        parts.append(f"sent by {printable(ev.emitter_comm)}")
+        sent = "sent from" if is_interrupt_context(ev.emitter_context) else "sent by"
+        who = short_cause(ev.emitter_comm, ev.emitter_context, ev.emitter_cpu)
+        parts.append(f"{sent} {printable(who)}")
     return ", ".join(parts)
 
 
