@@ -1,0 +1,133 @@
+"""A trace-cmd `trace.dat` (v6 or v7, zlib/zstd or uncompressed) as a `TraceSource`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from w2a_tui.errors import BadTraceError
+from w2a_tui.model import TraceMeta
+from w2a_tui.trace.ftrace.cpu import CpuDecoder
+from w2a_tui.trace.ftrace.datfile import DatError, DatFile, is_dat, read_dat
+from w2a_tui.trace.ftrace.decode import TuplePlan, tuple_plan
+from w2a_tui.trace.ftrace.ringbuf import PageError, PageWalker
+from w2a_tui.trace.ftrace.source import DAT_DECODER, FtraceSource
+from w2a_tui.trace.port import PortDecoder
+
+_CPUSTAT = re.compile(r"^(overrun|dropped events|commit overrun):\s*(\d+)", re.M)
+
+
+def dat_target(path: Path) -> Path | None:
+    """The trace.dat behind `path`: the file itself, or `trace.dat` in a folder that holds
+    no CTF trace; None when `path` is neither."""
+    if path.is_file():
+        return path if is_dat(path) else None
+    candidate = path / "trace.dat"
+    if path.is_dir() and not (path / "metadata").exists() and is_dat(candidate):
+        return candidate
+    return None
+
+
+class DatSource(FtraceSource):
+    def __init__(self, path: Path, shown: Path | None = None) -> None:
+        try:
+            dat = read_dat(path)
+        except DatError as err:
+            raise BadTraceError(
+                f"{path} is not a readable trace.dat: {err}; record or extract it again "
+                "with trace-cmd."
+            ) from err
+        except OSError as err:
+            raise BadTraceError(f"{path} cannot be read ({err.strerror}).") from err
+        self.dat = dat
+        self._plans: dict[int, TuplePlan] = {}
+        for event_id, fmt in dat.formats.items():
+            plan = tuple_plan(fmt, dat.endian)
+            if plan is not None:
+                self._plans[event_id] = plan
+        self._walker = PageWalker(
+            dat.endian, dat.page_header.commit_size, dat.page_size, dat.page_header.data_offset
+        )
+        words = dat.uname.split()
+        host = words[1] if len(words) > 1 else ""
+        kernel = words[2] if len(words) > 2 else ""
+        version = dat.tracecmd_version.split()[0] if dat.tracecmd_version else ""
+        tracer = f"trace-cmd {version}".strip() + f" (trace.dat v{dat.version}"
+        tracer += f", {dat.compression})" if dat.compression != "none" else ")"
+        cpus = sorted(c.cpu for c in dat.cpus if c.size > 0)
+        meta = TraceMeta(
+            path=str(shown or path),
+            trace_dirs=[str(path)],
+            hostname=host,
+            tracer=tracer,
+            kernel=kernel,
+            cpus=cpus,
+            has_pid_tid=False,
+            warnings=self._warnings(dat),
+        )
+        env = {
+            "tracer_name": "trace-cmd",
+            "trace_format": f"trace.dat v{dat.version}",
+            "compression": dat.compression,
+            "trace_clock": dat.clock or "local",
+            "uname": dat.uname,
+        }
+        if dat.tsc_mult:
+            env["tsc2nsec"] = f"mult {dat.tsc_mult} shift {dat.tsc_shift}"
+        super().__init__(path, meta, env, DAT_DECODER)
+        self._page_totals = [dat.page_count(c) for c in dat.cpus]
+        self.meta.first_ns = self._first_ns()
+        self.meta.last_ns = self.meta.first_ns
+
+    def _warnings(self, dat: DatFile) -> list[str]:
+        warnings = []
+        for stat in dat.cpustats:
+            lost = sum(int(n) for what, n in _CPUSTAT.findall(stat) if what != "commit overrun")
+            if lost:
+                cpu = stat.split("\n", 1)[0].strip()
+                warnings.append(
+                    f"{cpu}: the kernel overwrote or dropped {lost} events before trace-cmd "
+                    "read them (buffer too small); the start of that CPU's trace is missing."
+                )
+        if dat.instances:
+            warnings.append(
+                "Only the top tracing instance is read; instance(s) "
+                + ", ".join(dat.instances)
+                + " are left out."
+            )
+        return warnings
+
+    def _first_ns(self) -> int:
+        firsts = []
+        to_ns = self.dat.to_ns()
+        for data in self.dat.cpus:
+            if data.size <= 0:
+                continue
+            try:
+                for buf, start in self.dat.cpu_pages(data):
+                    _, _, events = self._walker.events(buf, start)
+                    if events:
+                        ts = events[0][0]
+                        firsts.append(ts if to_ns is None else to_ns(ts))
+                        break
+            except (PageError, IndexError, ValueError) as err:
+                raise BadTraceError(
+                    f"{self.dat.path}: CPU {data.cpu}'s first page cannot be read ({err}); "
+                    "the trace.dat is damaged, copy it again."
+                ) from err
+        return min(firsts) if firsts else 0
+
+    def _ports(self, wanted: frozenset[int] | None, counting: bool) -> list[PortDecoder]:
+        return [
+            CpuDecoder(self.dat, data, self._walker, self._plans, {}, counting, wanted)
+            for data in self.dat.cpus
+        ]
+
+    def _fraction(self, ports: list[PortDecoder]) -> float:
+        total = sum(self._page_totals)
+        done = sum(p.pages_done for p in ports if isinstance(p, CpuDecoder))
+        return done / total if total else 1.0
+
+    def _finish_counts(self, port: PortDecoder) -> None:
+        if isinstance(port, CpuDecoder):
+            port.finish_counts()
