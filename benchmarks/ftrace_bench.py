@@ -46,9 +46,8 @@ def bench(path: Path, repeat: int) -> None:
     total = open_trace(path).count_events().total
     reference = best_time(lambda: trace_cmd_report(path), repeat)
     print(f"{path} ({total:,} events)")
-    print(
-        f"  trace-cmd report > /dev/null   {reference:6.2f} s  {total / reference / 1e6:5.2f} M events/s"
-    )
+    rate = total / reference / 1e6
+    print(f"  trace-cmd report > /dev/null   {reference:6.2f} s  {rate:5.2f} M events/s")
     passes: list[tuple[str, Callable[[], object]]] = [
         ("count (info)", lambda: open_trace(path).count_events()),
         (

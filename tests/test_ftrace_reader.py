@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -123,8 +124,11 @@ def test_dat_and_text_give_the_same_tuples() -> None:
     """The text prints microseconds (rounded) and hashed pointers; all else is equal."""
     timer_kinds = {int(EventKind.HRTIMER_EXPIRE_ENTRY), int(EventKind.HRTIMER_EXPIRE_EXIT)}
 
-    def events(path: Path) -> itertools.chain[tuple[object, ...]]:
-        return itertools.chain.from_iterable(open_trace(path).iter_batches(NEEDED_KINDS))
+    def events(path: Path) -> Iterator[tuple[object, ...]]:
+        for batch in open_trace(path).iter_batches(NEEDED_KINDS):
+            for event in batch:
+                if event[2] != EventKind.STATEDUMP_PROCESS_STATE:
+                    yield event
 
     count = 0
     for a, b in itertools.zip_longest(events(DAT), events(TEXT)):
@@ -176,3 +180,22 @@ def test_folder_holding_trace_dat_opens_it(tmp_path: Path) -> None:
     source = open_trace(tmp_path)
     assert source.decoder == "trace.dat"
     assert source.count_events().total == 430930
+
+
+def test_both_readers_name_the_threads_from_the_saved_comms() -> None:
+    """trace.dat's saved_cmdlines and the text's comm column are one process table; both
+    readers hand it to the analysis as statedump tuples (pid -1: no tgids in this trace)."""
+
+    def names(path: Path) -> dict[int, str]:
+        out = {}
+        for batch in open_trace(path).iter_batches([EventKind.STATEDUMP_PROCESS_STATE]):
+            for event in batch:
+                assert event[2] == EventKind.STATEDUMP_PROCESS_STATE and event[7] == -1
+                out[int(event[6])] = str(event[8])
+        return out
+
+    from_dat, from_text = names(DAT), names(TEXT)
+    assert from_dat[31785] == from_text[31785] == "minivm"
+    shared = set(from_dat) & set(from_text)
+    assert len(shared) > 50
+    assert all(from_dat[tid] == from_text[tid] for tid in shared)

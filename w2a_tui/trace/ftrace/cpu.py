@@ -51,7 +51,6 @@ class CpuDecoder(PortDecoder):
         counting = self.counting
         cpu = self.cpu
         to_ns = self._to_ns
-        cmdlines = self._dat.cmdlines
         tgids = self._tgids
         strings = self._strings
         u16 = struct.Struct(self._dat.endian + "H").unpack_from
@@ -113,7 +112,7 @@ class CpuDecoder(PortDecoder):
                             plan.kind,
                             tid,
                             tgids.get(tid, -1),
-                            cmdlines.get(tid, ""),
+                            "",
                             *payload[1:],
                         )
                     )

@@ -6,15 +6,41 @@ import re
 from pathlib import Path
 
 from w2a_tui.errors import BadTraceError
+from w2a_tui.events import Event, EventKind
 from w2a_tui.model import TraceMeta
 from w2a_tui.trace.ftrace.cpu import CpuDecoder
 from w2a_tui.trace.ftrace.datfile import DatError, DatFile, is_dat, read_dat
 from w2a_tui.trace.ftrace.decode import TuplePlan, tuple_plan
 from w2a_tui.trace.ftrace.ringbuf import PageError, PageWalker
-from w2a_tui.trace.ftrace.source import DAT_DECODER, FtraceSource
+from w2a_tui.trace.ftrace.source import DAT_DECODER, FtraceSource, process_tuple
 from w2a_tui.trace.port import PortDecoder
 
+_STATEDUMP = int(EventKind.STATEDUMP_PROCESS_STATE)
 _CPUSTAT = re.compile(r"^(overrun|dropped events|commit overrun):\s*(\d+)", re.M)
+
+
+def saved_tgids(dat_path: Path) -> tuple[dict[int, int], Path | None]:
+    """tid -> tgid from a copy of tracefs's `saved_tgids` (kept when the `record-tgid`
+    option is on) beside the trace.dat: `<name>.saved_tgids` or `saved_tgids` in its
+    folder, as `w2a-tui record` leaves it. trace.dat itself has no room for tgids."""
+    for candidate in (
+        dat_path.with_name(dat_path.name + ".saved_tgids"),
+        dat_path.with_name("saved_tgids"),
+    ):
+        if not candidate.is_file():
+            continue
+        tgids: dict[int, int] = {}
+        try:
+            text = candidate.read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                tgids[int(parts[0])] = int(parts[1])
+        if tgids:
+            return tgids, candidate
+    return {}, None
 
 
 def dat_target(path: Path) -> Path | None:
@@ -40,6 +66,7 @@ class DatSource(FtraceSource):
         except OSError as err:
             raise BadTraceError(f"{path} cannot be read ({err.strerror}).") from err
         self.dat = dat
+        self.tgids, tgid_file = saved_tgids(path)
         self._plans: dict[int, TuplePlan] = {}
         for event_id, fmt in dat.formats.items():
             plan = tuple_plan(fmt, dat.endian)
@@ -62,7 +89,7 @@ class DatSource(FtraceSource):
             tracer=tracer,
             kernel=kernel,
             cpus=cpus,
-            has_pid_tid=False,
+            has_pid_tid=bool(self.tgids),
             warnings=self._warnings(dat),
         )
         env = {
@@ -72,6 +99,8 @@ class DatSource(FtraceSource):
             "trace_clock": dat.clock or "local",
             "uname": dat.uname,
         }
+        if tgid_file is not None:
+            env["tgids"] = f"{len(self.tgids)} from {tgid_file.name}"
         if dat.tsc_mult:
             env["tsc2nsec"] = f"mult {dat.tsc_mult} shift {dat.tsc_shift}"
         super().__init__(path, meta, env, DAT_DECODER)
@@ -118,9 +147,24 @@ class DatSource(FtraceSource):
         return min(firsts) if firsts else 0
 
     def _ports(self, wanted: frozenset[int] | None, counting: bool) -> list[PortDecoder]:
-        return [
-            CpuDecoder(self.dat, data, self._walker, self._plans, {}, counting, wanted)
+        ports: list[PortDecoder] = [
+            CpuDecoder(self.dat, data, self._walker, self._plans, self.tgids, counting, wanted)
             for data in self.dat.cpus
+        ]
+        if ports and not counting and (wanted is None or _STATEDUMP in wanted):
+            ports[0].out.extend(self._snapshot())
+        return ports
+
+    def _snapshot(self) -> list[Event]:
+        """The process table trace-cmd saved (saved_cmdlines, and saved_tgids when kept), as
+        statedump tuples at the trace's start: ftrace's counterpart of LTTng's statedump,
+        without a state or a CPU (-1): it names threads and their processes, no more."""
+        first = self.meta.first_ns
+        tids = sorted(set(self.dat.cmdlines) | set(self.tgids))
+        return [
+            process_tuple(first, tid, self.tgids.get(tid, -1), self.dat.cmdlines.get(tid, ""))
+            for tid in tids
+            if tid > 0
         ]
 
     def _fraction(self, ports: list[PortDecoder]) -> float:

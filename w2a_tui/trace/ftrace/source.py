@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 from w2a_tui.errors import BadTraceError
-from w2a_tui.events import Batch, EventKind
+from w2a_tui.events import Batch, Event, EventKind
 from w2a_tui.model import TraceMeta
 from w2a_tui.trace.merge import needy, release, watermark
 from w2a_tui.trace.plan import wanted_set
@@ -21,6 +21,7 @@ from w2a_tui.trace.source import EventCounts, ReadProgress, TraceSource
 DAT_DECODER = "trace.dat"
 TEXT_DECODER = "ftrace-text"
 _BUDGET = 16384
+_STATEDUMP = int(EventKind.STATEDUMP_PROCESS_STATE)
 
 
 class FtraceSource(TraceSource):
@@ -145,6 +146,12 @@ class FtraceSource(TraceSource):
         self.meta.lost_events = lost
         if firsts:
             self.meta.first_ns, self.meta.last_ns = min(firsts), max(lasts)
+
+
+def process_tuple(ts: int, tid: int, tgid: int, comm: str) -> Event:
+    """A statedump tuple naming a thread and its process (state and CPU unknown: -1): how
+    the ftrace readers hand over the process table the trace saved."""
+    return (ts, -1, _STATEDUMP, -1, -1, "", tid, tgid, comm, -1, -1)
 
 
 def open_ftrace(path: Path) -> TraceSource | None:

@@ -24,9 +24,10 @@ from w2a_tui.analysis.tables import SVM_EXIT_CODES, VMX_EXIT_REASONS
 from w2a_tui.errors import BadTraceError
 from w2a_tui.events import EventKind, kind_of
 from w2a_tui.model import TraceMeta
-from w2a_tui.trace.ftrace.source import TEXT_DECODER, FtraceSource
+from w2a_tui.trace.ftrace.source import TEXT_DECODER, FtraceSource, process_tuple
 from w2a_tui.trace.port import PortDecoder
 
+_STATEDUMP: Final = int(EventKind.STATEDUMP_PROCESS_STATE)
 _LINE: Final = re.compile(
     r"\s*(?P<comm>.*?)-(?P<tid>\d+)\s+(?:\(\s*(?P<tgid>[-\d]+)\)\s+)?\[(?P<cpu>\d+)\]"
     r"\s+(?:[\w.]{4,6}\s+)?(?P<sec>\d+)(?:\.(?P<frac>\d+))?:\s+(?P<name>[\w:]+):\s?(?P<rest>.*)"
@@ -279,6 +280,7 @@ class TextPort(PortDecoder):
         self.bad_lines = 0
         self.overwritten = 0
         self._kinds: dict[str, int] = {}
+        self._named: set[int] = set()
 
     def pull(self, iterator: Any = None, budget: int = 16384) -> None:
         match_line = _LINE.match
@@ -287,6 +289,8 @@ class TextPort(PortDecoder):
         cpu_counts = self.cpu_counts
         wanted = self.wanted
         kinds = self._kinds
+        named = self._named
+        snapshot = wanted is None or _STATEDUMP in wanted
         seen = 0
         handle = self._handle
         try:
@@ -322,6 +326,13 @@ class TextPort(PortDecoder):
                         self.tgids[tid] = int(tgid_text)
                 if self.counting:
                     continue
+                if tid not in named and tid > 0:
+                    named.add(tid)
+                    comm = m["comm"].strip()
+                    if snapshot and comm not in ("<...>", "<idle>"):
+                        # The comm column is trace's saved_cmdlines snapshot: the same
+                        # process table as trace.dat's, given when a thread first shows.
+                        out.append(process_tuple(ts, tid, self.tgids.get(tid, -1), comm))
                 kind = kinds.get(name)
                 if kind is None:
                     known = kind_of(name)
@@ -332,7 +343,6 @@ class TextPort(PortDecoder):
                 if payload is None:
                     self.bad_lines += 1
                     continue
-                comm = m["comm"].strip()
                 out.append(
                     (
                         ts,
@@ -340,7 +350,7 @@ class TextPort(PortDecoder):
                         kind,
                         tid,
                         self.tgids.get(tid, -1),
-                        "" if comm in ("<...>", "<idle>") else comm,
+                        "",  # the comm column is a snapshot: the analysis follows comms
                         *payload,
                     )
                 )
