@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 from bisect import bisect_right
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from w2a_tui.trace.ftrace.datfile import read_dat, symbol_table
+from w2a_tui.trace.ftrace.raw import raw_events
 
 _LINE = re.compile(
     r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+\[(?P<cpu>\d+)\]\s+(?P<sec>\d+)\.(?P<ns>\d{9}):"
@@ -82,3 +86,25 @@ def same_value(ours: Any, text: str, symbols: tuple[list[int], list[str]] | None
         return True
     # trace-cmd prints some signed fields as unsigned (and longs as hex): compare bits.
     return (value - ours) % (1 << 64) == 0 or (value - ours) % (1 << 32) == 0
+
+
+def compare_with_report(path: Path) -> tuple[int, list[str]]:
+    """(events, differences) between our raw decoder and `trace-cmd report -R -t`:
+    timestamp, CPU, name, common_pid and every field's printed value."""
+    symbols = symbol_table(read_dat(path).kallsyms)
+    problems: list[str] = []
+    count = 0
+    for ours, ref in itertools.zip_longest(raw_events(path), report_raw(path)):
+        count += 1
+        assert ours is not None and ref is not None, f"event counts differ at {count}"
+        ts, cpu, name, pid, rest = ref
+        if (ours.ts, ours.cpu, ours.name, ours.pid) != (ts, cpu, name, pid):
+            problems.append(f"#{count}: {ours} vs {ref}")
+            continue
+        printed = split_fields(rest, list(ours.fields))
+        for field, value in ours.fields.items():
+            if field not in printed or not same_value(value, printed[field], symbols):
+                problems.append(f"#{count} {name}.{field}: {value!r} vs {printed.get(field)!r}")
+        if len(problems) > 20:
+            break
+    return count, problems

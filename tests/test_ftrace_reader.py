@@ -13,14 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ftrace_report import report_raw, same_value, split_fields
+from ftrace_report import compare_with_report
 from paths import REAL_FTRACE
 
 from w2a_tui.analysis import NEEDED_KINDS
 from w2a_tui.events import EventKind
 from w2a_tui.trace import open_trace
-from w2a_tui.trace.ftrace.datfile import read_dat, symbol_table
-from w2a_tui.trace.ftrace.raw import raw_events
 from w2a_tui.trace.ftrace.textsource import PREEMPTED, prev_state_value
 
 PVM = REAL_FTRACE / "pvm-minivm-2vcpu"
@@ -89,34 +87,14 @@ def test_converted_versions_read_the_same(converted: dict[str, Path]) -> None:
         assert f"trace.dat v{6 if name == 'v6' else 7}" in str(info["description"])
 
 
-def _compare_with_report(path: Path) -> tuple[int, list[str]]:
-    symbols = symbol_table(read_dat(path).kallsyms)
-    problems: list[str] = []
-    count = 0
-    for ours, ref in itertools.zip_longest(raw_events(path), report_raw(path)):
-        count += 1
-        assert ours is not None and ref is not None, f"event counts differ at {count}"
-        ts, cpu, name, pid, rest = ref
-        if (ours.ts, ours.cpu, ours.name, ours.pid) != (ts, cpu, name, pid):
-            problems.append(f"#{count}: {ours} vs {ref}")
-            continue
-        printed = split_fields(rest, list(ours.fields))
-        for field, value in ours.fields.items():
-            if field not in printed or not same_value(value, printed[field], symbols):
-                problems.append(f"#{count} {name}.{field}: {value!r} vs {printed.get(field)!r}")
-        if len(problems) > 20:
-            break
-    return count, problems
-
-
 def test_decoder_equals_trace_cmd_report_field_by_field() -> None:
-    count, problems = _compare_with_report(DAT)
+    count, problems = compare_with_report(DAT)
     assert problems == []
     assert count == 430930
 
 
 def test_v6_equals_trace_cmd_report(converted: dict[str, Path]) -> None:
-    count, problems = _compare_with_report(converted["v6"])
+    count, problems = compare_with_report(converted["v6"])
     assert problems == [] and count == 430930
 
 

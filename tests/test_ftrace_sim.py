@@ -5,22 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import subprocess
 from pathlib import Path
 
 import pytest
-from ftrace_report import report_raw, same_value, split_fields
+from ftrace_report import compare_with_report
 
 from w2a_tui.analysis.rows import export_rows
 from w2a_tui.cli import main
 from w2a_tui.commands.export import write_csv
+from w2a_tui.events import EventKind
 from w2a_tui.pipeline import analyze_trace
 from w2a_tui.sim.generate import EPOCH_OF_BOOT_NS
 from w2a_tui.sim.scenarios import SCENARIOS
 from w2a_tui.sim.tracecmd import ctf_to_dat
 from w2a_tui.trace import open_trace
-from w2a_tui.trace.ftrace.raw import raw_events
 
 
 def _generate(tmp_path: Path, scenario: str, *extra: str) -> Path:
@@ -90,16 +89,28 @@ def test_generate_format_trace_cmd_writes_a_folder_with_truth(tmp_path: Path) ->
 def test_trace_cmd_report_reads_the_twin_as_we_do(tmp_path: Path, scenario: str) -> None:
     out = _generate(tmp_path, scenario, "--format", "trace-cmd")
     dat = out / "trace.dat"
-    count = 0
-    for ours, ref in itertools.zip_longest(raw_events(dat), report_raw(dat)):
-        assert ours is not None and ref is not None, count
-        count += 1
-        ts, cpu, name, pid, rest = ref
-        assert (ours.ts, ours.cpu, ours.name, ours.pid) == (ts, cpu, name, pid)
-        printed = split_fields(rest, list(ours.fields))
-        for field, value in ours.fields.items():
-            assert same_value(value, printed[field]), (count, name, field, value, rest)
+    count, problems = compare_with_report(dat)
+    assert problems == []
     assert count == open_trace(dat).count_events().total > 1000
+
+
+def test_x86_tsc_clock_converts_as_trace_cmd(tmp_path: Path) -> None:
+    """Raw stamps in TSC cycles with a TSC2NSEC option: trace-cmd and we give the same ns,
+    which are the CTF's own."""
+    ctf = _generate(tmp_path, "mixed")
+    twin = tmp_path / "tsc"
+    twin.mkdir()
+    dat = twin / "trace.dat"
+    ctf_to_dat(ctf, dat, "new", EPOCH_OF_BOOT_NS, "Linux sim 5.15 x86_64", clock="x86-tsc")
+    count, problems = compare_with_report(dat)
+    assert problems == [] and count > 1000
+    source = open_trace(dat)
+    assert source.clock.startswith("x86-tsc")
+
+    def stamps(path: Path) -> list[int]:
+        return [e[0] for b in open_trace(path).iter_batches([EventKind.KVM_EXIT]) for e in b]
+
+    assert stamps(dat) == stamps(ctf)
 
 
 def test_lost_scenario_twin_reports_the_ctf_lost_events(tmp_path: Path) -> None:

@@ -322,7 +322,9 @@ class _CpuPages:
 class DatWriter:
     """Collects event tuples per CPU and writes a trace.dat v6."""
 
-    def __init__(self, kernel: str, cpus: int, clock_offset: int, uname: str) -> None:
+    def __init__(
+        self, kernel: str, cpus: int, clock_offset: int, uname: str, clock: str = "local"
+    ) -> None:
         events = ftrace_events(kernel)
         self._layouts = {
             kind: _layout(100 + i, event) for i, (kind, event) in enumerate(events.items())
@@ -330,6 +332,9 @@ class DatWriter:
         self._cpus = [_CpuPages() for _ in range(cpus)]
         self._offset = clock_offset
         self._uname = uname
+        # x86-tsc: raw stamps are cycles of a 2 GHz TSC; TSC2NSEC (x 2^30 >> 31) gives ns.
+        self._clock = clock
+        self._ticks = 2 if clock == "x86-tsc" else 1
         self._current = [-1] * cpus  # thread running on each CPU
         self.comms: dict[int, str] = {}
         self.tgids: dict[int, int] = {}
@@ -368,7 +373,7 @@ class DatWriter:
             if ev[5] and tid >= 0:
                 self.comms.setdefault(tid, str(ev[5]))
             ts = ev[0] - self._offset
-            self._cpus[cpu].add(ts, self._record(layout, ev, max(tid, 0), ts))
+            self._cpus[cpu].add(ts * self._ticks, self._record(layout, ev, max(tid, 0), ts))
             self.written += 1
 
     def _record(self, layout: _Layout, ev: Event, tid: int, ts: int) -> bytes:
@@ -427,13 +432,15 @@ class DatWriter:
         out += struct.pack("<Q", len(cmdlines.encode())) + cmdlines.encode()
         out += struct.pack("<I", len(self._cpus))
         out += b"options  \0"
-        for option, text in (
-            (4, "[local] global counter uptime perf mono mono_raw boot x86-tsc\n"),
-            (5, self._uname),
-            (7, str(self._offset)),
-        ):
+        clocks = " ".join(
+            f"[{c}]" if c == self._clock else c
+            for c in ("local", "global", "counter", "uptime", "perf", "mono", "x86-tsc")
+        )
+        for option, text in ((4, clocks + "\n"), (5, self._uname), (7, str(self._offset))):
             raw = text.encode() + b"\0"
             out += struct.pack("<HI", option, len(raw)) + raw
+        if self._ticks != 1:
+            out += struct.pack("<HIIIQ", 14, 16, 1 << 30, 31, 0)
         out += struct.pack("<H", 0)
         out += b"flyrecord\0"
         table_at = len(out)
@@ -481,12 +488,19 @@ def generate_dat(out: Path, sc: Scenario) -> tuple[Summary, int]:
 
 
 def ctf_to_dat(
-    ctf_dir: Path, out: Path, kernel: str, clock_offset: int, uname: str, tgids: bool = True
+    ctf_dir: Path,
+    out: Path,
+    kernel: str,
+    clock_offset: int,
+    uname: str,
+    tgids: bool = True,
+    clock: str = "local",
 ) -> int:
     """Write the trace.dat twin of the CTF trace at `ctf_dir` (and, with `tgids`, the
     `saved_tgids` beside it); returns the events written."""
     source = open_trace(ctf_dir)
-    writer = DatWriter(kernel, max(source.meta.cpus, default=0) + 1, clock_offset, uname)
+    cpus = max(source.meta.cpus, default=0) + 1
+    writer = DatWriter(kernel, cpus, clock_offset, uname, clock)
     for batch in source.iter_batches(None):
         writer.feed(batch)
     writer.write(out)

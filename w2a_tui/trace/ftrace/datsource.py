@@ -12,35 +12,11 @@ from w2a_tui.trace.ftrace.cpu import CpuDecoder
 from w2a_tui.trace.ftrace.datfile import DatError, DatFile, is_dat, read_dat
 from w2a_tui.trace.ftrace.decode import TuplePlan, tuple_plan
 from w2a_tui.trace.ftrace.ringbuf import PageError, PageWalker
-from w2a_tui.trace.ftrace.source import DAT_DECODER, FtraceSource, process_tuple
+from w2a_tui.trace.ftrace.source import DAT_DECODER, FtraceSource, process_tuple, saved_tgids
 from w2a_tui.trace.port import PortDecoder
 
 _STATEDUMP = int(EventKind.STATEDUMP_PROCESS_STATE)
 _CPUSTAT = re.compile(r"^(overrun|dropped events|commit overrun):\s*(\d+)", re.M)
-
-
-def saved_tgids(dat_path: Path) -> tuple[dict[int, int], Path | None]:
-    """tid -> tgid from a copy of tracefs's `saved_tgids` (kept when the `record-tgid`
-    option is on) beside the trace.dat: `<name>.saved_tgids` or `saved_tgids` in its
-    folder, as `w2a-tui record` leaves it. trace.dat itself has no room for tgids."""
-    for candidate in (
-        dat_path.with_name(dat_path.name + ".saved_tgids"),
-        dat_path.with_name("saved_tgids"),
-    ):
-        if not candidate.is_file():
-            continue
-        tgids: dict[int, int] = {}
-        try:
-            text = candidate.read_text(errors="replace")
-        except OSError:
-            continue
-        for line in text.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
-                tgids[int(parts[0])] = int(parts[1])
-        if tgids:
-            return tgids, candidate
-    return {}, None
 
 
 def dat_target(path: Path) -> Path | None:
@@ -104,6 +80,8 @@ class DatSource(FtraceSource):
         if dat.tsc_mult:
             env["tsc2nsec"] = f"mult {dat.tsc_mult} shift {dat.tsc_shift}"
         super().__init__(path, meta, env, DAT_DECODER)
+        if dat.tsc_mult:
+            self.clock += f" (to ns: x {dat.tsc_mult} >> {dat.tsc_shift}, as trace-cmd)"
         self._page_totals = [dat.page_count(c) for c in dat.cpus]
         self.meta.first_ns = self._first_ns()
         self.meta.last_ns = self.meta.first_ns

@@ -34,7 +34,7 @@ class FtraceSource(TraceSource):
         self.skipped = []
         self.fast_declined = ""
         self._decoder = decoder
-        self.clock = env.get("trace_clock", "")
+        self.clock = env.get("trace_clock", "")  # ftrace's trace_clock, e.g. local, x86-tsc
         self._path = path
 
     def describe(self) -> str:
@@ -146,6 +146,31 @@ class FtraceSource(TraceSource):
         self.meta.lost_events = lost
         if firsts:
             self.meta.first_ns, self.meta.last_ns = min(firsts), max(lasts)
+
+
+def saved_tgids(dat_path: Path) -> tuple[dict[int, int], Path | None]:
+    """tid -> tgid from a copy of tracefs's `saved_tgids` (kept when the `record-tgid`
+    option is on) beside the trace file: `<name>.saved_tgids` or `saved_tgids` in its
+    folder, as `w2a-tui record` leaves it. trace.dat has no room for tgids, and the text
+    of a tracing instance prints no TGID column."""
+    for candidate in (
+        dat_path.with_name(dat_path.name + ".saved_tgids"),
+        dat_path.with_name("saved_tgids"),
+    ):
+        if not candidate.is_file():
+            continue
+        tgids: dict[int, int] = {}
+        try:
+            text = candidate.read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                tgids[int(parts[0])] = int(parts[1])
+        if tgids:
+            return tgids, candidate
+    return {}, None
 
 
 def process_tuple(ts: int, tid: int, tgid: int, comm: str) -> Event:

@@ -24,7 +24,7 @@ from w2a_tui.analysis.tables import SVM_EXIT_CODES, VMX_EXIT_REASONS
 from w2a_tui.errors import BadTraceError
 from w2a_tui.events import EventKind, kind_of
 from w2a_tui.model import TraceMeta
-from w2a_tui.trace.ftrace.source import TEXT_DECODER, FtraceSource, process_tuple
+from w2a_tui.trace.ftrace.source import TEXT_DECODER, FtraceSource, process_tuple, saved_tgids
 from w2a_tui.trace.port import PortDecoder
 
 _STATEDUMP: Final = int(EventKind.STATEDUMP_PROCESS_STATE)
@@ -270,11 +270,17 @@ def text_target(path: Path) -> Path | None:
 class TextPort(PortDecoder):
     """The one stream of a text trace (already merged in time by the kernel or trace-cmd)."""
 
-    def __init__(self, path: Path, wanted: frozenset[int] | None, counting: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        wanted: frozenset[int] | None,
+        counting: bool,
+        tgids: dict[int, int] | None = None,
+    ) -> None:
         super().__init__(wanted, counting)
         self._handle = open_text(path)
         self._path = path
-        self.tgids: dict[int, int] = {}
+        self.tgids: dict[int, int] = dict(tgids or {})
         self.has_tgid = False
         self.lines = 0
         self.bad_lines = 0
@@ -374,6 +380,7 @@ class TextPort(PortDecoder):
 
 class TextSource(FtraceSource):
     def __init__(self, path: Path, shown: Path | None = None) -> None:
+        self.tgids, _ = saved_tgids(path)
         probe = TextPort(path, None, counting=True)
         probe.pull(None, 2048)  # the header, the first events: CPUs, tgid column, start
         probe._handle.close()
@@ -384,7 +391,7 @@ class TextSource(FtraceSource):
             cpus=sorted(probe.cpus),
             first_ns=max(probe.first_ts, 0),
             last_ns=max(probe.last_ts, 0),
-            has_pid_tid=probe.has_tgid,
+            has_pid_tid=probe.has_tgid or bool(self.tgids),
         )
         if probe.overwritten:
             meta.warnings.append(
@@ -397,7 +404,7 @@ class TextSource(FtraceSource):
         self._compressed = path.name.lower().endswith((".xz", ".gz"))
 
     def _ports(self, wanted: frozenset[int] | None, counting: bool) -> list[PortDecoder]:
-        return [TextPort(self._path, wanted, counting)]
+        return [TextPort(self._path, wanted, counting, self.tgids)]
 
     def _fraction(self, ports: list[PortDecoder]) -> float:
         span = self.meta.last_ns - self.meta.first_ns
