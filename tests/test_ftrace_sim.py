@@ -143,3 +143,23 @@ def test_zstd_v7_conversion_reads_the_same(tmp_path: Path) -> None:
     assert b"zstd" in v7.read_bytes()[:64]
     a, b = open_trace(out / "trace.dat").count_events(), open_trace(v7).count_events()
     assert (a.by_name, a.first_ns, a.last_ns) == (b.by_name, b.first_ns, b.last_ns)
+
+
+@pytest.mark.parametrize("scenario", ["mixed", "svm", "new-inj-layout"])
+def test_trace_cmd_report_text_analyses_as_the_trace_dat(tmp_path: Path, scenario: str) -> None:
+    """`trace-cmd report` output (its sched and kvm plugins' sentences, ns with -t), kept
+    beside saved_tgids, is read by the text reader into the same analysis."""
+    out = _generate(tmp_path, scenario, "--format", "trace-cmd")
+    text = tmp_path / "report" / "trace.txt"
+    text.parent.mkdir()
+    with text.open("w") as sink:
+        subprocess.run(
+            ["trace-cmd", "report", "-t", "-i", str(out / "trace.dat")],
+            stdout=sink,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
+    (text.parent / "saved_tgids").write_text((out / "saved_tgids").read_text())
+    assert open_trace(text).decoder == "ftrace-text"
+    assert open_trace(text).count_events().by_name == open_trace(out).count_events().by_name
+    assert _rows(text) == _rows(out)

@@ -30,7 +30,7 @@ from w2a_tui.trace.port import PortDecoder
 _STATEDUMP: Final = int(EventKind.STATEDUMP_PROCESS_STATE)
 _LINE: Final = re.compile(
     r"\s*(?P<comm>.*?)-(?P<tid>\d+)\s+(?:\(\s*(?P<tgid>[-\d]+)\)\s+)?\[(?P<cpu>\d+)\]"
-    r"\s+(?:[\w.]{4,6}\s+)?(?P<sec>\d+)(?:\.(?P<frac>\d+))?:\s+(?P<name>[\w:]+):\s?(?P<rest>.*)"
+    r"\s+(?:[\w.]{4,6}\s+)?(?P<sec>\d+)(?:\.(?P<frac>\d+))?:\s+(?P<name>[\w:]+):\s*(?P<rest>.*)"
 )
 _LOST: Final = re.compile(
     r"CPU:\s*(\d+) \[(?:LOST (\d+) EVENTS|(\d+) EVENTS DROPPED|EVENTS DROPPED)\]"
@@ -65,7 +65,14 @@ _DELIVERY: Final = {
     "ExtINT": 0x700,
 }
 _VMX_BY_NAME: Final = {name: code for code, name in VMX_EXIT_REASONS.items()}
-_SVM_BY_NAME: Final = {name.lower(): code for code, name in SVM_EXIT_CODES.items()}
+# SVM names: the kernel prints lowercase ones (a few of its own: `io`, `interrupt`),
+# trace-cmd's kvm plugin `EXIT_*` ones.
+_SVM_BY_NAME: Final = {
+    **{name.lower(): code for code, name in SVM_EXIT_CODES.items()},
+    **{f"exit_{name.lower()}": code for code, name in SVM_EXIT_CODES.items()},
+    "io": 0x07B,
+    "interrupt": 0x060,
+}
 _ISA_VMX: Final = 1
 _ISA_SVM: Final = 2
 
@@ -185,13 +192,18 @@ def _hex(text: str) -> int:
 
 def _kvm_entry(rest: str) -> Payload | None:
     m = _KVM_ENTRY.match(rest)
-    return (int(m[1]),) if m is not None else (-1,)
+    if m is not None:
+        return (int(m[1]),)
+    return (_int(_pairs(rest).get("vcpu_id", "-1")),)
 
 
 def _kvm_exit(rest: str) -> Payload | None:
     m = _KVM_EXIT.match(rest)
     if m is None:
-        return None
+        pairs = _pairs(rest)  # a print format of `field=value`s
+        if "exit_reason" not in pairs:
+            return None
+        return tuple(_int(pairs.get(k, "-1")) for k in ("exit_reason", "isa", "vcpu_id"))
     vcpu = int(m[1]) if m[1] is not None else -1
     name = m[2]
     if name in _VMX_BY_NAME:
@@ -204,14 +216,20 @@ def _kvm_exit(rest: str) -> Payload | None:
 def _inj(rest: str) -> Payload | None:
     m = _INJ.search(rest)
     if m is None:
-        return None
-    return (int(m[2], 0), 1 if m[1].startswith("Soft") else 0)
+        pairs = _pairs(rest)
+        vector = pairs.get("irq", pairs.get("vector"))
+        return None if vector is None else (_int(vector), _int(pairs.get("soft", "-1")))
+    # 4.19-5.x print `irq N` (no soft field); 6.x `IRQ 0xN` / `Soft/INTR 0xN`.
+    return (int(m[2], 0), -1 if m[1] == "irq" else int(m[1].startswith("Soft")))
 
 
 def _accept(rest: str) -> Payload | None:
     m = _ACCEPT.match(rest)
     if m is None:
-        return None
+        pairs = _pairs(rest)
+        if "apicid" not in pairs or "vec" not in pairs:
+            return None
+        return tuple(_int(pairs.get(k, "-1")) for k in ("apicid", "vec", "dm", "tm"))
     return (int(m[1], 16), int(m[2]), _DELIVERY.get(m[3], -1), 1 if m[4] == "level" else 0)
 
 
