@@ -27,6 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ctf: an lttng-modules CTF folder (default); trace-cmd: OUT holds a trace.dat "
         "(format 6) with the same events as the CTF, and the saved_tgids of record-tgid",
     )
+    parser.add_argument(
+        "--dat-version", type=int, choices=(6, 7), default=6, help="trace.dat format (6 or 7)"
+    )
+    parser.add_argument(
+        "--compression",
+        choices=("none", "zlib", "zstd"),
+        default="none",
+        help="compress a format-7 trace.dat's sections and data",
+    )
     parser.add_argument("--list-scenarios", action="store_true", help="list the scenarios and exit")
 
 
@@ -47,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "trace-cmd":
         from w2a_tui.sim.tracecmd import generate_dat
 
-        summary, _ = generate_dat(Path(args.out), sc)
+        summary, _ = generate_dat(Path(args.out), sc, args.dat_version, args.compression)
     else:
         summary = generate(Path(args.out), sc)
     took = time.perf_counter() - started

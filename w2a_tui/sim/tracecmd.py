@@ -16,7 +16,8 @@ from __future__ import annotations
 import shutil
 import struct
 import tempfile
-from collections.abc import Iterable
+import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -409,53 +410,151 @@ class DatWriter:
         """What tracefs's `saved_tgids` would hold with `record-tgid` on: `tid tgid`."""
         path.write_text("".join(f"{tid} {tgid}\n" for tid, tgid in sorted(self.tgids.items())))
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Path, version: int = 6, compression: str = "none") -> None:
+        """The trace.dat: format 6, or 7 with its sections and per-CPU data compressed
+        (`zstd`, `zlib`) or not (`none`)."""
         for cpu in self._cpus:
             cpu.flush()
-        out = bytearray()
-        out += b"\x17\x08Dtracing6\0" + b"\0" + bytes([8]) + struct.pack("<I", PAGE_SIZE)
+        if version == 6:
+            path.write_bytes(self._v6())
+        else:
+            path.write_bytes(self._v7(compression))
+
+    # -- the pieces both versions hold -----------------------------------------------------
+
+    def _header_info(self) -> bytes:
+        out = b""
         for label, text in (("header_page", _HEADER_PAGE), ("header_event", _HEADER_EVENT)):
             raw = text.encode()
             out += label.encode() + b"\0" + struct.pack("<Q", len(raw)) + raw
-        out += struct.pack("<I", 0)  # no ftrace-internal formats
+        return out
+
+    def _event_formats(self) -> bytes:
         systems: dict[str, list[bytes]] = {}
         for layout in self._layouts.values():
             systems.setdefault(layout.event.system, []).append(layout.format_text.encode())
-        out += struct.pack("<I", len(systems))
+        out = struct.pack("<I", len(systems))
         for system, texts in systems.items():
             out += system.encode() + b"\0" + struct.pack("<I", len(texts))
             for raw in texts:
                 out += struct.pack("<Q", len(raw)) + raw
-        out += struct.pack("<I", 0)  # kallsyms
-        out += struct.pack("<I", 0)  # printk formats
-        cmdlines = "".join(f"{tid} {comm}\n" for tid, comm in sorted(self.comms.items()) if tid > 0)
-        out += struct.pack("<Q", len(cmdlines.encode())) + cmdlines.encode()
-        out += struct.pack("<I", len(self._cpus))
-        out += b"options  \0"
+        return out
+
+    def _cmdlines(self) -> bytes:
+        text = "".join(f"{tid} {comm}\n" for tid, comm in sorted(self.comms.items()) if tid > 0)
+        return struct.pack("<Q", len(text.encode())) + text.encode()
+
+    def _options(self) -> bytes:
         clocks = " ".join(
             f"[{c}]" if c == self._clock else c
             for c in ("local", "global", "counter", "uptime", "perf", "mono", "x86-tsc")
         )
+        out = b""
         for option, text in ((4, clocks + "\n"), (5, self._uname), (7, str(self._offset))):
             raw = text.encode() + b"\0"
             out += struct.pack("<HI", option, len(raw)) + raw
         if self._ticks != 1:
             out += struct.pack("<HIIIQ", 14, 16, 1 << 30, 31, 0)
-        out += struct.pack("<H", 0)
+        return out
+
+    def _v6(self) -> bytes:
+        out = bytearray(b"\x17\x08Dtracing6\0\0\x08" + struct.pack("<I", PAGE_SIZE))
+        out += self._header_info()
+        out += struct.pack("<I", 0)  # no ftrace-internal formats
+        out += self._event_formats()
+        out += struct.pack("<II", 0, 0)  # kallsyms, printk formats
+        out += self._cmdlines()
+        out += struct.pack("<I", len(self._cpus)) + b"options  \0"
+        out += self._options() + struct.pack("<H", 0)
         out += b"flyrecord\0"
         table_at = len(out)
         out += bytes(16 * len(self._cpus))
         for index, cpu in enumerate(self._cpus):
-            if len(out) % PAGE_SIZE:
-                out += bytes(PAGE_SIZE - len(out) % PAGE_SIZE)
+            _pad(out)
             start = len(out)
-            for page in cpu.pages:
-                out += page
+            out += b"".join(cpu.pages)
             struct.pack_into("<QQ", out, table_at + 16 * index, start, len(out) - start)
-        path.write_bytes(bytes(out))
+        return bytes(out)
+
+    def _v7(self, compression: str) -> bytes:
+        compress = _compressor(compression)
+        version = {"none": "", "zlib": "1", "zstd": "1"}[compression]
+        out = bytearray(b"\x17\x08Dtracing7\0\0\x08" + struct.pack("<I", PAGE_SIZE))
+        out += compression.encode() + b"\0" + version.encode() + b"\0"
+        first_options_at = len(out)
+        out += bytes(8)
+        pointers = b""
+        for section, content in (
+            (16, self._header_info()),
+            (17, struct.pack("<I", 0)),
+            (18, self._event_formats()),
+            (19, struct.pack("<I", 0)),
+            (20, struct.pack("<I", 0)),
+            (21, self._cmdlines()),
+        ):
+            pointers += struct.pack("<HIQ", section, 8, len(out))
+            out += _section(section, content, compress)
+        struct.pack_into("<Q", out, first_options_at, len(out))
+        options = pointers + self._options() + struct.pack("<HII", 8, 4, len(self._cpus))
+        done_at = len(out) + 16 + len(options) + 6
+        out += _section(0, options + struct.pack("<HIQ", 0, 8, 0), None)
+        buffer_at = len(out)
+        out += struct.pack("<HHIQ", 3, 1 if compress else 0, 0, 0)  # size patched below
+        table = []
+        for index, cpu in enumerate(self._cpus):
+            _pad(out)
+            start = len(out)
+            pages = b"".join(cpu.pages)
+            if compress is None:
+                out += pages
+            else:
+                chunk = PAGE_SIZE * 10
+                pieces = [pages[k : k + chunk] for k in range(0, len(pages), chunk)]
+                out += struct.pack("<I", len(pieces))
+                for piece in pieces:
+                    packed = compress(piece)
+                    out += struct.pack("<II", len(packed), len(piece)) + packed
+            table.append((index, start, len(out) - start))
+        struct.pack_into("<Q", out, buffer_at + 8, len(out) - buffer_at - 16)
+        struct.pack_into("<Q", out, done_at, len(out))  # the first DONE -> the next options
+        clock = self._clock.encode()
+        buffer = struct.pack("<Q", buffer_at) + b"\0" + clock + b"\0"
+        buffer += struct.pack("<II", PAGE_SIZE, len(table))
+        buffer += b"".join(struct.pack("<IQQ", *row) for row in table)
+        options = struct.pack("<HI", 3, len(buffer)) + buffer + struct.pack("<HIQ", 0, 8, 0)
+        out += _section(0, options, None)
+        return bytes(out)
 
 
-def generate_dat(out: Path, sc: Scenario) -> tuple[Summary, int]:
+def _pad(out: bytearray) -> None:
+    if len(out) % PAGE_SIZE:
+        out += bytes(PAGE_SIZE - len(out) % PAGE_SIZE)
+
+
+def _compressor(name: str) -> Callable[[bytes], bytes] | None:
+    if name == "none":
+        return None
+    if name == "zlib":
+        return zlib.compress
+    if name == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor().compress
+    raise W2AError(f"unknown compression {name}; use none, zlib or zstd.")
+
+
+def _section(section: int, content: bytes, compress: Callable[[bytes], bytes] | None) -> bytes:
+    """A v7 section: id, flags, description string id (0: none), size, content."""
+    if compress is None:
+        return struct.pack("<HHIQ", section, 0, 0, len(content)) + content
+    packed = compress(content)
+    body = struct.pack("<II", len(packed), len(content)) + packed
+    return struct.pack("<HHIQ", section, 1, 0, len(body)) + body
+
+
+def generate_dat(
+    out: Path, sc: Scenario, version: int = 6, compression: str = "none"
+) -> tuple[Summary, int]:
     """Simulate `sc` as `generate` does, but write the folder `out` holding `trace.dat`
     and `saved_tgids`, as `w2a-tui record` leaves a trace-cmd recording (its CTF twin is
     made in a temporary folder and removed); truth files go beside `out`."""
@@ -464,6 +563,8 @@ def generate_dat(out: Path, sc: Scenario) -> tuple[Summary, int]:
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise W2AError(f"'{out}' exists and is not empty; choose a new output folder.")
+    if version == 6 and compression != "none":
+        raise W2AError("trace.dat format 6 cannot be compressed; add --dat-version 7.")
     try:
         out.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".ctf-twin.", dir=out))
@@ -476,7 +577,9 @@ def generate_dat(out: Path, sc: Scenario) -> tuple[Summary, int]:
         uname = f"Linux kvm-host-sim {profile.kernel_release} x86_64"
         # Raw times since (about) boot; OFFSET brings them back to the CTF clock's origin.
         dat = out / "trace.dat"
-        written = ctf_to_dat(ctf, dat, sc.kernel, EPOCH_OF_BOOT_NS, uname)
+        written = ctf_to_dat(
+            ctf, dat, sc.kernel, EPOCH_OF_BOOT_NS, uname, version=version, compression=compression
+        )
         for old, new in zip(truth_paths(ctf), truth_paths(out), strict=True):
             shutil.move(old, new)
         summary.truth_csv, summary.truth_json = truth_paths(out)
@@ -495,6 +598,8 @@ def ctf_to_dat(
     uname: str,
     tgids: bool = True,
     clock: str = "local",
+    version: int = 6,
+    compression: str = "none",
 ) -> int:
     """Write the trace.dat twin of the CTF trace at `ctf_dir` (and, with `tgids`, the
     `saved_tgids` beside it); returns the events written."""
@@ -503,7 +608,7 @@ def ctf_to_dat(
     writer = DatWriter(kernel, cpus, clock_offset, uname, clock)
     for batch in source.iter_batches(None):
         writer.feed(batch)
-    writer.write(out)
+    writer.write(out, version, compression)
     if tgids:
         writer.write_tgids(out.with_name("saved_tgids"))
     return writer.written

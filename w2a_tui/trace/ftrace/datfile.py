@@ -89,6 +89,7 @@ class DatFile:
     cpustats: list[str] = field(default_factory=list)
     instances: list[str] = field(default_factory=list)  # other instances, not read
     kallsyms: bytes = b""
+    cpu_compressed: bool = False  # v7: the flyrecord section's compressed flag
     _map: Any = None
 
     # -- timestamps --------------------------------------------------------------------
@@ -107,7 +108,7 @@ class DatFile:
     def cpu_pages(self, data: CpuData) -> Iterator[tuple[Any, int]]:
         """(buffer, offset) of every page of one CPU's data, in file order."""
         page = self.page_size
-        if self.compression == "none":
+        if not self.cpu_compressed:
             end = data.offset + data.size
             buf = self._mapping()
             for start in range(data.offset, end - page + 1, page):
@@ -128,7 +129,7 @@ class DatFile:
 
     def page_count(self, data: CpuData) -> int:
         """How many pages `cpu_pages` will hand out for this CPU (chunk headers only)."""
-        if self.compression == "none":
+        if not self.cpu_compressed:
             return data.size // self.page_size
         buf = self._mapping()
         pos = data.offset
@@ -292,7 +293,7 @@ def _parse_v7(dat: DatFile, reader: _Reader) -> None:
     while offset and offset not in seen:
         seen.add(offset)
         content = _section(dat, reader.data, offset, OPT_DONE)
-        offset = _read_options_v7(dat, _Reader(content, 0, dat.endian), sections)
+        offset = _read_options_v7(dat, _Reader(content, 0, dat.endian), sections, reader.data)
     for section_id, handler in (
         (OPT_HEADER_INFO, _read_header_info),
         (OPT_FTRACE_EVENTS, _read_ftrace_formats),
@@ -326,7 +327,7 @@ def _section(dat: DatFile, data: Any, offset: int, expected: int) -> bytes:
         raise DatError(f"its compressed section at offset {offset} is damaged") from err
 
 
-def _read_options_v7(dat: DatFile, reader: _Reader, sections: dict[int, int]) -> int:
+def _read_options_v7(dat: DatFile, reader: _Reader, sections: dict[int, int], data: Any) -> int:
     """Apply one options section; returns the offset of the next one (0: none)."""
     while reader.pos < len(reader.data):
         option = reader.u16()
@@ -342,7 +343,7 @@ def _read_options_v7(dat: DatFile, reader: _Reader, sections: dict[int, int]) ->
         ):
             sections[option] = int(struct.unpack(dat.endian + "Q", payload[:8])[0])
         elif option == OPT_BUFFER:
-            _read_buffer_option(dat, payload)
+            _read_buffer_option(dat, payload, data)
         elif option == OPT_BUFFER_TEXT:
             raise DatError("it holds a latency-tracer text buffer, not flyrecord events")
         else:
@@ -350,9 +351,9 @@ def _read_options_v7(dat: DatFile, reader: _Reader, sections: dict[int, int]) ->
     return 0
 
 
-def _read_buffer_option(dat: DatFile, payload: bytes) -> None:
+def _read_buffer_option(dat: DatFile, payload: bytes, data: Any) -> None:
     reader = _Reader(payload, 0, dat.endian)
-    reader.u64()  # offset of the BUFFER FLYRECORD section
+    section_at = reader.u64()  # the BUFFER FLYRECORD section: its flags say compressed
     name = reader.cstr()
     clock = reader.cstr()
     page_size = reader.u32()
@@ -367,6 +368,9 @@ def _read_buffer_option(dat: DatFile, payload: bytes) -> None:
         return
     dat.cpus = cpus
     dat.page_size = page_size
+    if section_at + 4 <= len(data):
+        flags = struct.unpack_from(dat.endian + "H", data, section_at + 2)[0]
+        dat.cpu_compressed = bool(flags & _SECTION_COMPRESSED)
     if clock:
         dat.clock = clock
 
