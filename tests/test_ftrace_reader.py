@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -177,3 +178,27 @@ def test_both_readers_name_the_threads_from_the_saved_comms() -> None:
     shared = set(from_dat) & set(from_text)
     assert len(shared) > 50
     assert all(from_dat[tid] == from_text[tid] for tid in shared)
+
+
+def test_info_text_names_the_clock_and_suggests_trace_cmd() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "w2a_tui", "info", str(DAT)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0
+    lines = proc.stdout.splitlines()
+    assert any(line.split()[:2] == ["clock", "local"] for line in lines if line.strip())
+    assert any(line.strip().startswith("trace-cmd record -b 65536") for line in lines)
+    assert _info(DAT)["clock"] == "local"
+
+
+def test_not_a_trace_file_says_what_to_give(tmp_path: Path) -> None:
+    junk = tmp_path / "trace.txt.xz"
+    junk.write_bytes(b"not xz at all")
+    proc = subprocess.run(
+        [sys.executable, "-m", "w2a_tui", "info", str(junk)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "a trace-cmd trace.dat, or the text of /sys/kernel/tracing/trace" in proc.stderr

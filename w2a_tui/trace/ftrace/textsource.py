@@ -305,6 +305,9 @@ class TextPort(PortDecoder):
         self.overwritten = 0
         self._kinds: dict[str, int] = {}
         self._named: set[int] = set()
+        self._lost: dict[int, int] = {}  # CPU -> events dropped, until its next event
+        self._cpu_last: dict[int, int] = {}
+        self._true_last = -1
 
     def pull(self, iterator: Any = None, budget: int = 16384) -> None:
         match_line = _LINE.match
@@ -321,6 +324,11 @@ class TextPort(PortDecoder):
             while seen < budget:
                 line = handle.readline()
                 if not line:
+                    self.last_ts = max(self.last_ts, self._true_last)
+                    for cpu, count in self._lost.items():  # lost at the very end
+                        self.set_cpu(cpu)
+                        self.lost_tuple(count, self._cpu_last.get(cpu, -1), self.last_ts)
+                    self._lost.clear()
                     self.done = True
                     handle.close()
                     return
@@ -334,10 +342,14 @@ class TextPort(PortDecoder):
                 counts[name] = counts.get(name, 0) + 1
                 cpu = int(m["cpu"])
                 cpu_counts[cpu] = cpu_counts.get(cpu, 0) + 1
-                if cpu not in self.cpus:
-                    self.cpus.add(cpu)
                 frac = m["frac"] or ""
                 ts = int(m["sec"]) * 1_000_000_000 + int((frac + "000000000")[:9])
+                if self._lost and cpu in self._lost:
+                    self.set_cpu(cpu)
+                    self.lost_tuple(self._lost.pop(cpu), self._cpu_last.get(cpu, -1), ts)
+                self._cpu_last[cpu] = ts
+                if cpu not in self.cpus:
+                    self.cpus.add(cpu)
                 if self.first_ts < 0:
                     self.first_ts = ts
                 self.last_ts = ts
@@ -378,6 +390,11 @@ class TextPort(PortDecoder):
                         *payload,
                     )
                 )
+            if not self.counting and self._cpu_last:
+                # A later `EVENTS DROPPED` line of a CPU starts its LOST tuple at that CPU's
+                # last event: nothing before the earliest of those may be released yet.
+                self._true_last = self.last_ts
+                self.last_ts = min(self._cpu_last.values())
         except (OSError, EOFError, lzma.LZMAError) as err:
             raise BadTraceError(
                 f"{self._path} cannot be read to its end ({err}); the file is truncated or "
@@ -387,9 +404,10 @@ class TextPort(PortDecoder):
     def _other_line(self, line: str) -> None:
         lost = _LOST.search(line)
         if lost is not None:
-            count = int(lost[2] or lost[3] or 1)
-            self.set_cpu(int(lost[1]))
-            self.lost_tuple(count, self.last_ts, self.last_ts)
+            # Printed before the CPU's first event after the loss: the LOST tuple waits
+            # for it, and covers the time since that CPU's previous event, as trace.dat's.
+            cpu = int(lost[1])
+            self._lost[cpu] = self._lost.get(cpu, 0) + int(lost[2] or lost[3] or 1)
             return
         entries = _ENTRIES.search(line)
         if entries is not None:
