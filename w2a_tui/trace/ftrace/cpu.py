@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from w2a_tui.errors import BadTraceError
 from w2a_tui.events import EventKind
 from w2a_tui.trace.ftrace.datfile import CpuData, DatFile
-from w2a_tui.trace.ftrace.decode import StrCache, TuplePlan, c_string, dynamic_string
+from w2a_tui.trace.ftrace.decode import TuplePlan
 from w2a_tui.trace.ftrace.ringbuf import PageError, PageWalker
 from w2a_tui.trace.port import PortDecoder
 
@@ -37,8 +38,7 @@ class CpuDecoder(PortDecoder):
         self._tgids = tgids
         self._pages: Iterator[tuple[Any, int]] = dat.cpu_pages(data)
         self._to_ns: Callable[[int], int] | None = dat.to_ns()
-        self._strings: StrCache = {}
-        self.id_counts: dict[int, int] = {}
+        self.id_counts: Counter[int] = Counter()
         self.pages_done = 0
         self._last_page_end = -1  # raw ts of the last event of the previous page
         self.set_cpu(data.cpu)
@@ -52,7 +52,6 @@ class CpuDecoder(PortDecoder):
         cpu = self.cpu
         to_ns = self._to_ns
         tgids = self._tgids
-        strings = self._strings
         u16 = struct.Struct(self._dat.endian + "H").unpack_from
         seen = 0
         while seen < budget:
@@ -69,7 +68,7 @@ class CpuDecoder(PortDecoder):
                     "the trace.dat is damaged, copy it again."
                 ) from err
             try:
-                page_ts, lost, events = walker.events(buf, start)
+                page_ts, lost, stamps, recs = walker.events(buf, start)
             except (PageError, IndexError) as err:
                 raise BadTraceError(
                     f"{self._dat.path}: CPU {cpu}, page {self.pages_done}: {err}; the "
@@ -82,58 +81,39 @@ class CpuDecoder(PortDecoder):
                 begin_ns = begin if to_ns is None or begin < 0 else to_ns(begin)
                 end_ns = page_ts if to_ns is None else to_ns(page_ts)
                 self.lost_tuple(count, begin_ns, end_ns)
-            if not events:
+            if not stamps:
                 continue
-            seen += len(events)
-            self._last_page_end = events[-1][0]
+            seen += len(stamps)
+            self._last_page_end = stamps[-1]
+            if to_ns is not None:
+                stamps = [to_ns(t) for t in stamps]
             try:
-                for ts, rec, _length in events:
-                    event_id = u16(buf, rec)[0]
-                    counts[event_id] = counts.get(event_id, 0) + 1
-                    if counting:
-                        continue
-                    plan = plans.get(event_id)
-                    if plan is None:
-                        continue
-                    values = plan.unpack(buf, rec) + plan.defaults
-                    payload = plan.pick(values)
-                    tid = payload[0]
-                    if plan.strings or plan.dynamic:
-                        fixed = list(payload)
-                        for slot in plan.strings:
-                            fixed[slot] = c_string(fixed[slot], strings)
-                        for slot, storage, field_end in plan.dynamic:
-                            fixed[slot] = dynamic_string(buf, rec, fixed[slot], storage, field_end)
-                        payload = tuple(fixed)
-                    out.append(
-                        (
-                            ts if to_ns is None else to_ns(ts),
-                            cpu,
-                            plan.kind,
-                            tid,
-                            tgids.get(tid, -1),
-                            "",
-                            *payload[1:],
-                        )
-                    )
+                ids = [u16(buf, r)[0] for r in recs]
+                counts.update(ids)
+                if not counting:
+                    for ts, rec, event_id in zip(stamps, recs, ids, strict=True):
+                        plan = plans.get(event_id)
+                        if plan is None:
+                            continue
+                        payload = plan.pick(plan.unpack(buf, rec) + plan.defaults)
+                        if plan.fix is not None:
+                            payload = plan.fix(payload, buf, rec)
+                        tid = payload[0]
+                        out.append((ts, cpu, plan.kind, tid, tgids.get(tid, -1), "", *payload[1:]))
             except struct.error as err:
                 raise BadTraceError(
                     f"{self._dat.path}: CPU {cpu}, page {self.pages_done - 1}: a record is "
                     "shorter than its event format; the trace.dat is damaged."
                 ) from err
-            first, last = events[0][0], events[-1][0]
-            if to_ns is not None:
-                first, last = to_ns(first), to_ns(last)
             if self.first_ts < 0:
-                self.first_ts = first
-            self.last_ts = last
-            self.events += len(events)
+                self.first_ts = stamps[0]
+            self.last_ts = stamps[-1]
+            self.events += len(stamps)
 
     def finish_counts(self) -> None:
         """Name the per-id counts (unknown ids keep a `unknown_<id>` name)."""
-        formats = self._dat.formats
+        names = self._dat.names
         for event_id, n in self.id_counts.items():
-            fmt = formats.get(event_id)
-            name = fmt.name if fmt is not None else f"unknown_{event_id}"
+            name = names.get(event_id, f"unknown_{event_id}")
             self.name_counts[name] = self.name_counts.get(name, 0) + n
         self.cpu_counts[self.cpu] = self.events

@@ -16,6 +16,7 @@ ring-buffer page (sub-buffer) at a time.
 from __future__ import annotations
 
 import mmap
+import re
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -53,6 +54,8 @@ OPT_CMDLINES: Final = 21
 OPT_BUFFER_TEXT: Final = 22
 
 _SECTION_COMPRESSED: Final = 1
+_NAME: Final = re.compile(r"^name:\s*(\S+)", re.M)
+_ID: Final = re.compile(r"^ID:\s*(\d+)", re.M)
 
 
 class DatError(ValueError):
@@ -76,7 +79,9 @@ class DatFile:
     compression: str = "none"
     compression_version: str = ""
     page_header: PageHeader = field(default_factory=PageHeader)
-    formats: dict[int, EventFormat] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)  # event id -> name
+    _texts: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (system, text)
+    _formats: dict[int, EventFormat] = field(default_factory=dict)
     cmdlines: dict[int, str] = field(default_factory=dict)
     cpus: list[CpuData] = field(default_factory=list)
     cpu_count: int = 0
@@ -91,6 +96,20 @@ class DatFile:
     kallsyms: bytes = b""
     cpu_compressed: bool = False  # v7: the flyrecord section's compressed flag
     _map: Any = None
+
+    # -- event formats -----------------------------------------------------------------
+
+    def format(self, event_id: int) -> EventFormat | None:
+        """The parsed format of an event id (parsed on first use: a kernel has thousands
+        of formats, a trace uses a few dozen)."""
+        fmt = self._formats.get(event_id)
+        if fmt is None and event_id in self._texts:
+            system, text = self._texts[event_id]
+            try:
+                fmt = self._formats[event_id] = parse_format(text, system)
+            except FormatError as err:
+                raise DatError(f"the format of event {event_id} cannot be parsed ({err})") from err
+        return fmt
 
     # -- timestamps --------------------------------------------------------------------
 
@@ -248,7 +267,7 @@ def _parse(path: Path, data: Any) -> DatFile:
         _parse_v6(dat, reader)
     else:
         _parse_v7(dat, reader)
-    if not dat.formats:
+    if not dat.names:
         raise DatError("it holds no event formats")
     return dat
 
@@ -434,8 +453,12 @@ def _read_event_formats(dat: DatFile, reader: _Reader) -> None:
 
 
 def _add_format(dat: DatFile, raw: bytes, system: str) -> None:
-    fmt = parse_format(raw.decode("utf-8", "replace"), system)
-    dat.formats[fmt.id] = fmt
+    text = raw.decode("utf-8", "replace")
+    name, event_id = _NAME.search(text), _ID.search(text)
+    if name is None or event_id is None:
+        raise DatError(f"an event format of system {system} lacks its name or ID")
+    dat.names[int(event_id[1])] = name[1]
+    dat._texts[int(event_id[1])] = (system, text)
 
 
 def _read_kallsyms(dat: DatFile, reader: _Reader) -> None:

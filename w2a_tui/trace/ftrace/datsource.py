@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 
 from w2a_tui.errors import BadTraceError
-from w2a_tui.events import Event, EventKind
+from w2a_tui.events import Event, EventKind, kind_of
 from w2a_tui.model import TraceMeta
 from w2a_tui.trace.ftrace.cpu import CpuDecoder
 from w2a_tui.trace.ftrace.datfile import DatError, DatFile, is_dat, read_dat
-from w2a_tui.trace.ftrace.decode import TuplePlan, tuple_plan
+from w2a_tui.trace.ftrace.decode import StrCache, TuplePlan, tuple_plan
 from w2a_tui.trace.ftrace.ringbuf import PageError, PageWalker
 from w2a_tui.trace.ftrace.source import DAT_DECODER, FtraceSource, process_tuple, saved_tgids
 from w2a_tui.trace.port import PortDecoder
@@ -44,8 +44,10 @@ class DatSource(FtraceSource):
         self.dat = dat
         self.tgids, tgid_file = saved_tgids(path)
         self._plans: dict[int, TuplePlan] = {}
-        for event_id, fmt in dat.formats.items():
-            plan = tuple_plan(fmt, dat.endian)
+        self._strings: StrCache = {}  # comm bytes -> text, shared by every CPU
+        for event_id, name in dat.names.items():
+            fmt = dat.format(event_id) if kind_of(name) is not None else None
+            plan = tuple_plan(fmt, dat.endian, self._strings) if fmt is not None else None
             if plan is not None:
                 self._plans[event_id] = plan
         self._walker = PageWalker(
@@ -112,9 +114,9 @@ class DatSource(FtraceSource):
                 continue
             try:
                 for buf, start in self.dat.cpu_pages(data):
-                    _, _, events = self._walker.events(buf, start)
-                    if events:
-                        ts = events[0][0]
+                    _, _, stamps, _ = self._walker.events(buf, start)
+                    if stamps:
+                        ts = stamps[0]
                         firsts.append(ts if to_ns is None else to_ns(ts))
                         break
             except (PageError, IndexError, ValueError) as err:

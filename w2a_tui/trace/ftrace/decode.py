@@ -82,9 +82,11 @@ class TuplePlan:
     defaults: tuple[Any, ...]
     strings: tuple[int, ...]  # payload positions holding fixed char arrays (bytes)
     dynamic: tuple[tuple[int, int, int], ...]  # (payload position, storage, field end)
+    # (payload, buffer, record offset) -> payload with its strings decoded; None: no strings
+    fix: Callable[[tuple[Any, ...], Any, int], tuple[Any, ...]] | None
 
 
-def tuple_plan(fmt: EventFormat, endian: str) -> TuplePlan | None:
+def tuple_plan(fmt: EventFormat, endian: str, cache: StrCache | None = None) -> TuplePlan | None:
     """The plan for a format whose event the analysis knows, else None."""
     kind = kind_of(fmt.name)
     if kind is None:
@@ -134,7 +136,27 @@ def tuple_plan(fmt: EventFormat, endian: str) -> TuplePlan | None:
         defaults=tuple(defaults),
         strings=tuple(strings),
         dynamic=tuple(dynamic),
+        fix=_fixer(tuple(strings), tuple(dynamic), {} if cache is None else cache),
     )
+
+
+def _fixer(
+    strings: tuple[int, ...], dynamic: tuple[tuple[int, int, int], ...], cache: StrCache
+) -> Callable[[tuple[Any, ...], Any, int], tuple[Any, ...]] | None:
+    if not strings and not dynamic:
+        return None
+    get = cache.get
+
+    def fix(payload: tuple[Any, ...], buf: Any, rec: int) -> tuple[Any, ...]:
+        fixed = list(payload)
+        for slot in strings:
+            raw = fixed[slot]
+            fixed[slot] = get(raw) or c_string(raw, cache)
+        for slot, storage, field_end in dynamic:
+            fixed[slot] = dynamic_string(buf, rec, fixed[slot], storage, field_end)
+        return tuple(fixed)
+
+    return fix
 
 
 def _picker(picks: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:

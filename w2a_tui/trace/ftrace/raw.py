@@ -38,10 +38,10 @@ def _cpu_events(dat: DatFile, walker: PageWalker, data: CpuData) -> Iterator[Raw
     to_ns = dat.to_ns()
     head = struct.Struct(dat.endian + "H2xi")
     for buf, start in dat.cpu_pages(data):
-        _, _, events = walker.events(buf, start)
-        for ts, rec, _length in events:
+        _, _, stamps, recs = walker.events(buf, start)
+        for ts, rec in zip(stamps, recs, strict=True):
             event_id, pid = head.unpack_from(buf, rec)
-            fmt = dat.formats.get(event_id)
+            fmt = dat.format(event_id)
             name = fmt.name if fmt is not None else f"unknown_{event_id}"
             fields = record_fields(fmt, buf, rec, dat.endian) if fmt is not None else {}
             yield RawEvent(ts if to_ns is None else to_ns(ts), data.cpu, name, pid, fields)
