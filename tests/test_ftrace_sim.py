@@ -185,3 +185,17 @@ def test_trace_cmd_report_text_analyses_as_the_trace_dat(tmp_path: Path, scenari
     from_text, from_dat = open_trace(text).count_events(), open_trace(out).count_events()
     assert (from_text.by_name, from_text.discarded) == (from_dat.by_name, from_dat.discarded)
     assert _rows(text) == _rows(out)
+
+
+def test_cache_identity_covers_the_trace_dat_and_its_tgids(tmp_path: Path) -> None:
+    from w2a_tui.store.cache import trace_identity
+
+    out = _generate(tmp_path, "two-vms", "--format", "trace-cmd")
+    before = trace_identity(out)
+    assert [name for name, _, _ in before] == ["saved_tgids", "trace.dat"]
+    assert [name for name, _, _ in trace_identity(out / "trace.dat")] == [
+        "saved_tgids",
+        "trace.dat",
+    ]
+    (out / "saved_tgids").write_text("1 1\n")
+    assert trace_identity(out) != before

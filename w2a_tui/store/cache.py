@@ -103,9 +103,16 @@ def trace_identity(trace_path: str | os.PathLike[str]) -> Identity:
     """(relative path, size, mtime ns) of every file of every CTF trace under the path,
     sorted; empty when the path holds no CTF trace."""
     root = Path(trace_path)
-    if root.is_file():  # a one-file trace: trace-cmd's trace.dat, ftrace text
-        st = root.stat()
-        return [(root.name, st.st_size, st.st_mtime_ns)]
+    from w2a_tui.trace.ftrace.source import ftrace_files
+
+    files = ftrace_files(root)  # a trace.dat or ftrace text, and the saved_tgids beside it
+    if files:
+        base = root if root.is_dir() else root.parent
+        found_files: Identity = []
+        for file in files:
+            st = file.stat()
+            found_files.append((os.path.relpath(file, base), st.st_size, st.st_mtime_ns))
+        return sorted(found_files)
     if not root.is_dir():
         return []
     found: Identity = []

@@ -173,6 +173,21 @@ def saved_tgids(dat_path: Path) -> tuple[dict[int, int], Path | None]:
     return {}, None
 
 
+def ftrace_files(path: Path) -> list[Path]:
+    """The files an ftrace trace at `path` is read from (the trace.dat or the text, and a
+    saved_tgids beside it); empty when `path` is no ftrace trace. The cache's identity."""
+    from w2a_tui.trace.ftrace.datsource import dat_target
+    from w2a_tui.trace.ftrace.textsource import text_target
+
+    target = dat_target(path)
+    if target is None and path.is_file():
+        target = text_target(path)
+    if target is None:
+        return []
+    _, tgid_file = saved_tgids(target)
+    return [target] if tgid_file is None else [target, tgid_file]
+
+
 def process_tuple(ts: int, tid: int, tgid: int, comm: str) -> Event:
     """A statedump tuple naming a thread and its process (state and CPU unknown: -1): how
     the ftrace readers hand over the process table the trace saved."""
