@@ -202,3 +202,43 @@ def test_not_a_trace_file_says_what_to_give(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "a trace-cmd trace.dat, or the text of /sys/kernel/tracing/trace" in proc.stderr
+
+
+def test_text_with_the_tgid_column_gives_pids(tmp_path: Path) -> None:
+    """With options/record-tgid the kernel prints `COMM-TID (TGID) [CPU] FLAGS TS: ...`."""
+    lines = [
+        "# tracer: nop",
+        "#",
+        "#           TASK-PID     TGID     CPU#  |||||  TIMESTAMP  FUNCTION",
+        "      CPU 0/KVM-3310    (   3300) [001] d..2.   100.000001: sched_switch: "
+        "prev_comm=CPU 0/KVM prev_pid=3310 prev_prio=120 prev_state=S ==> "
+        "next_comm=swapper/1 next_pid=0 next_prio=120",
+        "          <idle>-0       (-------) [001] d.h2.   100.000005: sched_waking: "
+        "comm=CPU 0/KVM pid=3310 prio=120 target_cpu=001",
+        "      CPU 0/KVM-3310    (   3300) [001] .....   100.000009: kvm_entry: vcpu 0, rip 0x0",
+        "      CPU 0/KVM-3310    (   3300) [001] .....   100.000019: kvm_exit: vcpu 0 reason "
+        "HLT rip 0xffffffff8100 info1 0x0 info2 0x0 intr_info 0x0 error_code 0x0",
+        "      CPU 0/KVM-3310    (   3300) [001] .....   100.000020: kvm_inj_virq: IRQ 0xec",
+        "      CPU 0/KVM-3310    (   3300) [001] .....   100.000021: kvm_apic_accept_irq: "
+        "apicid 1 vec 236 (Fixed|edge)",
+    ]
+    path = tmp_path / "trace"
+    path.write_text("\n".join(lines) + "\n")
+    source = open_trace(path)
+    assert source.meta.has_pid_tid
+    events = [e for b in source.iter_batches() for e in b if e[2] != 20]
+    assert [tuple(e[:5]) for e in events] == [
+        (100000001000, 1, EventKind.SCHED_SWITCH, 3310, 3300),
+        (100000005000, 1, EventKind.SCHED_WAKING, 0, -1),
+        (100000009000, 1, EventKind.KVM_ENTRY, 3310, 3300),
+        (100000019000, 1, EventKind.KVM_EXIT, 3310, 3300),
+        (100000020000, 1, EventKind.KVM_INJ_VIRQ, 3310, 3300),
+        (100000021000, 1, EventKind.KVM_APIC_ACCEPT_IRQ, 3310, 3300),
+    ]
+    switch, waking, entry, exit_, inj, accept = (e[6:] for e in events)
+    assert switch == ("CPU 0/KVM", 3310, 1, "swapper/1", 0)
+    assert waking == ("CPU 0/KVM", 3310, 1)
+    assert entry == (0,)
+    assert exit_ == (12, 1, 0)  # HLT, VMX, vcpu 0
+    assert inj == (0xEC, 0)
+    assert accept == (1, 236, 0, 0)

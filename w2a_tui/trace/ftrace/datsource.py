@@ -42,6 +42,12 @@ class DatSource(FtraceSource):
         except OSError as err:
             raise BadTraceError(f"{path} cannot be read ({err.strerror}).") from err
         self.dat = dat
+        if not dat.cpus:
+            names = ", ".join(dat.instances) or "none"
+            raise BadTraceError(
+                f"{path} holds no CPU data of the top tracing instance (instances: {names}); "
+                "record the top instance, or extract it with `trace-cmd extract`."
+            )
         self.tgids, tgid_file = saved_tgids(path)
         self._plans: dict[int, TuplePlan] = {}
         self._strings: StrCache = {}  # comm bytes -> text, shared by every CPU
