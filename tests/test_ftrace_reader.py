@@ -242,3 +242,20 @@ def test_text_with_the_tgid_column_gives_pids(tmp_path: Path) -> None:
     assert exit_ == (12, 1, 0)  # HLT, VMX, vcpu 0
     assert inj == (0xEC, 0)
     assert accept == (1, 236, 0, 0)
+
+
+@pytest.mark.parametrize("path", [DAT, TEXT], ids=["trace.dat", "text"])
+def test_progress_rises_to_one_and_stopping_cancels(path: Path) -> None:
+    fractions: list[float] = []
+    batches = 0
+    for _ in open_trace(path).iter_batches(
+        NEEDED_KINDS, progress=lambda p: fractions.append(p.fraction)
+    ):
+        batches += 1
+    assert batches > 10 and fractions[-1] == 1.0
+    assert fractions == sorted(fractions) and fractions[len(fractions) // 2] < 1.0
+    source = open_trace(path)
+    stream = source.iter_batches(NEEDED_KINDS)
+    first = next(stream)
+    stream.close()  # the reader lets go of its file at once
+    assert first and source.meta.event_count == 0

@@ -121,18 +121,24 @@ class FtraceSource(TraceSource):
         """Pull the ports in watermark order; yields the watermark after each step (None
         once every port ended), with the released events appended to `pending`."""
         wanting = list(range(len(ports)))
-        while True:
-            for index in wanting:
-                if not ports[index].done:
-                    ports[index].pull(None, _BUDGET)
-            finished = all(p.done for p in ports)
-            mark = None if finished else watermark(ports)
-            if pending is not None:
-                pending.extend(release(ports, mark))
-            wanting = needy(ports, mark)
-            yield mark
-            if finished:
-                return
+        try:
+            while True:
+                for index in wanting:
+                    if not ports[index].done:
+                        ports[index].pull(None, _BUDGET)
+                finished = all(p.done for p in ports)
+                mark = None if finished else watermark(ports)
+                if pending is not None:
+                    pending.extend(release(ports, mark))
+                wanting = needy(ports, mark)
+                yield mark
+                if finished:
+                    return
+        finally:  # also when the caller stops iterating (cancel)
+            for port in ports:
+                close = getattr(port, "close", None)
+                if close is not None:
+                    close()
 
     def _report(self, ports: list[PortDecoder]) -> ReadProgress:
         return ReadProgress(

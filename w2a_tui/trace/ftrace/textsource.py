@@ -401,6 +401,9 @@ class TextPort(PortDecoder):
                 "damaged, copy it again."
             ) from err
 
+    def close(self) -> None:
+        self._handle.close()
+
     def _other_line(self, line: str) -> None:
         lost = _LOST.search(line)
         if lost is not None:
