@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from w2a_tui.sim.generate import EPOCH_OF_BOOT_NS
 from w2a_tui.sim.scenarios import SCENARIOS
 from w2a_tui.sim.tracecmd import ctf_to_dat
 from w2a_tui.trace import open_trace
+from w2a_tui.trace.ftrace.datsource import DatSource
 
 
 def _generate(tmp_path: Path, scenario: str, *extra: str) -> Path:
@@ -199,3 +201,31 @@ def test_cache_identity_covers_the_trace_dat_and_its_tgids(tmp_path: Path) -> No
     ]
     (out / "saved_tgids").write_text("1 1\n")
     assert trace_identity(out) != before
+
+
+@pytest.mark.parametrize("compression", ["none", "zstd"])
+def test_damaged_cpu_data_is_one_sentence_exit_2(tmp_path: Path, compression: str) -> None:
+    """A page whose commit claims more than the page holds (v6), or a compressed chunk
+    that does not decompress (v7 zstd): one sentence naming the file, exit 2."""
+    args = ["--format", "trace-cmd"]
+    if compression != "none":
+        args += ["--dat-version", "7", "--compression", compression]
+    out = _generate(tmp_path, "two-vms", *args)
+    dat = out / "trace.dat"
+    data = bytearray(dat.read_bytes())
+    source = open_trace(dat)
+    assert isinstance(source, DatSource)
+    first = source.dat.cpus[0].offset
+    if compression == "none":
+        data[first + 8 : first + 16] = (4000 + 4096).to_bytes(8, "little")  # commit
+    else:
+        data[first + 12 : first + 40] = bytes(28)  # inside the first chunk
+    dat.write_bytes(bytes(data))
+    proc = subprocess.run(
+        [sys.executable, "-m", "w2a_tui", "analyze", "--no-cache", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    assert str(dat) in proc.stderr and "damaged" in proc.stderr

@@ -9,7 +9,7 @@ from typing import Any
 
 from w2a_tui.errors import BadTraceError
 from w2a_tui.events import EventKind
-from w2a_tui.trace.ftrace.datfile import CpuData, DatFile
+from w2a_tui.trace.ftrace.datfile import CpuData, DatError, DatFile
 from w2a_tui.trace.ftrace.decode import TuplePlan
 from w2a_tui.trace.ftrace.ringbuf import PageError, PageWalker
 from w2a_tui.trace.port import PortDecoder
@@ -60,12 +60,9 @@ class CpuDecoder(PortDecoder):
             except StopIteration:
                 self.done = True
                 return
-            except BadTraceError:
-                raise
-            except Exception as err:  # decompression errors of zlib / zstandard
+            except (DatError, struct.error) as err:
                 raise BadTraceError(
-                    f"{self._dat.path}: CPU {cpu}'s data cannot be decompressed ({err}); "
-                    "the trace.dat is damaged, copy it again."
+                    f"{self._dat.path}: {err}; the trace.dat is damaged, copy it again."
                 ) from err
             try:
                 page_ts, lost, stamps, recs = walker.events(buf, start)

@@ -141,7 +141,12 @@ class DatFile:
         for _ in range(count):
             zsize, size = struct.unpack_from(self.endian + "II", buf, pos)
             pos += 8
-            chunk = decompress(bytes(buf[pos : pos + zsize]), size)
+            try:
+                chunk = decompress(bytes(buf[pos : pos + zsize]), size)
+            except Exception as err:  # zlib.error, zstandard.ZstdError
+                raise DatError(
+                    f"CPU {data.cpu}'s compressed chunk at offset {pos - 8} is damaged ({err})"
+                ) from err
             pos += zsize
             for start in range(0, len(chunk) - page + 1, page):
                 yield chunk, start

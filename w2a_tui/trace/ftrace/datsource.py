@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import struct
 from pathlib import Path
 
 from w2a_tui.errors import BadTraceError
@@ -90,7 +91,12 @@ class DatSource(FtraceSource):
         super().__init__(path, meta, env, DAT_DECODER)
         if dat.tsc_mult:
             self.clock += f" (to ns: x {dat.tsc_mult} >> {dat.tsc_shift}, as trace-cmd)"
-        self._page_totals = [dat.page_count(c) for c in dat.cpus]
+        try:
+            self._page_totals = [dat.page_count(c) for c in dat.cpus]
+        except struct.error as err:
+            raise BadTraceError(
+                f"{path}: its CPU data ends early (truncated copy?); copy the trace.dat again."
+            ) from err
         self.meta.first_ns = self._first_ns()
         self.meta.last_ns = self.meta.first_ns
 
@@ -125,7 +131,7 @@ class DatSource(FtraceSource):
                         ts = stamps[0]
                         firsts.append(ts if to_ns is None else to_ns(ts))
                         break
-            except (PageError, IndexError, ValueError) as err:
+            except (PageError, IndexError, ValueError, struct.error) as err:
                 raise BadTraceError(
                     f"{self.dat.path}: CPU {data.cpu}'s first page cannot be read ({err}); "
                     "the trace.dat is damaged, copy it again."
