@@ -1,4 +1,4 @@
-"""Command line: `w2a-tui [view] TRACE`, `info`, `analyze`, `export`, `generate`.
+"""Command line: `w2a-tui [view] TRACE`, `info`, `analyze`, `export`, `generate`, `record`.
 
 Each subcommand lives in `w2a_tui.commands.<name>` with `add_arguments(parser)` and
 `run(args) -> int`, imported only when used so that `info` never loads Textual.
@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "analyze": "report every VM's vCPU states, wait reasons and exits",
     "export": "write every vCPU interval as CSV or JSON (the contract's columns)",
     "generate": "write a synthetic KVM host trace with its ground truth",
+    "record": "print (or, as root, run) the commands that record a trace W2A can use",
 }
 
 CONTRACT_NOTE = (

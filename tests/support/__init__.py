@@ -8,5 +8,6 @@
 - `sim`: reading the simulator's traces back through babeltrace2, generated once a session;
 - `handmade`: a small hand-built analysis result with exactly known intervals;
 - `cache_forge`: cache files read and rewritten with valid checksums (forged caches);
-- `agreement`: time-weighted agreement of an analysis with the ground truth.
+- `agreement`: time-weighted agreement of an analysis with the ground truth;
+- `ftrace_report`: `trace-cmd report` as the reference our ftrace decoder is compared with.
 """

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 def gather(path: str) -> dict[str, Any]:
     """Everything `info` shows, as JSON-ready data (one count-only pass over the trace)."""
     from w2a_tui.trace import read_trace
-    from w2a_tui.trace.requirements import check, record_commands, usable
+    from w2a_tui.trace.requirements import check, usable
 
     source, counts = read_trace(path, lambda s: (s, s.count_events()))
     meta = source.meta
@@ -54,6 +54,7 @@ def gather(path: str) -> dict[str, Any]:
         "hostname": meta.hostname,
         "tracer": meta.tracer,
         "kernel": meta.kernel,
+        "clock": str(getattr(source, "clock", "")),
         "env": source.env,
         "cpus": counts.cpus,
         "first_ns": counts.first_ns,
@@ -71,9 +72,22 @@ def gather(path: str) -> dict[str, Any]:
             "requirements": [
                 {"what": r.label, "level": r.level, "ok": r.ok, "why": r.why} for r in requirements
             ],
-            "record_commands": [] if ready else record_commands(),
+            "record_commands": [] if ready else _record_commands(source.decoder),
         },
     }
+
+
+def _record_commands(decoder: str) -> list[str]:
+    """How to record a trace W2A can use: with the tracer this trace came from."""
+    from w2a_tui.trace.requirements import record_commands
+
+    if decoder in ("trace.dat", "ftrace-text"):
+        from pathlib import Path
+
+        from w2a_tui.trace.ftrace.tracefs import commands_for
+
+        return commands_for("trace-cmd", Path("w2a-trace"), 10, None)
+    return record_commands()
 
 
 def render(report: dict[str, Any]) -> None:
@@ -102,6 +116,7 @@ def render(report: dict[str, Any]) -> None:
         ("host", report["hostname"] or "?"),
         ("tracer", report["tracer"] or "?"),
         ("kernel", report["kernel"] or "?"),
+        *([("clock", report["clock"])] if report.get("clock") else []),
         ("CPUs", f"{len(report['cpus'])}: {_ranges(report['cpus'])}"),
         ("first", f"{report['first_ns']} ns"),
         ("last", f"{report['last_ns']} ns"),
@@ -138,7 +153,8 @@ def render(report: dict[str, Any]) -> None:
         console.print("[green]W2A can analyse this trace.[/green]")
         return
     console.print(
-        "[yellow]W2A cannot analyse this trace. Record one on the KVM host with:[/yellow]"
+        "[yellow]W2A cannot analyse this trace. Record one on the KVM host with "
+        "(or run `w2a-tui record OUT`):[/yellow]"
     )
     for command in w2a["record_commands"]:
         console.print(f"  {command}", soft_wrap=True, markup=False)

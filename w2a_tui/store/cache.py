@@ -198,8 +198,20 @@ def _digest(path: str, size: int, whole_up_to: int) -> str:
 
 def trace_identity(trace_path: str | os.PathLike[str]) -> Identity:
     """(relative path, size, mtime ns, content digest) of every file of every CTF trace
-    under the path, sorted; empty when the path holds no CTF trace."""
+    under the path, or of an ftrace file and its saved_tgids, sorted; empty when the path
+    holds no trace."""
     root = Path(trace_path)
+    from w2a_tui.trace.ftrace.source import ftrace_files
+
+    files = ftrace_files(root)  # a trace.dat or ftrace text, and the saved_tgids beside it
+    if files:
+        base = root if root.is_dir() else root.parent
+        found_files: Identity = []
+        for file in files:
+            st = file.stat()
+            digest = _digest(str(file), st.st_size, _WHOLE)
+            found_files.append((os.path.relpath(file, base), st.st_size, st.st_mtime_ns, digest))
+        return sorted(found_files)
     if not root.is_dir():
         return []
     found: Identity = []
