@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from w2a_tui.analysis.rows import EXPORT_COLUMNS, Row, export_rows
+from w2a_tui.analysis.rows import EXPORT_COLUMNS, Row
 from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
 from w2a_tui.errors import EXIT_OK, W2AError
 
@@ -32,16 +32,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from w2a_tui.pipeline import load_result
+    from w2a_tui.pipeline import load_store
+    from w2a_tui.store.export_text import write_csv_columns, write_json_columns
 
     table = resolve_vector_table(args.vectors)
-    result = load_result(args.trace, use_cache=not args.no_cache, vector_table=table)
-    rows = export_rows(result)
+    # Straight from the store's columns: the same bytes as write_csv / write_json of
+    # export_rows, without a Python object per interval.
+    store, _ = load_store(args.trace, use_cache=not args.no_cache, vector_table=table)
     with _output(args.output) as out:
         if args.format == "csv":
-            write_csv(rows, out)
+            write_csv_columns(store, out)
         else:
-            write_json(rows, out)
+            write_json_columns(store, out)
     return EXIT_OK
 
 
