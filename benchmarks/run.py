@@ -16,6 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 FULL: list[list[str]] = [
+    ["speed_bench.py"],
     ["reader_bench.py"],
     ["analysis_bench.py"],
     ["pipeline_bench.py"],
@@ -24,6 +25,7 @@ FULL: list[list[str]] = [
     ["tui_bench.py"],
 ]
 QUICK: list[list[str]] = [
+    ["speed_bench.py", "--quick"],
     ["reader_bench.py"],
     ["analysis_bench.py", "--events", "200000"],
     ["pipeline_bench.py", "--events", "200000"],

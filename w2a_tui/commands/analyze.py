@@ -8,6 +8,7 @@ import json
 import sys
 
 from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
+from w2a_tui.commands.workers import add_workers_argument, apply_workers
 from w2a_tui.errors import EXIT_OK
 
 
@@ -20,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="re-analyse the trace even if a cached result exists",
     )
     add_vectors_argument(parser)
+    add_workers_argument(parser)
     parser.add_argument(
         "--top", type=int, default=5, metavar="N", help="preempting threads kept per vCPU (5)"
     )
@@ -30,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from w2a_tui.pipeline import load_result, load_store
 
     table = resolve_vector_table(args.vectors)
+    apply_workers(args)
     if args.no_cache or table is not None:
         # A fresh result: its totals need no store.
         result = load_result(args.trace, use_cache=False, vector_table=table)

@@ -14,6 +14,7 @@ from typing import IO
 
 from w2a_tui.analysis.rows import EXPORT_COLUMNS, Row
 from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
+from w2a_tui.commands.workers import add_workers_argument, apply_workers
 from w2a_tui.errors import EXIT_OK, W2AError
 
 
@@ -29,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="re-analyse the trace even if a cached result exists",
     )
     add_vectors_argument(parser)
+    add_workers_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from w2a_tui.store.export_text import write_csv_columns, write_json_columns
 
     table = resolve_vector_table(args.vectors)
+    apply_workers(args)
     # Straight from the store's columns: the same bytes as write_csv / write_json of
     # export_rows, without a Python object per interval.
     store, _ = load_store(args.trace, use_cache=not args.no_cache, vector_table=table)
