@@ -31,6 +31,7 @@ reads the trace again in one process.
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import os
 import pickle
@@ -43,11 +44,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from w2a_tui.errors import BadTraceError
-from w2a_tui.events import Batch, Event, EventKind
+from w2a_tui.events import Batch, EventKind
 from w2a_tui.trace.fastctf.reader import FastPortDecoder, FastTrace, PortReader
 from w2a_tui.trace.graph import Reading
 from w2a_tui.trace.merge import needy, release, watermark
 from w2a_tui.trace.plan import wanted_set
+from w2a_tui.trace.port import PortDecoder
 from w2a_tui.trace.source import ReadProgress, TraceSource
 
 # Events per stream per decoding step, as in the single-process path.
@@ -157,6 +159,25 @@ def _groups(n_ports: int, workers: int) -> list[list[int]]:
     return [list(range(bounds[k], bounds[k + 1])) for k in range(workers)]
 
 
+# Pipe capacity asked for: a whole chunk fits, so a worker goes on decoding while the
+# parent is busy, instead of waiting for it at every 64 KiB (two context switches each).
+PIPE_BYTES: Final = 1 << 20
+
+
+def _widen(conn: Connection) -> None:
+    """Grow the pipe behind `conn` (Linux; elsewhere, or past the system's limit, the
+    default size only costs more switches)."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is None:
+        return
+    for size in (PIPE_BYTES, PIPE_BYTES // 4):
+        try:
+            fcntl.fcntl(conn.fileno(), set_size, size)
+            return
+        except OSError:
+            continue
+
+
 def _context() -> Any:
     """fork when this process has one thread (the CLI: instant start); forkserver when it
     has more (the TUI loads in a thread: forking it could copy a held lock)."""
@@ -176,13 +197,14 @@ class StageTimes:
     events: int = 0
 
 
-class _Feed:
-    """One worker seen from the parent."""
+class _Feed(PortDecoder):
+    """One worker seen from the parent: a port whose `out` is the worker's merged events
+    (so `merge.release` takes from it as from a stream)."""
 
     def __init__(self, conn: Connection, process: Any) -> None:
+        super().__init__(None, counting=False)
         self.conn = conn
         self.process = process
-        self.buffer: list[Event] = []
         self.mark: int | None = -1  # its watermark; None once it ended
         self.seen = 0
         self.end: tuple[int, int, int, int] | None = None
@@ -195,7 +217,7 @@ class _Feed:
         kind = message[0]
         if kind == "chunk":
             _, mark, events, self.seen, self.end = message
-            self.buffer.extend(events)
+            self.out.extend(events)
             self.mark = mark
         elif kind == "bad":
             raise BadTraceError(message[1])
@@ -232,6 +254,7 @@ def parallel_batches(
     try:
         for group in _groups(n_ports, workers):
             ours, theirs = context.Pipe(duplex=False)
+            _widen(ours)
             process = context.Process(
                 target=_worker, args=(_Job(dirs, group, wanted), theirs), daemon=True
             )
@@ -268,21 +291,8 @@ def _merged(
         t = time.perf_counter()
         marks = [f.mark for f in feeds if f.mark is not None]
         mark = min(marks) if marks else None
-        ready: list[Event] = []
-        for feed in feeds:
-            buffered = feed.buffer
-            if not buffered:
-                continue
-            if mark is None or buffered[-1][0] < mark:
-                ready.extend(buffered)
-                feed.buffer = []
-            elif buffered[0][0] < mark:
-                cut = _first_at(buffered, mark)
-                ready.extend(buffered[:cut])
-                feed.buffer = buffered[cut:]
-        if len(feeds) > 1:
-            ready.sort(key=_ts)  # stable: equal timestamps keep the group (stream) order
-        pending.extend(ready)
+        # Stable: equal timestamps keep the group order, which is the stream order.
+        pending.extend(release(feeds, mark))
         stats.merge += time.perf_counter() - t
         while len(pending) >= batch_size or (mark is None and pending):
             batch, pending = pending[:batch_size], pending[batch_size:]
@@ -300,22 +310,6 @@ def _merged(
     lasts = [e[3] for e in ends if e[3] >= 0]
     if firsts:
         source._update_meta(total, lost, min(firsts), max(lasts))
-
-
-def _ts(event: Event) -> int:
-    return int(event[0])
-
-
-def _first_at(buffered: list[Event], mark: int) -> int:
-    """Index of the first event at or after `mark` (the buffer is in time order)."""
-    lo, hi = 0, len(buffered)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if buffered[mid][0] < mark:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def _progress(events: int, ts: int, begin: int, end: int, last: bool) -> ReadProgress:
