@@ -179,7 +179,7 @@ def du_mib(path: Path) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", default="1000000,10000000", help="comma-separated sizes")
-    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--workers", default="0,1,2", help="worker counts (0: in one process)")
     parser.add_argument("--traces", type=Path, help="keep (and reuse) the traces here")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one run, 200 k events")
