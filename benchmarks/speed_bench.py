@@ -141,13 +141,18 @@ def bench(trace: Path, workers: list[int], repeat: int) -> None:
         print(
             f"decode stage, {n} worker{'s' if n > 1 else ' '}        {t['decode']:7.2f} s  "
             f"{events / t['decode'] / 1e6:5.2f} M ev/s  "
-            f"(merge alone {t['merge']:.2f} s, analysis alone {t['analysis']:.2f} s)"
+            f"(busiest decoder's CPU {t['decode_cpu']:.2f} s; merge alone {t['merge']:.2f} s, "
+            f"analysis alone {t['analysis']:.2f} s)"
         )
     if 1 in stages and len(stages) > 1:
         for n, t in stages.items():
             if n != 1:
                 scaling = stages[1]["decode"] / t["decode"]
-                print(f"decode scaling 1 -> {n} workers   {scaling:5.2f}x")
+                cpu_scaling = stages[1]["decode_cpu"] / t["decode_cpu"]
+                print(
+                    f"decode scaling 1 -> {n} workers   {scaling:5.2f}x wall, "
+                    f"{cpu_scaling:5.2f}x by the busiest decoder's CPU (the idle-core figure)"
+                )
 
     floor, _ = best([sys.executable, "-c", "import numpy"], repeat)
     run(w2a("analyze", str(trace)))  # analyse once more and write the cache

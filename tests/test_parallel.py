@@ -158,12 +158,14 @@ def test_from_a_thread_the_workers_are_not_forked_from_it() -> None:
 
 def test_stage_times_measure_every_stage() -> None:
     times = stage_times(SAMPLE_TRACE, 2)
-    assert set(times) == {"decode", "merge", "analysis"}
+    assert set(times) == {"decode", "decode_cpu", "merge", "analysis"}
+    assert times["decode_cpu"] > 0
     assert times["decode"] > 0 and times["analysis"] > 0 and times["merge"] >= 0
     stats = StageTimes()
     for _ in parallel_batches(open_trace(SAMPLE_TRACE), NEEDED_KINDS, workers=2, times=stats):
         pass
     assert stats.events == len(_inline(SAMPLE_TRACE)[0])
+    assert len(stats.worker_cpu) == 2 and all(t > 0 for t in stats.worker_cpu)
 
 
 @pytest.mark.parametrize("bad", ["-1", "two"])

@@ -38,7 +38,7 @@ import pickle
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Final
@@ -137,8 +137,9 @@ def _worker(job: _Job, conn: Connection) -> None:
         conn.close()
 
 
-def _end_facts(decoders: list[FastPortDecoder]) -> tuple[int, int, int, int]:
-    """(events, lost, first_ts, last_ts) of a complete pass (-1: no event)."""
+def _end_facts(decoders: list[FastPortDecoder]) -> tuple[int, int, int, int, float]:
+    """(events, lost, first_ts, last_ts, CPU seconds of this worker) of a complete pass
+    (-1: no event)."""
     firsts = [d.first_ts for d in decoders if d.events]
     lasts = [d.last_ts for d in decoders if d.events]
     return (
@@ -146,6 +147,7 @@ def _end_facts(decoders: list[FastPortDecoder]) -> tuple[int, int, int, int]:
         sum(d.lost for d in decoders),
         min(firsts) if firsts else -1,
         max(lasts) if lasts else -1,
+        time.process_time(),
     )
 
 
@@ -195,6 +197,9 @@ class StageTimes:
     receive: float = 0.0
     merge: float = 0.0
     events: int = 0
+    # CPU seconds of each worker (start, decoding, hand-over): on a loaded machine, the
+    # decode stage's wall time on idle cores is about the largest of them.
+    worker_cpu: list[float] = field(default_factory=list)
 
 
 class _Feed(PortDecoder):
@@ -207,7 +212,7 @@ class _Feed(PortDecoder):
         self.process = process
         self.mark: int | None = -1  # its watermark; None once it ended
         self.seen = 0
-        self.end: tuple[int, int, int, int] | None = None
+        self.end: tuple[int, int, int, int, float] | None = None
 
     def receive(self) -> None:
         try:
@@ -308,6 +313,7 @@ def _merged(
     lost = sum(e[1] for e in ends)
     firsts = [e[2] for e in ends if e[2] >= 0]
     lasts = [e[3] for e in ends if e[3] >= 0]
+    stats.worker_cpu = [e[4] for e in ends]
     if firsts:
         source._update_meta(total, lost, min(firsts), max(lasts))
 
@@ -324,20 +330,25 @@ def _progress(events: int, ts: int, begin: int, end: int, last: bool) -> ReadPro
 def stage_times(path: str | os.PathLike[str], workers: int) -> dict[str, float]:
     """Seconds of each stage on this trace (for benchmarks/speed_bench.py): `decode`, every
     event of the analysis's kinds decoded by `workers` processes and handed over (0: in
-    this process, the single-process reader); `merge`, the parent's merge alone; and
-    `analysis`, the analysis alone (its feed and finish calls)."""
+    this process, the single-process reader); `decode_cpu`, the CPU seconds of the
+    busiest decoder (a worker, or this process for 0): what `decode` would be on idle
+    cores; `merge`, the parent's merge alone; and `analysis`, the analysis alone (its
+    feed and finish calls)."""
     from w2a_tui.analysis import NEEDED_KINDS, Analyzer
     from w2a_tui.trace import open_trace
 
     source = open_trace(path)
     started = time.perf_counter()
+    cpu = time.process_time()
     stats = StageTimes()
     if workers:
         for _ in parallel_batches(source, NEEDED_KINDS, workers=workers, times=stats):
             pass
+        decode_cpu = max(stats.worker_cpu)
     else:
         for _ in source.iter_batches(NEEDED_KINDS):
             pass
+        decode_cpu = time.process_time() - cpu
     decode = time.perf_counter() - started
     source = open_trace(path)
     analyzer = Analyzer(source.meta)
@@ -354,4 +365,9 @@ def stage_times(path: str | os.PathLike[str], workers: int) -> dict[str, float]:
     t = time.perf_counter()
     analyzer.finish()
     analysis += time.perf_counter() - t
-    return {"decode": decode, "merge": stats.merge, "analysis": analysis}
+    return {
+        "decode": decode,
+        "decode_cpu": decode_cpu,
+        "merge": stats.merge,
+        "analysis": analysis,
+    }
