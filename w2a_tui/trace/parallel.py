@@ -35,6 +35,7 @@ import fcntl
 import multiprocessing
 import os
 import pickle
+import signal
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -104,6 +105,9 @@ def _worker(job: _Job, conn: Connection) -> None:
     last one with mark None and end = (events, lost, first_ts, last_ts); ("bad", sentence)
     for a damaged trace, ("unordered", port) for a stream that goes back in time, ("crash",
     text) for anything else."""
+    # Ctrl+C reaches the whole process group: the parent stops and ends the workers, which
+    # must not print a traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         trace = FastTrace.open(job.dirs)
         ports = trace.ports()
