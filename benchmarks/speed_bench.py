@@ -131,7 +131,7 @@ def bench(trace: Path, workers: list[int], repeat: int) -> None:
     for n in workers:
         s, peak = best(w2a("analyze", str(trace), "--no-cache", "--workers", str(n)), repeat)
         print(
-            f"analyze --no-cache, {n} worker{'s' if n > 1 else ' '}  {s:7.2f} s  "
+            f"analyze --no-cache, {n} worker{'s' if n != 1 else ' '} {s:7.2f} s  "
             f"{events / s / 1e6:5.2f} M ev/s  ratio to babeltrace2 {bt / s:4.2f}x  "
             f"peak RSS {peak:5.0f} MiB  "
             f"(CPU {CPU['best']:.2f} s, CPU ratio {bt_cpu / CPU['best']:.2f}x)"
@@ -143,6 +143,15 @@ def bench(trace: Path, workers: list[int], repeat: int) -> None:
             f"{events / t['decode'] / 1e6:5.2f} M ev/s  "
             f"(busiest decoder's CPU {t['decode_cpu']:.2f} s; merge alone {t['merge']:.2f} s, "
             f"analysis alone {t['analysis']:.2f} s)"
+        )
+    for n, t in stages.items():
+        parent, idle = t["pass_parent_cpu"], t["pass_idle_estimate"]
+        plural = "s" if n != 1 else " "
+        print(
+            f"whole pass, {n} worker{plural}         CPU {parent:.2f} s here + "
+            f"{t['pass_total_cpu'] - parent:.2f} s in workers; on idle cores about "
+            f"{idle:.2f} s = {bt_cpu / idle:.2f}x babeltrace2's CPU "
+            f"(analysis alone: {t['analysis_cpu']:.2f} s CPU)"
         )
     if 1 in stages and len(stages) > 1:
         for n, t in stages.items():

@@ -158,7 +158,18 @@ def test_from_a_thread_the_workers_are_not_forked_from_it() -> None:
 
 def test_stage_times_measure_every_stage() -> None:
     times = stage_times(SAMPLE_TRACE, 2)
-    assert set(times) == {"decode", "decode_cpu", "merge", "analysis"}
+    assert set(times) == {
+        "decode",
+        "decode_cpu",
+        "merge",
+        "analysis",
+        "analysis_cpu",
+        "pass_parent_cpu",
+        "pass_total_cpu",
+        "pass_idle_estimate",
+    }
+    assert times["pass_total_cpu"] > times["pass_parent_cpu"] > times["analysis_cpu"] > 0
+    assert times["pass_idle_estimate"] <= times["pass_total_cpu"]
     assert times["decode_cpu"] > 0
     assert times["decode"] > 0 and times["analysis"] > 0 and times["merge"] >= 0
     stats = StageTimes()

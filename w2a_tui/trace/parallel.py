@@ -336,8 +336,11 @@ def stage_times(path: str | os.PathLike[str], workers: int) -> dict[str, float]:
     event of the analysis's kinds decoded by `workers` processes and handed over (0: in
     this process, the single-process reader); `decode_cpu`, the CPU seconds of the
     busiest decoder (a worker, or this process for 0): what `decode` would be on idle
-    cores; `merge`, the parent's merge alone; and `analysis`, the analysis alone (its
-    feed and finish calls)."""
+    cores; `merge`, the parent's merge alone; `analysis` (and `analysis_cpu`), the
+    analysis alone (its feed and finish calls) in a whole pass with as many workers; and
+    of that pass, the parent's CPU seconds, everybody's, and what it would take on idle
+    cores (the largest of the parent's CPU, the busiest worker's and the total CPU shared
+    by the cores): `pass_parent_cpu`, `pass_total_cpu`, `pass_idle_estimate`."""
     from w2a_tui.analysis import NEEDED_KINDS, Analyzer
     from w2a_tui.trace import open_trace
 
@@ -354,24 +357,37 @@ def stage_times(path: str | os.PathLike[str], workers: int) -> dict[str, float]:
             pass
         decode_cpu = time.process_time() - cpu
     decode = time.perf_counter() - started
+    # The whole pass (decode, merge, analysis) the way `analyze --no-cache` runs it.
     source = open_trace(path)
     analyzer = Analyzer(source.meta)
-    analysis = 0.0
+    analysis = analysis_cpu = 0.0
+    passed = StageTimes()
+    cpu = time.process_time()
     batches = (
-        parallel_batches(source, NEEDED_KINDS, workers=max(workers, 1))
-        if can_decode_in_parallel(source)
+        parallel_batches(source, NEEDED_KINDS, workers=workers, times=passed)
+        if workers
         else source.iter_batches(NEEDED_KINDS)
     )
     for batch in batches:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         analyzer.feed(batch)
         analysis += time.perf_counter() - t
-    t = time.perf_counter()
+        analysis_cpu += time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     analyzer.finish()
     analysis += time.perf_counter() - t
+    analysis_cpu += time.process_time() - c
+    parent_cpu = time.process_time() - cpu
+    cores = len(os.sched_getaffinity(0))
+    total_cpu = parent_cpu + sum(passed.worker_cpu)
+    idle = max(parent_cpu, max(passed.worker_cpu, default=0.0), total_cpu / cores)
     return {
         "decode": decode,
         "decode_cpu": decode_cpu,
         "merge": stats.merge,
         "analysis": analysis,
+        "analysis_cpu": analysis_cpu,
+        "pass_parent_cpu": parent_cpu,
+        "pass_total_cpu": total_cpu,
+        "pass_idle_estimate": idle,
     }
