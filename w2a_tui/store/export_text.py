@@ -175,6 +175,8 @@ class _Writer:
         self.tail_ids = np.full(N_STATES * self.exit_base, -1, dtype=np.int64)
         self.tail_texts: list[bytes] = []
         self.tails = _Strings([])
+        self._text = np.empty(0, dtype=np.uint8)
+        self._valid = np.empty(0, dtype=np.bool_)
         lowest = int(exits.min()) if len(exits) else 0
         self.use_tails = N_STATES * self.exit_base <= _MAX_TAIL_KEYS and lowest >= -1
 
@@ -280,15 +282,26 @@ class _Writer:
         ]
         head = sum(p[0].shape[1] for p in pieces)
         width = head + max(tail[0].shape[1], rich_tail[0].shape[1])
-        text = np.zeros((n, width), dtype=np.uint8)
-        valid = np.zeros((n, width), dtype=np.bool_)
+        text, valid = self._matrices(n, width)
         _place(text, valid, [*pieces, tail])
+        valid[:, head + tail[0].shape[1] :] = False
         if len(rich):
             w = rich_tail[0].shape[1]
             text[rich, head : head + w] = rich_tail[0]
             valid[rich, head:] = False
             valid[rich, head : head + w] = rich_tail[1]
         return codecs.utf_8_decode(text[valid].data)[0]
+
+    def _matrices(self, n: int, width: int) -> tuple[U8, Bools]:
+        """(text, valid) of a block, over buffers kept from block to block: fresh multi-MB
+        arrays per block cost a page fault per 4 KiB (a third of the time, in the kernel)."""
+        if self._text.size < n * width:
+            self._text = np.empty(n * width, dtype=np.uint8)
+            self._valid = np.empty(n * width, dtype=np.bool_)
+        return (
+            self._text[: n * width].reshape(n, width),
+            self._valid[: n * width].reshape(n, width),
+        )
 
     def blocks(self, block_rows: int) -> Iterator[str]:
         for lane, info in enumerate(self.store.lanes):
