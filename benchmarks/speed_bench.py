@@ -139,7 +139,7 @@ def bench(trace: Path, workers: list[int], repeat: int) -> None:
     stages = {n: decode_stage(trace, n, repeat) for n in workers}
     for n, t in stages.items():
         print(
-            f"decode stage, {n} worker{'s' if n > 1 else ' '}        {t['decode']:7.2f} s  "
+            f"decode stage, {n} worker{'s' if n != 1 else ' '}        {t['decode']:7.2f} s  "
             f"{events / t['decode'] / 1e6:5.2f} M ev/s  "
             f"(busiest decoder's CPU {t['decode_cpu']:.2f} s; merge alone {t['merge']:.2f} s, "
             f"analysis alone {t['analysis']:.2f} s)"
