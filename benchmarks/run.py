@@ -16,6 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 FULL: list[list[str]] = [
+    ["speed_bench.py"],
     ["reader_bench.py"],
     ["ftrace_bench.py"],
     ["analysis_bench.py"],
@@ -25,6 +26,7 @@ FULL: list[list[str]] = [
     ["tui_bench.py"],
 ]
 QUICK: list[list[str]] = [
+    ["speed_bench.py", "--quick"],
     ["reader_bench.py"],
     ["ftrace_bench.py", "--repeat", "1"],
     ["analysis_bench.py", "--events", "200000"],

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from w2a_tui.analysis import NEEDED_KINDS, Analyzer
 from w2a_tui.analysis.guest import guest_evidence
 from w2a_tui.errors import NoKvmActivityError
+from w2a_tui.events import Batch
 from w2a_tui.model import AnalysisResult, Reason
 from w2a_tui.store import StateStore
 from w2a_tui.store.cache import load_or_analyze, load_or_analyze_store
@@ -15,22 +16,60 @@ from w2a_tui.trace import ReadProgress, TraceSource, read_trace
 
 ProgressCallback = Callable[[ReadProgress], None]
 
+# Decoding processes when a caller does not say (`--workers`): None is one per core
+# (capped, see trace.parallel.default_workers) for traces big enough to pay the processes'
+# start, else 0; 0 decodes in this process.
+_workers: int | None = None
+
+
+def use_workers(workers: int | None) -> None:
+    """The number of decoding processes from now on (the CLI's `--workers`)."""
+    global _workers
+    _workers = workers
+
 
 def analyze_trace(
     path: str | os.PathLike[str],
     *,
     progress: ProgressCallback | None = None,
     vector_table: Mapping[int, Reason] | None = None,
+    workers: int | None = None,
 ) -> AnalysisResult:
     """Read the trace once and run the W2A analysis over it (through `read_trace`, so a
     failure of our own decoder gets babeltrace2's second reading).
 
+    `workers` decoding processes (default `workers_in_use()`; 0: decode in this process,
+    the reference path). The result is the same either way: a trace whose streams cannot
+    be decoded apart with the same result (trace.parallel.NotParallel) is read in this
+    process.
+
     Raises BadTraceError (unreadable trace) or NoKvmActivityError (nothing to analyse).
     """
+    from w2a_tui.trace.parallel import (
+        NotParallel,
+        can_decode_in_parallel,
+        default_workers,
+        parallel_batches,
+        worth_parallel,
+    )
+
+    chosen = _workers if workers is None else workers
 
     def analyze(source: TraceSource) -> AnalysisResult:
+        count = chosen
+        if count is None:
+            count = default_workers() if worth_parallel(source) else 0
+        if count > 0 and can_decode_in_parallel(source):
+            try:
+                batches = parallel_batches(source, NEEDED_KINDS, workers=count, progress=progress)
+                return analyze_batches(source, batches)
+            except NotParallel:
+                pass  # read again below, in this process
+        return analyze_batches(source, source.iter_batches(NEEDED_KINDS, progress=progress))
+
+    def analyze_batches(source: TraceSource, batches: Iterable[Batch]) -> AnalysisResult:
         analyzer = Analyzer(source.meta, vector_table)
-        for batch in source.iter_batches(NEEDED_KINDS, progress=progress):
+        for batch in batches:
             analyzer.feed(batch)
         result = analyzer.finish()
         if not result.lanes:

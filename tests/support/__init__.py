@@ -9,5 +9,6 @@
 - `handmade`: a small hand-built analysis result with exactly known intervals;
 - `cache_forge`: cache files read and rewritten with valid checksums (forged caches);
 - `agreement`: time-weighted agreement of an analysis with the ground truth;
-- `ftrace_report`: `trace-cmd report` as the reference our ftrace decoder is compared with.
+- `ftrace_report`: `trace-cmd report` as the reference our ftrace decoder is compared with;
+- `random_result`: random analysis results full of cells that need quoting or escaping.
 """

@@ -4,13 +4,17 @@ exits per reason, wait-duration distribution, top preempting threads, one verdic
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from w2a_tui.analysis.tables import exit_reason_name
-from w2a_tui.model import WAIT_STATES, AnalysisResult, LaneData, Source, State, VmInfo
+from w2a_tui.model import N_STATES, WAIT_STATES, AnalysisResult, Source, State, VmInfo
+from w2a_tui.store.build import ints
+from w2a_tui.store.store import StateStore
 
 # Wait-duration histogram: one bucket per decade of nanoseconds.
 DECADES: Final[tuple[tuple[int, str], ...]] = (
@@ -49,7 +53,9 @@ class WaitStats:
         return cls(
             count=int(durations.size),
             total_ns=int(durations.sum()),
-            mean_ns=round(float(durations.mean())),
+            # total / count is what durations.mean() gives (exact float sums below 2**53 ns)
+            # whatever the order of the durations.
+            mean_ns=round(int(durations.sum()) / durations.size),
             p50_ns=round(float(p50)),
             p90_ns=round(float(p90)),
             p99_ns=round(float(p99)),
@@ -112,11 +118,12 @@ class Totals:
     warnings: list[str]
 
 
-def compute_totals(result: AnalysisResult, *, top: int = 5) -> Totals:
-    """Everything `analyze` prints, from the result alone (works on a cached result)."""
+def compute_totals(result: AnalysisResult | StateStore, *, top: int = 5) -> Totals:
+    """Everything `analyze` prints, from a result (fresh or cached) or straight from a
+    store's columns (a cached store: no Python object per interval or per evidence row)."""
     by_vm: dict[int, list[_LaneFacts]] = {}
-    for lane in result.lanes:
-        by_vm.setdefault(lane.vm_pid, []).append(_lane_totals(result, lane, top))
+    for lane in _lanes_of(result):
+        by_vm.setdefault(lane.vm_pid, []).append(_lane_totals(lane, top))
     infos = {vm.pid: vm for vm in result.vms}
     vms = [
         _vm_totals(infos.get(pid) or VmInfo(pid=pid, name=f"pid {pid}"), entries, top)
@@ -127,26 +134,136 @@ def compute_totals(result: AnalysisResult, *, top: int = 5) -> Totals:
 
 # A vCPU's totals, its wait durations and its full preemptor list (for the VM's merge).
 _LaneFacts = tuple[VcpuTotals, np.ndarray, list[Preemptor]]
+# For the evidence ids given (-1: none), the thread that took the pCPU: its comm as an
+# index into the names returned, and its tid (-1: not known).
+_PreemptorKeys = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, list[str]]]
 
 
-def _lane_totals(result: AnalysisResult, lane: LaneData, top: int) -> _LaneFacts:
-    n = len(lane)
-    starts = np.frombuffer(lane.starts, dtype=np.int64) if n else np.zeros(0, np.int64)
-    states = np.frombuffer(lane.states, dtype=np.uint8) if n else np.zeros(0, np.uint8)
+@dataclass(frozen=True, slots=True)
+class _Lane:
+    """What the totals need of one lane, whichever the source."""
+
+    vm_pid: int
+    vcpu: int
+    tid: int
+    comm: str
+    exit_counts: dict[int, int]
+    by_state: list[int]  # ns per state value
+    waits: np.ndarray  # durations of the wait intervals
+    preempted: np.ndarray  # durations of the preempted intervals
+    preempted_evidence: np.ndarray  # their evidence ids (-1: none)
+    preemptor_keys: _PreemptorKeys
+    still_waiting_ns: int  # the last interval when it is a wait the trace ended in
+
+
+def _durations(starts: npt.NDArray[np.int64], end_ns: int) -> npt.NDArray[np.int64]:
     ends = np.empty_like(starts)
-    if n:
+    if len(starts):
         ends[:-1] = starts[1:]
-        ends[-1] = lane.end_ns
-    durations = ends - starts
-    time_by_state = {
-        s.label: int(durations[states == int(s)].sum()) for s in State if s is not State.UNKNOWN
-    }
-    wait_mask = np.isin(states, _WAIT_VALUES)
+        ends[-1] = end_ns
+    durations: npt.NDArray[np.int64] = ends - starts
+    return durations
+
+
+def _lanes_of(source: AnalysisResult | StateStore) -> Iterator[_Lane]:
+    if isinstance(source, AnalysisResult):
+        yield from _result_lanes(source)
+    else:
+        yield from _store_lanes(source)
+
+
+def _result_lanes(result: AnalysisResult) -> Iterator[_Lane]:
+    evidence = result.evidence
+
+    def listed(eids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        rows = [evidence[i] if i >= 0 else None for i in eids.tolist()]
+        comms = [e.next_comm if e is not None else "" for e in rows]
+        names = sorted(set(comms))
+        code = {name: i for i, name in enumerate(names)}
+        tids = [e.next_tid if e is not None else -1 for e in rows]
+        return (
+            np.array([code[c] for c in comms], dtype=np.int64),
+            np.array(tids, dtype=np.int64),
+            names,
+        )
+
+    open_eids = {i for i, e in enumerate(evidence) if e.source is Source.OPEN}
+    for lane in result.lanes:
+        states = ints(lane.states)
+        durations = _durations(ints(lane.starts).astype(np.int64, copy=False), lane.end_ns)
+        preempted = states == int(State.PREEMPTED)
+        yield _Lane(
+            lane.vm_pid,
+            lane.vcpu,
+            lane.tid,
+            lane.comm,
+            dict(lane.exit_counts),
+            _sum_by_state(states, durations),
+            durations[np.isin(states, _WAIT_VALUES)],
+            durations[preempted],
+            ints(lane.evidence)[preempted],
+            listed,
+            _open_tail(states, durations, ints(lane.evidence), open_eids),
+        )
+
+
+def _store_lanes(store: StateStore) -> Iterator[_Lane]:
+    """From the store's indexes: time per state from its checkpoints, waits from its
+    per-state groups; only the preempted intervals are looked for in the states column."""
+    columns = store.columns()
+    table = store.evidence_table.columns()
+    names = [*store.evidence_table.strings, ""]  # the last one: no evidence
+    next_comm = np.append(table["next_comm"].astype(np.int64), len(names) - 1)
+    next_tid = np.append(table["next_tid"].astype(np.int64), -1)
+
+    def stored(eids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        return next_comm[eids], next_tid[eids], names  # -1 picks the appended row
+
+    open_eids = set(np.flatnonzero(table["source"] == int(Source.OPEN)).tolist())
+    off = columns["lane_off"]
+    for i, record in enumerate(store.records):
+        a, b = int(off[i]), int(off[i + 1])
+        rows = np.flatnonzero(columns["states"][a:b] == int(State.PREEMPTED))
+        starts = columns["starts"][a:b]
+        ends = np.where(rows + 1 < b - a, starts[np.minimum(rows + 1, b - a - 1)], record.end_ns)
+        yield _Lane(
+            record.vm_pid,
+            record.vcpu,
+            record.tid,
+            record.comm,
+            dict(record.exit_counts),
+            [int(x) for x in store.totals(i)],
+            store.durations(i, WAIT_STATES),
+            ends - starts[rows],
+            columns["evidence"][a:b][rows],
+            stored,
+            _open_tail(
+                columns["states"][a:b],
+                _durations(starts.astype(np.int64, copy=False), record.end_ns),
+                columns["evidence"][a:b],
+                open_eids,
+            ),
+        )
+
+
+def _open_tail(
+    states: np.ndarray, durations: np.ndarray, evidence: np.ndarray, open_eids: set[int]
+) -> int:
+    """The lane's last interval's duration when it is a wait the trace ended in (source
+    `open`), else 0."""
+    if not len(states) or int(evidence[-1]) not in open_eids:
+        return 0
+    return int(durations[-1])
+
+
+def _lane_totals(lane: _Lane, top: int) -> _LaneFacts:
+    by_state = lane.by_state
+    time_by_state = {s.label: by_state[s] for s in State if s is not State.UNKNOWN}
     wait_by_reason = {
         s.label.removeprefix("wait_"): time_by_state[s.label] for s in sorted(WAIT_STATES, key=int)
     }
-    span = int(durations.sum() - durations[states == int(State.UNKNOWN)].sum())
-    preemptors = _preemptors(result, lane, states, durations)
+    span = sum(by_state) - by_state[State.UNKNOWN]
+    preemptors = _preemptors(lane)
     vcpu = VcpuTotals(
         vm_pid=lane.vm_pid,
         vcpu=lane.vcpu,
@@ -155,36 +272,40 @@ def _lane_totals(result: AnalysisResult, lane: LaneData, top: int) -> _LaneFacts
         span_ns=span,
         time_by_state=time_by_state,
         wait_by_reason=wait_by_reason,
-        exits=dict(lane.exit_counts),
-        waits=WaitStats.of(durations[wait_mask]),
+        exits=lane.exit_counts,
+        waits=WaitStats.of(lane.waits),
         top_preemptors=preemptors[:top],
-        still_waiting_ns=_still_waiting_ns(result, lane, durations),
+        still_waiting_ns=lane.still_waiting_ns,
     )
-    return vcpu, durations[wait_mask], preemptors
+    return vcpu, lane.waits, preemptors
 
 
-def _still_waiting_ns(result: AnalysisResult, lane: LaneData, durations: np.ndarray) -> int:
-    """The lane's last interval when it is a wait the trace ended in (source `open`)."""
-    if not len(lane) or lane.evidence[-1] < 0:
-        return 0
-    ev = result.evidence[lane.evidence[-1]]
-    return int(durations[-1]) if ev.source is Source.OPEN else 0
+def _sum_by_state(states: np.ndarray, durations: np.ndarray) -> list[int]:
+    """ns per state value, exact: one pass when float64 sums stay exact (under 2**53 ns,
+    104 days per lane), else one masked sum per state."""
+    if int(durations.sum()) >= 2**53 or (durations < 0).any():
+        return [int(durations[states == s].sum()) for s in range(N_STATES)]
+    sums = np.bincount(states, weights=durations, minlength=N_STATES)
+    return [int(x) for x in sums[:N_STATES]]
 
 
-def _preemptors(
-    result: AnalysisResult, lane: LaneData, states: np.ndarray, durations: np.ndarray
-) -> list[Preemptor]:
+def _preemptors(lane: _Lane) -> list[Preemptor]:
+    """Preempting threads by time taken, grouped by (comm, tid) with numpy."""
     time: Counter[tuple[str, int]] = Counter()
     count: Counter[tuple[str, int]] = Counter()
-    evidence = lane.evidence
-    for i in np.flatnonzero(states == int(State.PREEMPTED)).tolist():
-        eid = evidence[i]
-        key = ("?", -1)
-        if eid >= 0:
-            ev = result.evidence[eid]
-            key = (ev.next_comm or "?", ev.next_tid)
-        time[key] += int(durations[i])
-        count[key] += 1
+    if lane.preempted.size:
+        comm, tid, names = lane.preemptor_keys(lane.preempted_evidence.astype(np.int64))
+        tids, tid_code = np.unique(tid, return_inverse=True)
+        keys, inverse = np.unique(comm * len(tids) + tid_code, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, np.diff(inverse[order]) != 0])
+        sums = np.add.reduceat(lane.preempted[order], bounds)
+        counts = np.bincount(inverse, minlength=len(keys))
+        for key, t, n in zip(keys.tolist(), sums.tolist(), counts.tolist(), strict=True):
+            name, tid_at = divmod(key, len(tids))
+            who = (names[name] or "?", int(tids[tid_at]))
+            time[who] += t
+            count[who] += n
     return _ranked(time, count)
 
 

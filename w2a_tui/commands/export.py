@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import re
 from collections.abc import Iterable, Sequence
 from typing import IO
 
-from w2a_tui.analysis.rows import EXPORT_COLUMNS, Row, export_rows
+from w2a_tui.analysis.rows import EXPORT_COLUMNS, Row
 from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
 from w2a_tui.commands.output import output_file, print_warnings
+from w2a_tui.commands.workers import add_workers_argument, apply_workers
 from w2a_tui.errors import EXIT_OK
+from w2a_tui.store.export_text import json_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,20 +28,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="re-analyse the trace even if a cached result exists",
     )
     add_vectors_argument(parser)
+    add_workers_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from w2a_tui.pipeline import load_result
+    from w2a_tui.pipeline import load_store
+    from w2a_tui.store.export_text import write_csv_columns, write_json_columns
 
     table = resolve_vector_table(args.vectors)
-    result = load_result(args.trace, use_cache=not args.no_cache, vector_table=table)
-    rows = export_rows(result)
-    print_warnings(result.warnings)
+    apply_workers(args)
+    # Straight from the store's columns: the same bytes as write_csv / write_json of
+    # export_rows, without a Python object per interval.
+    store, _ = load_store(args.trace, use_cache=not args.no_cache, vector_table=table)
+    print_warnings(store.warnings)
     with output_file(args.output, args.trace) as out:
         if args.format == "csv":
-            write_csv(rows, out)
+            write_csv_columns(store, out)
         else:
-            write_json(rows, out, result.warnings)
+            write_json_columns(store, out, store.warnings)
     return EXIT_OK
 
 
@@ -58,7 +62,7 @@ def write_json(rows: Iterable[Row], out: IO[str], warnings: Sequence[str] = ()) 
     `intervals`, an array of objects with the CSV's keys (empty cells are null). Streamed.
     Names stay exact; a byte that was not UTF-8 in the trace is a `\\udcXX` escape."""
     out.write('{"warnings": ')
-    out.write(_json_text(list(warnings)))
+    out.write(json_text(list(warnings)))
     out.write(',\n "intervals": [')
     first = True
     for row in rows:
@@ -67,16 +71,6 @@ def write_json(rows: Iterable[Row], out: IO[str], warnings: Sequence[str] = ()) 
             for key, cell in zip(EXPORT_COLUMNS, row, strict=True)
         }
         out.write("\n  " if first else ",\n  ")
-        out.write(_json_text(record))
+        out.write(json_text(record))
         first = False
     out.write("\n ]}\n")
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _json_text(value: object) -> str:
-    """`json.dumps` keeping non-ASCII as is, but lone surrogates (undecodable bytes kept
-    by `surrogateescape`) as `\\udcXX` escapes: the file stays valid UTF-8."""
-    text = json.dumps(value, ensure_ascii=False)
-    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

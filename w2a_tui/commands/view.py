@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
+from w2a_tui.commands.workers import add_workers_argument, apply_workers
 from w2a_tui.errors import W2AError
 from w2a_tui.printable import printable
 
@@ -19,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mono", action="store_true", help="draw states with glyphs, no colour (as NO_COLOR=1)"
     )
     add_vectors_argument(parser)
+    add_workers_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     find_trace_dirs(args.trace)
     vector_table = resolve_vector_table(args.vectors)
+    apply_workers(args)
     from w2a_tui.tui.app import W2AApp  # Textual loads only for this command
 
     app = W2AApp(

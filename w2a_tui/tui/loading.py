@@ -38,6 +38,15 @@ class LoadStatus:
         return f"{self.events:,} events read, {self.rate / 1000:,.0f} k events/s{eta_text}"
 
 
+STAGES = ("decode", "analyse", "index")
+
+
+def stage_line(active: frozenset[str]) -> str:
+    """The stages in order, the running ones highlighted (decoding and the analysis run
+    together: the analysis takes each batch as it is decoded)."""
+    return " → ".join(f"[b reverse] {s} [/]" if s in active else f"[dim]{s}[/]" for s in STAGES)
+
+
 class LoadingScreen(Screen[None]):
     """Progress while the worker reads; a one-sentence error (and `q` to quit) if it fails."""
 
@@ -61,6 +70,7 @@ class LoadingScreen(Screen[None]):
         with Vertical():
             title = Text.assemble("Reading ", (printable(self.path), "bold"))
             yield Label(title, id="loading-title")
+            yield Label(stage_line(frozenset({"decode", "analyse"})), id="loading-stages")
             yield ProgressBar(total=100, show_eta=False, id="loading-bar")
             yield Label("starting…", id="loading-status")
             yield Label("", id="loading-error")
@@ -72,7 +82,8 @@ class LoadingScreen(Screen[None]):
             bar.update(total=100, progress=100 * status.fraction)
         self.query_one("#loading-status", Label).update(status.describe())
 
-    def show_stage(self, text: str) -> None:
+    def show_stage(self, text: str, stage: str = "index") -> None:
+        self.query_one("#loading-stages", Label).update(stage_line(frozenset({stage})))
         self.query_one("#loading-status", Label).update(text)
 
     def show_error(self, message: str) -> None:
