@@ -33,6 +33,7 @@ class PortDecoder:
         self.cpus: set[int] = set()
         self.name_counts: dict[str, int] = {}
         self.cpu_counts: dict[int, int] = {}
+        self.warnings: list[str] = []  # damage found and worked around while decoding
 
     def pull(self, iterator: Any, budget: int) -> None:
         """Read messages until `budget` event messages were seen or the port ends."""

@@ -35,6 +35,7 @@ class Packet:
     end: int
     discarded: int  # cumulative events_discarded snapshot, -1 when absent
     cpu: int
+    gap: bool = False  # damaged packets were left out just before this one
 
 
 @dataclass(slots=True)
