@@ -34,7 +34,42 @@ def in_child() -> bool:
 def checked_describe(root: Path, directories: Sequence[Path], decoder: str) -> list[dict[str, Any]]:
     """What babeltrace2's queries say of every directory (`path`, metadata `text`, `ports`
     as name -> [begin_ns, end_ns]), once a child process has queried the trace and read it
-    through `decoder` from end to end without crashing. BadTraceError otherwise."""
+    through `decoder` from end to end without crashing. BadTraceError otherwise.
+
+    The verdict is remembered for unchanged files (same names, sizes, times, inodes): a
+    second pass over the same trace (`info` then `analyze` in one process) pays once."""
+    key = (decoder, str(root), tuple(_fingerprint(d) for d in directories))
+    known = _VERDICTS.get(key)
+    if known is None:
+        try:
+            known = _describe_in_child(root, directories, decoder)
+        except W2AError as err:
+            known = err
+        _VERDICTS[key] = known
+        while len(_VERDICTS) > 8:
+            _VERDICTS.pop(next(iter(_VERDICTS)))
+    if isinstance(known, W2AError):
+        raise W2AError(known.message, known.status) if type(known) is W2AError else known
+    return known
+
+
+_VERDICTS: dict[tuple[object, ...], list[dict[str, Any]] | W2AError] = {}
+
+
+def _fingerprint(directory: Path) -> tuple[object, ...]:
+    entries: list[object] = [str(directory)]
+    try:
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            info = entry.stat(follow_symlinks=True)
+            entries.append((entry.name, info.st_size, info.st_mtime_ns, info.st_ino))
+    except OSError:
+        entries.append(object())  # unreadable: never reused
+    return tuple(entries)
+
+
+def _describe_in_child(
+    root: Path, directories: Sequence[Path], decoder: str
+) -> list[dict[str, Any]]:
     package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env[CHILD_ENV] = "1"
