@@ -174,16 +174,24 @@ def _damage_for_abort(trace: Path, kind: str) -> None:
             handle.truncate(2 << 30)
 
 
-ABORTS = ["magic", "packet-size", "content-size", "stream-id", "byte-order", "readme", "sparse-2GB"]
+ABORTS = {
+    "magic": "packet at byte 262144: bad magic number 0xdeadbeef",
+    "packet-size": "packet at byte 262144: 1152921504606846976 bytes declared",
+    "content-size": "packet at byte 262144: content larger than the packet",
+    "stream-id": "packet at byte 262144: unknown stream class 7",
+    "byte-order": "its byte order is not the one the metadata declares",
+    "readme": "README.txt is not a CTF stream file",
+    "sparse-2GB": "channel0_9 is not a CTF stream file",
+}
 
 
 @pytest.mark.parametrize("kind", ABORTS)
 def test_what_made_babeltrace2_abort_is_one_sentence(tmp_path: Path, kind: str) -> None:
     trace = sample_copy(tmp_path)
     _damage_for_abort(trace, kind)
-    for command in (["info"], ["analyze", "--no-cache"]):
+    for command in (["info"], ["analyze", "--no-cache"], ["export", "--no-cache"]):
         sentence = one_sentence(run_cli(*command, str(trace)))
-        assert "is not a readable CTF trace" in sentence
+        assert "is not a readable CTF trace" in sentence and ABORTS[kind] in sentence
 
 
 @pytest.mark.parametrize("kind", ["magic", "readme"])

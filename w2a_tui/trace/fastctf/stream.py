@@ -17,6 +17,7 @@ from w2a_tui.trace.fastctf.layout import CONTEXT_FIELDS, HEADER_FIELDS, compile_
 from w2a_tui.trace.fastctf.types import Metadata, Unsupported
 
 CTF_MAGIC = 0xC1FC1FC1
+_SWAPPED_MAGIC = 0xC11FFCC1
 _HEAD_COPY = 1 << 16  # bytes copied to read an unaligned packet's header and context
 
 
@@ -95,7 +96,7 @@ class PacketIndexer:
             p, header = self._header(buf, start)
             magic = header.get("magic")
             if magic is not None and magic != CTF_MAGIC:
-                raise bad(self.trace_dir, f"{where}: bad magic number {magic:#x}")
+                raise bad(self.trace_dir, self._bad_magic(where, name, at, magic))
             raw_uuid = header.get("uuid")
             if raw_uuid is not None and self.meta.uuid is not None and raw_uuid != self.meta.uuid:
                 raise bad(self.trace_dir, f"{where}: its UUID is not the metadata's")
@@ -108,6 +109,8 @@ class PacketIndexer:
                 raise bad(self.trace_dir, f"{where}: unknown stream class {stream_class}")
             p, context = self._context(stream_class)(buf, p)
         except struct.error as err:
+            if at == 0 and self.meta.packet_header is not None:
+                raise bad(self.trace_dir, _not_a_stream(name)) from err
             raise bad(self.trace_dir, f"{where}: its header is cut short") from err
         p += at * 8 - start
         remaining = (file_size - at) * 8
@@ -138,6 +141,24 @@ class PacketIndexer:
             discarded=context.get("events_discarded", -1),
             cpu=cpu,
         )
+
+    def _bad_magic(self, where: str, name: str, at: int, magic: int) -> str:
+        if magic == _SWAPPED_MAGIC:
+            return (
+                f"{where}: its byte order is not the one the metadata declares "
+                f"(`byte_order = {self.meta.byte_order}`): the metadata is damaged or comes "
+                "from another trace"
+            )
+        if at == 0:
+            return _not_a_stream(name)
+        return f"{where}: bad magic number {magic:#x}"
+
+
+def _not_a_stream(name: str) -> str:
+    return (
+        f"{name} is not a CTF stream file (it does not start with the CTF packet magic); "
+        "a trace folder holds only `metadata` and stream files: move other files out"
+    )
 
 
 @dataclass(slots=True)
