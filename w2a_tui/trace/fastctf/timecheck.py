@@ -25,9 +25,10 @@ from w2a_tui.trace.fastctf.stream import Packet, StreamFile
 NS_LIMIT = 1 << 63  # figures are int64 nanoseconds downstream
 # Consecutive packets of one stream may overlap by this much (tc-scp-*: 2 us).
 OVERLAP_NS = 10_000_000
-# A packet is implausible when it lies this far (or 4 trace spans, if longer) from the
-# middle of the trace's other packets.
+# A packet is implausible when it lies this far (or 4 stream spans, if longer, up to a
+# year) from the middle of the trace's other packets.
 MIN_WINDOW_NS = 3600 * 1_000_000_000
+MAX_WINDOW_NS = 366 * 86400 * 1_000_000_000
 MAX_CPU = 1 << 16  # cpu_id beyond any Linux NR_CPUS
 _YEAR_NS = 365.25 * 86400 * 1e9
 
@@ -45,7 +46,16 @@ def check_packets(name: str, files: list[StreamFile], convert: Callable[[int], i
     dropped one is marked `gap`), fix cpu_ids that break their stream's; the warnings."""
     verdicts = {id(f): [_verdict(p, convert) for p in f.packets] for f in files}
     good = [v for vs in verdicts.values() for v in vs if not v.why]
-    _mark_outliers(good, [[v for v in vs if not v.why] for vs in verdicts.values()])
+    streams: dict[object, list[_Verdict]] = {}
+    for stream_file in files:  # files of one data stream (rotation) count as one
+        first = stream_file.packets[0] if stream_file.packets else None
+        key: object = (
+            (first.stream_class, first.instance)
+            if first and first.instance >= 0
+            else id(stream_file)
+        )
+        streams.setdefault(key, []).extend(v for v in verdicts[id(stream_file)] if not v.why)
+    _mark_outliers(good, list(streams.values()))
     dropped: list[str] = []
     lost_bytes = 0
     warnings: list[str] = []
@@ -93,26 +103,19 @@ def _verdict(packet: Packet, convert: Callable[[int], int]) -> _Verdict:
     return verdict
 
 
-def _mark_outliers(good: list[_Verdict], per_file: list[list[_Verdict]]) -> None:
+def _mark_outliers(good: list[_Verdict], streams: list[list[_Verdict]]) -> None:
     """Packets far from the middle of all the others (years, where the trace lasts
-    seconds): the scale is robust to a few damaged packets."""
+    seconds); see `_window`."""
     begins = [v.begin for v in good if v.begin >= 0]
     if len(begins) < 2:
         return
     middle = statistics.median_low(begins)
-    steps = [
-        b.begin - a.begin
-        for vs in per_file
-        for a, b in pairwise(vs)
-        if a.begin >= 0 and b.begin > a.begin
-    ]
-    spans = [vs[-1].end - vs[0].begin for vs in per_file if vs and vs[0].begin >= 0]
-    scales = []
-    if steps:
-        scales.append(statistics.median_low(steps) * len(begins))
-    if spans:
-        scales.append(statistics.median_low(spans))
-    window = max(4 * min(scales, default=0), MIN_WINDOW_NS)
+    spans = sorted(
+        max(v.end for v in vs) - min(v.begin for v in vs)
+        for vs in ([v for v in stream if v.begin >= 0 and v.end >= 0] for stream in streams)
+        if vs
+    )
+    window = _window(spans)
     for verdict in good:
         if verdict.begin >= 0 and verdict.begin < middle - window:
             verdict.why = (
@@ -124,6 +127,14 @@ def _mark_outliers(good: list[_Verdict], per_file: list[list[_Verdict]]) -> None
                 f"its timestamp_end lies {_gap(verdict.end - middle)} after the trace's "
                 "other packets"
             )
+
+
+def _window(spans: list[int]) -> int:
+    """How far from the middle a packet may lie: 4 stream spans (the median one when
+    there are 3 or more, robust to one damaged stream; else the longest), at least an
+    hour, at most a year."""
+    scale = statistics.median_low(spans) if len(spans) >= 3 else max(spans, default=0)
+    return min(max(4 * scale, MIN_WINDOW_NS), MAX_WINDOW_NS)
 
 
 def _mark_backwards(verdicts: list[_Verdict]) -> None:
@@ -189,10 +200,8 @@ def implausible_ranges(ports: dict[str, tuple[int, int]]) -> str:
             return f"stream {name} has an impossible time range ({begin} to {end} ns)"
     if len(ports) >= 2:
         begins = sorted(b for b, _ in ports.values())
-        ends = sorted(e for _, e in ports.values())
-        middle = statistics.median_low(begins + ends)
-        spans = sorted(e - b for b, e in ports.values())
-        window = max(4 * spans[(len(spans) - 1) // 2], MIN_WINDOW_NS)
+        middle = statistics.median_low(begins)
+        window = _window(sorted(e - b for b, e in ports.values()))
         for name, (begin, end) in ports.items():
             if begin < middle - window or end > middle + window:
                 return (
