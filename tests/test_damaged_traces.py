@@ -180,8 +180,8 @@ ABORTS = {
     "content-size": "packet at byte 262144: content larger than the packet",
     "stream-id": "packet at byte 262144: unknown stream class 7",
     "byte-order": "its byte order is not the one the metadata declares",
-    "readme": "README.txt is not a CTF stream file",
-    "sparse-2GB": "channel0_9 is not a CTF stream file",
+    "readme": "README.txt is shorter than a packet header: README.txt is not a CTF stream",
+    "sparse-2GB": "channel0_9, packet at byte 0: bad magic number 0x0: channel0_9 is not a CTF",
 }
 
 

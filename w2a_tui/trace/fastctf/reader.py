@@ -33,7 +33,7 @@ from w2a_tui.trace.fastctf.timecheck import check_packets
 from w2a_tui.trace.fastctf.tsdl import parse_metadata
 from w2a_tui.trace.fastctf.types import Metadata, Unsupported
 from w2a_tui.trace.graph import Reading
-from w2a_tui.trace.port import PortDecoder
+from w2a_tui.trace.port import MAX_LOSS, MIN_PLAUSIBLE_LOSS, PortDecoder
 
 
 class _TraceDir:
@@ -207,8 +207,6 @@ def _rebased(packet: Packet) -> Packet:
 
 
 _NO_END = 1 << 64  # a packet without timestamp_end: no bound
-_MIN_PLAUSIBLE_LOSS = 1 << 20
-_MAX_FIRST_LOSS = 1 << 40
 
 
 class FastPortDecoder(PortDecoder):
@@ -327,7 +325,7 @@ class FastPortDecoder(PortDecoder):
         convert = layout.convert
         where = f"stream file {name}, packet at byte {packet.offset}"
         if previous < 0:
-            if packet.discarded >= _MAX_FIRST_LOSS:
+            if packet.discarded >= MAX_LOSS:
                 self._bad_counter(where, packet.discarded, "is beyond any real loss")
                 return
             self._prev_discarded = packet.discarded
@@ -341,7 +339,7 @@ class FastPortDecoder(PortDecoder):
             self._bad_counter(where, packet.discarded, "falls")
             self._prev_discarded = packet.discarded
             return
-        if count > max(window, _MIN_PLAUSIBLE_LOSS):
+        if count > max(window, MIN_PLAUSIBLE_LOSS):
             self._bad_counter(where, packet.discarded, "jumps by more events than time allows")
             return
         self._prev_discarded = packet.discarded

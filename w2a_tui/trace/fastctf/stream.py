@@ -110,7 +110,8 @@ class PacketIndexer:
             p, context = self._context(stream_class)(buf, p)
         except struct.error as err:
             if at == 0 and self.meta.packet_header is not None:
-                raise bad(self.trace_dir, _not_a_stream(name)) from err
+                short = f"stream file {name} is shorter than a packet header"
+                raise bad(self.trace_dir, f"{short}: {_not_a_stream(name)}") from err
             raise bad(self.trace_dir, f"{where}: its header is cut short") from err
         p += at * 8 - start
         remaining = (file_size - at) * 8
@@ -150,14 +151,14 @@ class PacketIndexer:
                 "from another trace"
             )
         if at == 0:
-            return _not_a_stream(name)
+            return f"{where}: bad magic number {magic:#x}: {_not_a_stream(name)}"
         return f"{where}: bad magic number {magic:#x}"
 
 
 def _not_a_stream(name: str) -> str:
     return (
-        f"{name} is not a CTF stream file (it does not start with the CTF packet magic); "
-        "a trace folder holds only `metadata` and stream files: move other files out"
+        f"{name} is not a CTF stream file; a trace folder holds only `metadata` and stream "
+        "files: move any other file out"
     )
 
 
