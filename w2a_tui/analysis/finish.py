@@ -301,7 +301,8 @@ def _warnings(an: Analyzer, lanes: list[LaneData]) -> list[str]:
     for cpu, (count, begin, end, packets) in sorted(an.lost.items()):
         span_ms = max(end - begin, 0) / 1e6
         warnings.append(
-            f"{count} events were lost on CPU {cpu} ({packets} packet(s) between "
+            f"{count or 'An unknown number of'} events were lost on CPU {cpu} ({packets} "
+            "packet(s) between "
             f"{begin} and {end} ns, {span_ms:.3f} ms)."
         )
     if an.lost:
