@@ -49,7 +49,7 @@ def checked_describe(root: Path, directories: Sequence[Path], decoder: str) -> l
         while len(_VERDICTS) > 8:
             _VERDICTS.pop(next(iter(_VERDICTS)))
     if isinstance(known, W2AError):
-        raise W2AError(known.message, known.status) if type(known) is W2AError else known
+        raise known.with_traceback(None)
     return known
 
 
@@ -89,7 +89,10 @@ def _describe_in_child(
     if done.returncode == 0 and isinstance(reply.get("dirs"), list):
         return list(reply["dirs"])
     if isinstance(reply.get("error"), str):
-        raise W2AError(reply["error"], int(reply.get("status", 2)))
+        status = int(reply.get("status", 2))
+        if status == 2:
+            raise BadTraceError(reply["error"])
+        raise W2AError(reply["error"], status)
     raise BadTraceError(_crash_sentence(root, done.returncode, done.stderr))
 
 
