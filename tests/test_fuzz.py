@@ -39,6 +39,10 @@ SEED = int(os.environ.get("W2A_FUZZ_SEED", "15"))
 STREAMS = ("channel0_4", "channel0_5")  # 2 CPUs, one VM: small enough for hundreds of runs
 CACHE_SUFFIX = ".w2a-cache"
 SLOW_S = 20.0
+# What the undamaged trace allows: the time checks accept streams that start up to 4
+# stream spans apart without a word (a few-ns shift of a timestamp cannot be told from
+# real data), so an unwarned span may reach 5 times the undamaged one, never more.
+ALLOWED_SPANS = 5
 # Packet header and context fields of the sample: (byte offset, struct format).
 FIELDS = {
     "magic": (0, "<I"),
@@ -251,7 +255,7 @@ def _figures(report: dict[str, Any], ref: dict[str, int], command: str) -> list[
     warned = bool(report.get("warnings"))
     problems = []
     if command == "info":
-        if report["duration_ns"] > ref["duration"] and not warned:
+        if report["duration_ns"] > ref["duration"] * ALLOWED_SPANS and not warned:
             problems.append(f"duration {report['duration_ns']} > {ref['duration']} unwarned")
         if not 0 <= report["duration_ns"] < 1 << 63:
             problems.append(f"duration {report['duration_ns']}")
@@ -259,7 +263,7 @@ def _figures(report: dict[str, Any], ref: dict[str, int], command: str) -> list[
             problems.append(f"{report['discarded_events']} discarded events")
         return problems
     span = report["last_ns"] - report["first_ns"]
-    if span > ref["span"] and not warned:
+    if span > ref["span"] * ALLOWED_SPANS and not warned:
         problems.append(f"span {span} > {ref['span']} unwarned")
     if not 0 <= span < 1 << 63:
         problems.append(f"span {span}")

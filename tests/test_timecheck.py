@@ -57,3 +57,13 @@ def test_babeltrace2_ranges() -> None:
         {"a": (0, 2 * S), "b": (0, YEARS_146)}
     )
     assert "impossible time range" in implausible_ranges({"a": (5 * S, S)})
+
+
+def test_a_stream_beginning_a_day_early_is_said() -> None:
+    """Two streams, one single-packet stream whose timestamp_begin lost a day: nothing
+    else contradicts it, so it is kept, but the span it adds is explained."""
+    busy = _file("busy", [(86400 * S, 86401 * S), (86401 * S, 86402 * S)], cpu=0)
+    damaged = _file("idle", [(0, 86402 * S)], cpu=1)
+    warnings = _check(busy, damaged)
+    assert len(warnings) == 1 and "stream file idle begins 1.0 days before" in warnings[0]
+    assert _check(_file("a", [(0, 2 * S)]), _file("b", [(S // 2, 2 * S)], cpu=1)) == []

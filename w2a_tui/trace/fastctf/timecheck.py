@@ -29,6 +29,7 @@ OVERLAP_NS = 10_000_000
 # year) from the middle of the trace's other packets.
 MIN_WINDOW_NS = 3600 * 1_000_000_000
 MAX_WINDOW_NS = 366 * 86400 * 1_000_000_000
+EARLY_NS = 1_000_000_000  # streams may start this far apart whatever their spans
 MAX_CPU = 1 << 16  # cpu_id beyond any Linux NR_CPUS
 _YEAR_NS = 365.25 * 86400 * 1e9
 
@@ -46,6 +47,7 @@ def check_packets(name: str, files: list[StreamFile], convert: Callable[[int], i
     dropped one is marked `gap`), fix cpu_ids that break their stream's; the warnings."""
     verdicts = {id(f): [_verdict(p, convert) for p in f.packets] for f in files}
     good = [v for vs in verdicts.values() for v in vs if not v.why]
+    owner_of = {id(v): f.path.name for f in files for v in verdicts[id(f)]}
     streams: dict[object, list[_Verdict]] = {}
     for stream_file in files:  # files of one data stream (rotation) count as one
         first = stream_file.packets[0] if stream_file.packets else None
@@ -56,6 +58,7 @@ def check_packets(name: str, files: list[StreamFile], convert: Callable[[int], i
         )
         streams.setdefault(key, []).extend(v for v in verdicts[id(stream_file)] if not v.why)
     _mark_outliers(good, list(streams.values()))
+    early = _early_streams(list(streams.values()))
     dropped: list[str] = []
     lost_bytes = 0
     warnings: list[str] = []
@@ -78,6 +81,14 @@ def check_packets(name: str, files: list[StreamFile], convert: Callable[[int], i
             gap = False
         warnings.extend(_fix_cpus(stream_file.path.name, kept))
         stream_file.packets = kept
+    for stream, ahead in early:
+        earliest = min((v for v in stream if not v.why), key=lambda v: v.begin)
+        warnings.append(
+            f"stream file {owner_of[id(earliest)]} begins {_gap(ahead)} before the trace's other "
+            "streams: "
+            "its first packet's timestamp_begin is damaged, or this CPU was idle since long "
+            "before (a snapshot); the trace's time range includes that stretch."
+        )
     if dropped:
         shown = "; ".join(dropped[:3])
         more = f"; and {len(dropped) - 3} more" if len(dropped) > 3 else ""
@@ -127,6 +138,20 @@ def _mark_outliers(good: list[_Verdict], streams: list[list[_Verdict]]) -> None:
                 f"its timestamp_end lies {_gap(verdict.end - middle)} after the trace's "
                 "other packets"
             )
+
+
+def _early_streams(streams: list[list[_Verdict]]) -> list[tuple[list[_Verdict], int]]:
+    """Streams whose first packet begins well before the others' (LTTng starts every
+    CPU's stream at once): more than 4 median stream spans (at least 1 s) early."""
+    timed = [[v for v in s if not v.why and v.begin >= 0 and v.end >= 0] for s in streams]
+    timed = [s for s in timed if s]
+    if len(timed) < 2:
+        return []
+    firsts = [min(v.begin for v in s) for s in timed]
+    middle = statistics.median_high(firsts)
+    spans = sorted(max(v.end for v in s) - min(v.begin for v in s) for s in timed)
+    allowed = max(4 * statistics.median_low(spans), EARLY_NS)
+    return [(s, middle - f) for s, f in zip(timed, firsts, strict=True) if f < middle - allowed]
 
 
 def _window(spans: list[int]) -> int:
