@@ -46,6 +46,13 @@ def test_random_results_export_the_same_bytes(seed: int) -> None:
     assert _columns(result, block_rows=1 + seed % 17) == _reference(result)
 
 
+def test_an_absurd_exit_reason_costs_no_lookup_table() -> None:
+    """A damaged trace's exit reason of 2**40 once asked numpy for a 300 GiB table."""
+    result = random_result(5, max_exit=2**40)
+    assert any(2**40 in lane.exit_reasons for lane in result.lanes)
+    assert _columns(result, block_rows=100) == _reference(result)
+
+
 def test_an_empty_result_exports_a_header_and_an_empty_array() -> None:
     result = AnalysisResult(TraceMeta(path="<empty>"))
     assert _columns(result, block_rows=4) == _reference(result)

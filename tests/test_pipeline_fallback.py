@@ -40,13 +40,14 @@ def test_a_fast_decoder_failure_falls_back_to_babeltrace2_with_a_warning(
 
 
 def test_a_trace_babeltrace2_cannot_read_either_keeps_our_precise_error(tmp_path: Path) -> None:
-    """Real damage (garbage bytes inside a packet): both decoders refuse it, and the user
-    gets our sentence, which names the stream file and the packet."""
+    """Real damage (a packet that does not start with the CTF magic): both decoders refuse
+    it (babeltrace2 by aborting, in its child process), and the user gets our sentence,
+    which names the stream file and the packet."""
     trace = tmp_path / "sample"
     shutil.copytree(SAMPLE_TRACE, trace)
     stream = trace / "channel0_0"
     data = bytearray(stream.read_bytes())
-    data[4096 : 4096 + 256] = b"\xff" * 256
+    data[262144 : 262144 + 4] = b"\xef\xbe\xad\xde"
     stream.write_bytes(bytes(data))
     with pytest.raises(BadTraceError) as caught:
         analyze_trace(trace)

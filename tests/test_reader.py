@@ -247,11 +247,13 @@ def test_traces_of_different_hosts_are_refused(tmp_path: Path) -> None:
 
 
 def test_missing_bt2_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our own decoder reads LTTng traces without bt2; babeltrace2's reader needs it."""
     trace_bt.load_bt2.cache_clear()
     monkeypatch.setitem(sys.modules, "bt2", None)  # `import bt2` now raises ImportError
     try:
+        assert open_trace(SMALL_TRACE).decoder == "fast"
         with pytest.raises(MissingDependencyError) as caught:
-            open_trace(SMALL_TRACE)
+            open_trace(SMALL_TRACE, decoder="bt2")
         assert "apt-get install -y python3-bt2 babeltrace2" in caught.value.message
         assert "--system-site-packages" in caught.value.message
         assert caught.value.status == 1

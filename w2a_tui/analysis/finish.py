@@ -322,7 +322,8 @@ def _warnings(facts: AnalysisFacts, lanes: list[LaneData]) -> list[str]:
     for cpu, (count, begin, end, packets) in sorted(facts.lost.items()):
         span_ms = max(end - begin, 0) / 1e6
         warnings.append(
-            f"{count} events were lost on CPU {cpu} ({packets} packet(s) between "
+            f"{count or 'An unknown number of'} events were lost on CPU {cpu} ({packets} "
+            "packet(s) between "
             f"{begin} and {end} ns, {span_ms:.3f} ms)."
         )
     if facts.lost:

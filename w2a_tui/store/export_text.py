@@ -183,13 +183,15 @@ class _Writer:
         self.evidence = table
         exits = store.columns()["exits"]
         self.exit_base = (int(exits.max()) if len(exits) else 0) + 2
-        self.tail_ids = np.full(N_STATES * self.exit_base, -1, dtype=np.int64)
+        lowest = int(exits.min()) if len(exits) else 0
+        self.use_tails = N_STATES * self.exit_base <= _MAX_TAIL_KEYS and lowest >= -1
+        # The lookup table exists only when it is small: an absurd exit reason (a damaged
+        # trace) must not ask for gigabytes.
+        self.tail_ids = np.full(N_STATES * self.exit_base if self.use_tails else 0, -1, np.int64)
         self.tail_texts: list[bytes] = []
         self.tails = _Strings([])
         self._text = np.empty(0, dtype=np.uint8)
         self._valid = np.empty(0, dtype=np.bool_)
-        lowest = int(exits.min()) if len(exits) else 0
-        self.use_tails = N_STATES * self.exit_base <= _MAX_TAIL_KEYS and lowest >= -1
 
     # ---------------------------------------------------------------- the tails
 

@@ -18,6 +18,9 @@ from w2a_tui.errors import BadTraceError
 # How deep below the given folder trace directories are searched (an LTTng session
 # folder puts UST traces at NAME/ust/uid/1000/64-bit/, five levels down).
 MAX_DEPTH = 6
+# The largest metadata file read (LTTng kernel traces: about 0.5 MB; babeltrace2 needs
+# minutes to parse tens of MB).
+MAX_METADATA_BYTES = 16 << 20
 _CTF_TEXT_MAGIC = b"/* CTF"
 _CTF_PACKET_MAGICS = (b"\x57\x1d\xd1\x75", b"\x75\xd1\x1d\x57")
 _WHAT_TO_GIVE = (
@@ -27,8 +30,9 @@ _WHAT_TO_GIVE = (
 )
 
 
-def find_trace_dirs(path: str | os.PathLike[str]) -> list[Path]:
-    """The CTF trace directories at or under `path`, sorted; BadTraceError if none."""
+def find_trace_dirs(path: str | os.PathLike[str], warnings: list[str] | None = None) -> list[Path]:
+    """The CTF trace directories at or under `path`, sorted; BadTraceError if none. A
+    subfolder that cannot be listed is skipped, with a sentence added to `warnings`."""
     root = Path(path).expanduser()
     if not root.exists() and not root.is_symlink():
         raise BadTraceError(f"{root} does not exist; {_WHAT_TO_GIVE}.")
@@ -43,7 +47,7 @@ def find_trace_dirs(path: str | os.PathLike[str]) -> list[Path]:
     if not root.is_dir():
         raise BadTraceError(f"{root} is not a directory; {_WHAT_TO_GIVE}.")
     try:
-        found = _walk(root)
+        found = _walk(root, warnings if warnings is not None else [])
     except PermissionError as err:
         raise BadTraceError(f"{err.filename} cannot be listed (permission denied).") from err
     if not found:
@@ -54,10 +58,19 @@ def find_trace_dirs(path: str | os.PathLike[str]) -> list[Path]:
     return found
 
 
-def _walk(root: Path) -> list[Path]:
+def _walk(root: Path, warnings: list[str]) -> list[Path]:
     found: list[Path] = []
     base_depth = len(root.parts)
-    for current, dirs, files in os.walk(root, onerror=_raise):
+
+    def skip(err: OSError) -> None:
+        if Path(str(err.filename)) == root:
+            raise err
+        warnings.append(
+            f"{err.filename} was skipped: it cannot be listed ({err.strerror}); a trace "
+            "inside it is not read."
+        )
+
+    for current, dirs, files in os.walk(root, onerror=skip):
         here = Path(current)
         if "metadata" in files:
             found.append(here)
@@ -69,16 +82,19 @@ def _walk(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _raise(err: OSError) -> None:
-    raise err
-
-
 def check_trace_files(trace_dir: Path) -> None:
     """Reject a trace directory whose metadata is not CTF or whose stream files cannot be
     opened (dangling symlink, FIFO, permission), before babeltrace2 would skip or hang on it.
     """
     metadata = trace_dir / "metadata"
     _check_regular_readable(metadata, "metadata file")
+    size = metadata.stat().st_size
+    if size > MAX_METADATA_BYTES:
+        raise BadTraceError(
+            f"metadata file {metadata} is {size / 2**20:.0f} MB, more than the "
+            f"{MAX_METADATA_BYTES >> 20} MB a CTF trace's metadata may take here (a kernel "
+            "trace's is well under 1 MB); the trace is damaged or not a trace."
+        )
     with metadata.open("rb") as handle:
         head = handle.read(6)
     if not (head.startswith(_CTF_TEXT_MAGIC) or head[:4] in _CTF_PACKET_MAGICS):

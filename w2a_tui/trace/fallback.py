@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from w2a_tui.errors import BadTraceError
-from w2a_tui.trace.source import TraceSource, open_trace
+from w2a_tui.trace.source import TraceSource, open_trace, reader_choice
 
 T = TypeVar("T")
 
@@ -22,11 +22,12 @@ def read_trace(path: str | os.PathLike[str], read: Callable[[TraceSource], T]) -
     """`read(source)` over the trace at `path`, retried with babeltrace2 as above. The
     retry's source carries the warning in `meta.warnings`, so whatever `read` builds from
     the meta (the analysis's warnings, `info`'s report) shows it."""
-    source = open_trace(path)
+    source: TraceSource | None = None
     try:
+        source = open_trace(path)
         return read(source)
     except BadTraceError as err:
-        if source.decoder != "fast":
+        if (source.decoder if source is not None else reader_choice()) != "fast":
             raise
         try:
             retry = open_trace(path, decoder="bt2")

@@ -15,6 +15,8 @@ from typing import Any
 from w2a_tui.events import Event, EventKind
 
 LOST: int = int(EventKind.LOST_EVENTS)
+MAX_LOSS = 1 << 40  # discarded events no real trace reaches
+MIN_PLAUSIBLE_LOSS = 1 << 20  # whatever the time between the packets
 
 
 class PortDecoder:
@@ -33,13 +35,26 @@ class PortDecoder:
         self.cpus: set[int] = set()
         self.name_counts: dict[str, int] = {}
         self.cpu_counts: dict[int, int] = {}
+        self.warnings: list[str] = []  # damage found and worked around while decoding
 
     def pull(self, iterator: Any, budget: int) -> None:
         """Read messages until `budget` event messages were seen or the port ends."""
         raise NotImplementedError
 
     def lost_tuple(self, count: int, begin_ns: int, end_ns: int) -> None:
-        """Record discarded events: counted, and surfaced as a LOST_EVENTS tuple."""
+        """Record discarded events: counted, and surfaced as a LOST_EVENTS tuple. A count
+        no tracer could lose in that time (more than one event per ns, or 2^40) comes from
+        a damaged events_discarded counter: it is said, and ignored."""
+        window = end_ns - begin_ns if begin_ns >= 0 and end_ns >= begin_ns else 0
+        if count >= MAX_LOSS or (window and count > max(window, MIN_PLAUSIBLE_LOSS)):
+            warning = (
+                f"A discarded-events count of {count} on CPU {self.cpu} (from {begin_ns} to "
+                f"{end_ns} ns) is more than the tracer could lose: its packets' "
+                "events_discarded counters are damaged; it was ignored."
+            )
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+            return
         self.lost += count
         if self.counting:
             return

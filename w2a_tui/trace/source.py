@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,10 @@ from w2a_tui.trace.decode_native import NativePortDecoder
 from w2a_tui.trace.decode_public import PublicPortDecoder
 from w2a_tui.trace.discover import empty_stream_warnings, find_trace_dirs
 from w2a_tui.trace.fastctf import FastGraph, FastPortDecoder, FastTrace, Unsupported
+from w2a_tui.trace.fastctf.metadata_file import metadata_text
+from w2a_tui.trace.fastctf.timecheck import implausible_ranges
 from w2a_tui.trace.graph import Reading, TraceGraph
+from w2a_tui.trace.isolate import checked_describe, in_child
 from w2a_tui.trace.merge import needy, release, watermark
 from w2a_tui.trace.plan import wanted_set
 from w2a_tui.trace.port import PortDecoder
@@ -54,29 +57,32 @@ class EventCounts:
 
 
 @dataclass(frozen=True, slots=True)
-class _TraceDir:
+class TraceDirInfo:
     path: Path
     env: dict[str, trace_env.EnvValue]
     begin_ns: int
     end_ns: int
     ports: dict[str, tuple[int, int]]  # port name -> (begin_ns, end_ns) of its packets
+    text: str = ""  # the metadata text
 
 
 class TraceSource:
     """One host's kernel trace: one CTF directory, or several merged in time."""
 
-    def __init__(self, path: Path, dirs: list[_TraceDir], skipped: list[str], decoder: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        dirs: list[TraceDirInfo],
+        skipped: list[str],
+        decoder: str,
+        fast: FastTrace | None = None,
+        warnings: Sequence[str] = (),
+    ) -> None:
         self._dirs = dirs
         self.skipped = skipped  # trace directories left out, with the reason
         self._decoder = decoder
-        self._fast: FastTrace | None = None
+        self._fast = fast
         self.fast_declined = ""  # why the fast decoder left this trace to babeltrace2
-        if decoder == "fast":
-            try:
-                self._fast = FastTrace.open([(d.path, list(d.ports)) for d in dirs])
-            except Unsupported as why:
-                self._decoder = "bt2"
-                self.fast_declined = str(why)
         first = dirs[0].env
         self.env = dict(first)
         self.meta = TraceMeta(
@@ -87,7 +93,11 @@ class TraceSource:
             kernel=trace_env.kernel_of(first),
             first_ns=min(d.begin_ns for d in dirs),
             last_ns=max(d.end_ns for d in dirs),
-            warnings=[w for d in dirs for w in empty_stream_warnings(d.path)],
+            warnings=[
+                *warnings,
+                *(w for d in dirs for w in empty_stream_warnings(d.path)),
+                *(fast.warnings if fast is not None else ()),
+            ],
         )
         self._probe()
 
@@ -146,6 +156,7 @@ class TraceSource:
         lasts = [d.last_ts for d in decoders if d.events]
         counts.first_ns = min(firsts) if firsts else 0
         counts.last_ns = max(lasts) if lasts else 0
+        self._after_pass(graph.port_names, decoders)
         self._update_meta(counts.total, counts.discarded, counts.first_ns, counts.last_ns)
         if counts.cpus:
             self.meta.cpus = counts.cpus
@@ -184,7 +195,10 @@ class TraceSource:
                     if mark is None and not pending:
                         report.fraction = 1.0  # the last batch: whatever the packet range
                     progress(report)
+                if self._fast is None and (batch[0][0] < begin or batch[-1][0] > end):
+                    raise self._outside(batch[0][0] if batch[0][0] < begin else batch[-1][0])
                 yield batch
+        self._after_pass(graph.port_names, decoders)
         total = sum(d.events for d in decoders)
         lost = sum(d.lost for d in decoders)
         firsts = [d.first_ts for d in decoders if d.events]
@@ -211,6 +225,35 @@ class TraceSource:
             if port_name in trace_dir.ports:
                 return trace_dir.ports[port_name]
         return (self.meta.first_ns, self.meta.last_ns)
+
+    def _after_pass(self, port_names: list[str], decoders: list[PortDecoder]) -> None:
+        """The decoders' warnings join the meta's; babeltrace2's events must lie within
+        their packets' time ranges (it does not check; our decoder drops what does not)."""
+        for decoder in decoders:
+            for warning in decoder.warnings:
+                if warning not in self.meta.warnings:
+                    self.meta.warnings.append(warning)
+        if self._fast is not None:
+            return
+        for name, decoder in zip(port_names, decoders, strict=True):
+            begin, end = self._port_range(name)
+            if decoder.events and (decoder.first_ts < begin or decoder.last_ts > end):
+                raise BadTraceError(
+                    f"{self.meta.path} is not a readable CTF trace (stream {name}: events "
+                    f"stamped from {decoder.first_ts} to {decoder.last_ts} ns, outside their "
+                    f"packets' {begin} to {end} ns: damaged timestamps); check that the "
+                    "trace was copied completely, or record it again."
+                )
+
+    def _outside(self, ts: int) -> BadTraceError:
+        """babeltrace2 gave an event outside every packet's time range: it does not check
+        event timestamps against their packet (our decoder does, and drops what fails)."""
+        return BadTraceError(
+            f"{self.meta.path} is not a readable CTF trace (an event is stamped {ts} ns, "
+            f"outside the packets' time range {self.meta.first_ns} to {self.meta.last_ns} ns: "
+            "damaged timestamps); check that the trace was copied completely, or record it "
+            "again."
+        )
 
     def _update_meta(self, total: int, lost: int, first: int, last: int) -> None:
         self.meta.event_count = total
@@ -284,16 +327,88 @@ def _count_progress(decoders: list[PortDecoder], ranges: list[tuple[int, int]]) 
 def open_trace(path: str | os.PathLike[str], decoder: str | None = None) -> TraceSource:
     """Open the kernel trace at `path` (a CTF directory or a folder holding one or several);
     raises BadTraceError with one clear sentence when it cannot be read. `decoder` (one of
-    READERS) overrides the `W2A_READER` choice."""
+    READERS) overrides the `W2A_READER` choice.
+
+    Our own decoder describes the trace (metadata, packet index, time ranges) without
+    babeltrace2. babeltrace2 is asked only when it must read the trace (`bt2`, `public`,
+    or a trace our decoder does not support), and then a child process reads it first
+    (`isolate`): a trace that makes libbabeltrace2 abort costs a sentence, not the process.
+    """
     root = Path(path).expanduser()
     from w2a_tui.trace.ftrace import open_ftrace  # here: it imports this module
 
     ftrace = open_ftrace(root)
     if ftrace is not None:
         return ftrace
-    directories = find_trace_dirs(root)
+    warnings: list[str] = []
+    directories = find_trace_dirs(root, warnings)
+    choice = decoder or reader_choice()
+    declined = ""
+    if choice == "fast":
+        try:
+            return _open_fast(root, directories, warnings)
+        except Unsupported as why:
+            choice, declined = "bt2", str(why)
     load_bt2()
-    infos = [_read_dir(d) for d in directories]
+    if in_child():
+        infos = [read_dir(d) for d in directories]
+    else:
+        infos = [
+            TraceDirInfo(
+                Path(d["path"]),
+                trace_env.parse_env(d["text"]),
+                min((int(b) for b, _ in d["ports"].values()), default=0),
+                max((int(e) for _, e in d["ports"].values()), default=0),
+                {str(k): (int(b), int(e)) for k, (b, e) in d["ports"].items()},
+                d["text"],
+            )
+            for d in checked_describe(root, directories, choice)
+        ]
+    source = open_described(root, infos, choice, warnings=warnings)
+    source.fast_declined = declined
+    return source
+
+
+def _open_fast(root: Path, directories: list[Path], warnings: list[str]) -> TraceSource:
+    """The trace through our own decoder alone; Unsupported when it cannot read it."""
+    infos: list[TraceDirInfo] = []
+    kernel_dirs: list[tuple[Path, str]] = []
+    for directory in directories:
+        text = metadata_text(directory / "metadata")
+        env = trace_env.parse_env(text)
+        if trace_env.domain_of(env) in ("kernel", ""):
+            kernel_dirs.append((directory, text))
+        infos.append(TraceDirInfo(directory, env, 0, 0, {}, text))
+    fast = (
+        FastTrace.open([(d, None) for d, _ in kernel_dirs], [t for _, t in kernel_dirs])
+        if kernel_dirs
+        else None
+    )
+    if fast is not None:
+        ranges = {d.path: d.port_ranges() for d in fast.dirs}
+        infos = [
+            replace(
+                i,
+                ports=ranges[i.path],
+                begin_ns=min((b for b, _ in ranges[i.path].values()), default=0),
+                end_ns=max((e for _, e in ranges[i.path].values()), default=0),
+            )
+            if i.path in ranges
+            else i
+            for i in infos
+        ]
+    return open_described(root, infos, "fast", fast=fast, warnings=warnings)
+
+
+def open_described(
+    root: Path,
+    infos: list[TraceDirInfo],
+    decoder: str,
+    *,
+    fast: FastTrace | None = None,
+    warnings: Sequence[str] = (),
+) -> TraceSource:
+    """The TraceSource of the kernel directories among `infos` (one host's)."""
     kernel = [i for i in infos if trace_env.domain_of(i.env) in ("kernel", "")]
     skipped = [
         f"{i.path} (domain {trace_env.domain_of(i.env)}: not a kernel trace)"
@@ -312,10 +427,24 @@ def open_trace(path: str | os.PathLike[str], decoder: str | None = None) -> Trac
             f"{root} holds kernel traces of {len(hosts)} different hosts ({listing}); "
             "open one host's trace directory."
         )
-    return TraceSource(root, kernel, skipped, decoder or _reader_choice())
+    for info in kernel:
+        if not info.ports:
+            raise BadTraceError(
+                f"{info.path} has no data stream with a time range: its stream files are "
+                "empty or not CTF; copy the trace again."
+            )
+    if decoder != "fast":
+        for info in kernel:
+            problem = implausible_ranges(info.ports)
+            if problem:
+                raise BadTraceError(
+                    f"{info.path} is not a readable CTF trace ({problem}); check that the "
+                    "trace was copied completely, or record it again."
+                )
+    return TraceSource(root, kernel, skipped, decoder, fast, warnings)
 
 
-def _reader_choice() -> str:
+def reader_choice() -> str:
     choice = os.environ.get(READER_ENV, "").strip().lower() or "fast"
     if choice == "native":
         choice = "bt2"
@@ -326,8 +455,9 @@ def _reader_choice() -> str:
     return choice
 
 
-def _read_dir(directory: Path) -> _TraceDir:
-    """Metadata environment and stream time ranges from babeltrace2's cheap queries."""
+def read_dir(directory: Path) -> TraceDirInfo:
+    """Metadata environment and stream time ranges from babeltrace2's cheap queries (run
+    them in a child process: see `isolate`)."""
     bt2 = load_bt2()
     fs = ctf_fs_class()
     try:
@@ -345,11 +475,6 @@ def _read_dir(directory: Path) -> _TraceDir:
             if "range-ns" in stream:
                 span = stream["range-ns"]
                 ports[str(stream["port-name"])] = (int(span["begin"]), int(span["end"]))
-    if not ports:
-        raise BadTraceError(
-            f"{directory} has no data stream with a time range: its stream files are empty "
-            "or not CTF; copy the trace again."
-        )
-    begin = min(b for b, _ in ports.values())
-    end = max(e for _, e in ports.values())
-    return _TraceDir(directory, trace_env.parse_env(text), begin, end, ports)
+    begin = min((b for b, _ in ports.values()), default=0)
+    end = max((e for _, e in ports.values()), default=0)
+    return TraceDirInfo(directory, trace_env.parse_env(text), begin, end, ports, text)

@@ -39,6 +39,7 @@ _FMT = {
     (64, True): "q",
 }
 _DECODE = ".decode('utf-8', 'surrogateescape')"
+_MAX_INDENT = 15
 
 
 class BadData(Exception):
@@ -156,7 +157,9 @@ class Compiler:
             if not self.header or t.clock != self.clock_name:
                 raise Unsupported(f"field {name!r} updates clock {t.clock!r} outside the header")
             if t.size == 64:
-                lines.append(f"clock = {var}")
+                # A full timestamp never moves time back within a packet: one that does is
+                # damage, made to overrun the packet's end so the reader stops there.
+                lines.append(f"clock = {var} if {var} >= clock else {1 << 65}")
             else:
                 mask = (1 << t.size) - 1
                 lines.append(f"if {var} < (clock & {mask}): clock += {mask + 1}")
@@ -247,13 +250,19 @@ class Compiler:
             return
         if want is not None:
             raise Unsupported(f"array field {name!r} wanted")
+        count = t.length
+        while isinstance(element, ArrayType):  # int x[2][3]: six ints in a row
+            count *= element.length
+            element = element.element
         if isinstance(element, IntType):
-            if t.length:
-                stride = -(-element.size // element.align) * element.align
+            stride = -(-element.size // element.align) * element.align
+            if count and (stride == element.size or count == t.length):
                 self.align(element.align)
-                self.state.offset += (t.length - 1) * stride + element.size
-            return
-        self.loop(str(t.length), element)
+                self.state.offset += (count - 1) * stride + element.size
+                return
+            if not count:
+                return
+        self.loop(str(t.length), t.element)
 
     def sequence(self, t: SequenceType, want: str | None) -> None:
         ref = t.length_ref.split(".")[-1]
@@ -276,7 +285,13 @@ class Compiler:
             return
         self.loop(length, element)
 
+    def nest(self) -> None:
+        """Python allows 20 nested blocks: deeper field nesting is not compiled."""
+        if self.indent >= _MAX_INDENT:
+            raise Unsupported("fields nested too deeply (arrays, sequences or variants)")
+
     def loop(self, count: str, element: FieldType) -> None:
+        self.nest()
         self.align(alignment(element))
         self.flush()
         saved = self.state
@@ -297,6 +312,7 @@ class Compiler:
         tag, tag_type = self.named[ref]
         if not tag_type.mappings:
             raise Unsupported(f"variant tag {t.tag!r} is not an enumeration")
+        self.nest()
         self.flush()
         known = self.state.known
         ends: list[int] = []
@@ -330,7 +346,11 @@ class Compiler:
     def build(self, name: str, params: str) -> Callable[..., Any]:
         """Compile the accumulated lines (the caller flushed and returned) into a function."""
         source = f"def {name}({params}):\n" + "\n".join(self.lines) + "\n"
-        exec(compile(source, f"<fastctf {name}>", "exec"), self.ns)
+        try:
+            code = compile(source, f"<fastctf {name}>", "exec")
+        except (SyntaxError, RecursionError, MemoryError) as err:
+            raise Unsupported(f"layout of {name} does not compile ({err})") from None
+        exec(code, self.ns)
         function: Callable[..., Any] = self.ns[name]
         function.__source__ = source  # type: ignore[attr-defined]
         return function

@@ -6,7 +6,7 @@ import struct
 from collections.abc import Callable, Collection
 from typing import Any
 
-from w2a_tui.trace.fastctf.codegen import Compiler, Wants
+from w2a_tui.trace.fastctf.codegen import BadData, Compiler, Wants
 from w2a_tui.trace.fastctf.types import (
     Clock,
     IntType,
@@ -135,6 +135,7 @@ class StreamLayout:
         if not _compact_header(compiler, self.stream.header, self.meta.byte_order):
             compiler.scope(self.stream.header, Wants())
         compiler.flush()
+        compiler.emit("if clock > last: break")  # past the packet's end: damaged
         if counting:
             compiler.emit("p = handlers[cid](buf, p)")
             compiler.emit("out(cid)")
@@ -144,7 +145,7 @@ class StreamLayout:
         compiler.emit("if n == limit: break")
         compiler.indent = 1
         compiler.emit("return p, clock, n")
-        params = "buf, p, end, clock, cpu, out, handlers, limit"
+        params = "buf, p, end, clock, cpu, out, handlers, limit, last"
         return compiler.build("count_loop" if counting else "decode_loop", params)
 
     def _body(self, class_id: int, plan: ClassPlan | None) -> Compiler:
@@ -220,7 +221,11 @@ class _Lazy(dict[int, Callable[..., int]]):
         self._make = make
 
     def __missing__(self, class_id: int) -> Callable[..., int]:
-        function = self._make(class_id)
+        try:
+            function = self._make(class_id)
+        except (Unsupported, RecursionError) as why:
+            # Met in the middle of a pass: this class's events cannot be read here.
+            raise BadData(f"event class {class_id}: {why or 'nested too deeply'}") from None
         self[class_id] = function
         return function
 

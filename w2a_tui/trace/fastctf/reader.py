@@ -8,6 +8,7 @@ BadTraceError (corrupt data). `FastGraph` and `FastPortDecoder` plug into the sa
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import struct
 from collections import Counter
@@ -28,26 +29,41 @@ from w2a_tui.trace.fastctf.stream import (
     group_streams,
     stream_files,
 )
+from w2a_tui.trace.fastctf.timecheck import check_packets
 from w2a_tui.trace.fastctf.tsdl import parse_metadata
 from w2a_tui.trace.fastctf.types import Metadata, Unsupported
 from w2a_tui.trace.graph import Reading
-from w2a_tui.trace.port import PortDecoder
+from w2a_tui.trace.port import MAX_LOSS, MIN_PLAUSIBLE_LOSS, PortDecoder
 
 
 class _TraceDir:
-    def __init__(self, path: Path, ports: Sequence[str]) -> None:
+    def __init__(self, path: Path, ports: Sequence[str] | None, text: str | None = None) -> None:
         self.path = path
-        self.meta: Metadata = parse_metadata(metadata_text(path / "metadata"))
+        if text is None:
+            text = metadata_text(path / "metadata")
+        self.meta: Metadata = parse_metadata(text)
         if len(self.meta.streams) != 1:
             raise Unsupported("several stream classes")
         indexer = PacketIndexer(path, self.meta)
         files = [indexer.index(p) for p in stream_files(path)]
         self.layouts: dict[tuple[frozenset[int] | None, int], StreamLayout] = {}
         probe = self.layout(None, next(iter(self.meta.streams)))
-        self.streams = _in_port_order(
-            group_streams(path, self.meta, files, probe.convert), ports, path
-        )
+        self.convert = probe.convert
+        self.warnings = check_packets(str(path), files, probe.convert)
+        streams = group_streams(path, self.meta, files, probe.convert)
+        self.streams = streams if ports is None else _in_port_order(streams, ports, path)
         self._check_known_classes(probe)
+
+    def port_ranges(self) -> dict[str, tuple[int, int]]:
+        """Port name -> (begin_ns, end_ns) of its packets, as babeltrace2's trace-infos."""
+        ranges: dict[str, tuple[int, int]] = {}
+        for stream in self.streams:
+            packets = [p for f in stream.files for p in f.packets]
+            begins = [p.begin for p in packets if p.begin >= 0]
+            ends = [p.end for p in packets if p.end >= 0]
+            if begins and ends:
+                ranges[stream.port_name] = (self.convert(min(begins)), self.convert(max(ends)))
+        return ranges
 
     def layout(self, wanted: frozenset[int] | None, stream_class: int) -> StreamLayout:
         key = (wanted, stream_class)
@@ -62,9 +78,15 @@ class _TraceDir:
         surfaces before the first event rather than in the middle of a pass."""
         for class_id, event in layout.stream.events.items():
             if kind_of(event.name) is not None:
-                layout.handlers[class_id]
+                try:
+                    layout.handlers[class_id]
+                except BadData as why:
+                    raise Unsupported(str(why)) from None
             else:
-                layout.check(class_id)
+                # Left for now if it fails: its events, if any appear, are damage to us
+                # and send the trace to babeltrace2.
+                with contextlib.suppress(Unsupported, RecursionError):
+                    layout.check(class_id)
 
 
 def _in_port_order(streams: list[DataStream], ports: Sequence[str], path: Path) -> list[DataStream]:
@@ -89,8 +111,25 @@ class FastTrace:
         self.dirs = dirs
 
     @classmethod
-    def open(cls, dirs: Sequence[tuple[Path, Sequence[str]]]) -> FastTrace:
-        return cls([_TraceDir(path, ports) for path, ports in dirs])
+    def open(
+        cls, dirs: Sequence[tuple[Path, Sequence[str] | None]], texts: Sequence[str] = ()
+    ) -> FastTrace:
+        """`dirs`: (path, babeltrace2's port names, or None for our own grouping); `texts`:
+        their metadata texts when already read."""
+        found: list[str | None] = list(texts) or [None] * len(dirs)
+        try:
+            return cls(
+                [
+                    _TraceDir(path, ports, text)
+                    for (path, ports), text in zip(dirs, found, strict=True)
+                ]
+            )
+        except RecursionError:
+            raise Unsupported("types nested too deeply") from None
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for d in self.dirs for w in d.warnings]
 
     def ports(self) -> list[tuple[_TraceDir, DataStream]]:
         return [(d, s) for d in self.dirs for s in d.streams]
@@ -167,6 +206,9 @@ def _rebased(packet: Packet) -> Packet:
     )
 
 
+_NO_END = 1 << 64  # a packet without timestamp_end: no bound
+
+
 class FastPortDecoder(PortDecoder):
     """Decodes one data stream straight from its files (see `PortDecoder`)."""
 
@@ -208,7 +250,12 @@ class FastPortDecoder(PortDecoder):
 
     def _start(self, step: tuple[Any, Packet, str], layout: StreamLayout) -> None:
         packet = step[1]
-        self._discarded(packet, layout)
+        if packet.gap and self._prev_end >= 0 and packet.begin >= 0:
+            # Damaged packets were left out here (timecheck): nothing is known in between.
+            self.lost_tuple(0, layout.convert(self._prev_end), layout.convert(packet.begin))
+        self._discarded(packet, layout, step[2])
+        if packet.end >= 0:
+            self._prev_end = packet.end
         self.set_cpu(packet.cpu)
         if packet.begin >= 0:
             self._clock = packet.begin
@@ -224,18 +271,24 @@ class FastPortDecoder(PortDecoder):
         else:
             loop, handlers, out = layout.decode_loop, layout.handlers, self.out.append
         p, end, clock, cpu = self._at, packet.content_end, self._clock, packet.cpu
+        last = packet.end if packet.end >= 0 else _NO_END
         n = 0
         if self.first_ts < 0 and p < end:
-            p, clock, n = loop(mm, p, end, clock, cpu, out, handlers, 1)
-            self.first_ts = layout.convert(clock)
-        if p < end and n < limit:
-            p, clock, more = loop(mm, p, end, clock, cpu, out, handlers, limit - n)
+            p, clock, n = loop(mm, p, end, clock, cpu, out, handlers, 1, last)
+            if n:
+                self.first_ts = layout.convert(clock)
+        if p < end and n < limit and clock <= last:
+            p, clock, more = loop(mm, p, end, clock, cpu, out, handlers, limit - n, last)
             n += more
         if n:
             self.events += n
-            self.last_ts = layout.convert(clock)
+            if clock <= last:
+                self.last_ts = layout.convert(clock)
             if self.counting:
                 self.cpu_counts[cpu] = self.cpu_counts.get(cpu, 0) + n
+        if clock > last:
+            self._overrun(packet, layout, end - p)
+            p = end
         self._clock, self._at = clock, p
         if p >= end:
             if p > end:
@@ -247,26 +300,64 @@ class FastPortDecoder(PortDecoder):
                 _release_pages(mm, packet)
         return n
 
-    def _discarded(self, packet: Packet, layout: StreamLayout) -> None:
-        """babeltrace2's discarded-events message, emitted before the packet begins."""
+    def _overrun(self, packet: Packet, layout: StreamLayout, bits_left: int) -> None:
+        """An event stamped after its packet's end (or back in time): the packet's events
+        from there on are damaged and skipped, and the rest of the packet is a gap."""
+        name = self._packet[2] if self._packet is not None else "?"
+        self.warnings.append(
+            f"stream file {name}, packet at byte {packet.offset}: an event's timestamp runs "
+            f"past the packet's timestamp_end or back in time (damaged); the packet's last "
+            f"{max(bits_left, 0) // 8:,} bytes of events were skipped."
+        )
+        begin = self.last_ts if self.last_ts >= 0 else layout.convert(max(packet.begin, 0))
+        self.lost_tuple(0, begin, layout.convert(packet.end))
+
+    def _discarded(self, packet: Packet, layout: StreamLayout, name: str) -> None:
+        """babeltrace2's discarded-events message, emitted before the packet begins.
+
+        The counter is cumulative. One that jumps by more events than the time since the
+        last packet could hold (one per ns), or by 2^40 before the first, is damaged and
+        ignored; one that falls is damaged too (this one or the last), and no loss is
+        counted across it."""
         if packet.discarded < 0:
             return
-        previous, self._prev_discarded = self._prev_discarded, packet.discarded
-        previous_end, self._prev_end = self._prev_end, packet.end
+        previous = self._prev_discarded
         convert = layout.convert
+        where = f"stream file {name}, packet at byte {packet.offset}"
         if previous < 0:
-            if packet.discarded == 0:
+            if packet.discarded >= MAX_LOSS:
+                self._bad_counter(where, packet.discarded, "is beyond any real loss")
                 return
-            count, begin, end = 0, packet.begin, packet.end
-        else:
-            count = (packet.discarded - previous) & 0xFFFFFFFFFFFFFFFF
-            if count == 0:
-                return
-            begin, end = previous_end, packet.end
+            self._prev_discarded = packet.discarded
+            if packet.discarded:  # lost before the trace began: how many is unknown
+                self._lost_between(0, packet.begin, packet.end, convert)
+            return
+        count = packet.discarded - previous
+        begin, end = self._prev_end, packet.end
+        window = convert(end) - convert(begin) if begin >= 0 and end >= 0 else 0
+        if count < 0:
+            self._bad_counter(where, packet.discarded, "falls")
+            self._prev_discarded = packet.discarded
+            return
+        if count > max(window, MIN_PLAUSIBLE_LOSS):
+            self._bad_counter(where, packet.discarded, "jumps by more events than time allows")
+            return
+        self._prev_discarded = packet.discarded
+        if count:
+            self._lost_between(count, begin, end, convert)
+
+    def _lost_between(
+        self, count: int, begin: int, end: int, convert: Callable[[int], int]
+    ) -> None:
         if begin >= 0 and end >= 0:
             self.lost_tuple(count, convert(begin), convert(end))
         else:
             self.lost_tuple(count, -1, -1)
+
+    def _bad_counter(self, where: str, value: int, how: str) -> None:
+        self.warnings.append(
+            f"{where}: its events_discarded counter ({value}) {how}: it is damaged and was ignored."
+        )
 
     def _flush_counts(self, layout: StreamLayout) -> None:
         if not self._class_ids:

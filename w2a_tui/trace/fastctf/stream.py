@@ -17,6 +17,7 @@ from w2a_tui.trace.fastctf.layout import CONTEXT_FIELDS, HEADER_FIELDS, compile_
 from w2a_tui.trace.fastctf.types import Metadata, Unsupported
 
 CTF_MAGIC = 0xC1FC1FC1
+_SWAPPED_MAGIC = 0xC11FFCC1
 _HEAD_COPY = 1 << 16  # bytes copied to read an unaligned packet's header and context
 
 
@@ -35,6 +36,7 @@ class Packet:
     end: int
     discarded: int  # cumulative events_discarded snapshot, -1 when absent
     cpu: int
+    gap: bool = False  # damaged packets were left out just before this one
 
 
 @dataclass(slots=True)
@@ -94,7 +96,7 @@ class PacketIndexer:
             p, header = self._header(buf, start)
             magic = header.get("magic")
             if magic is not None and magic != CTF_MAGIC:
-                raise bad(self.trace_dir, f"{where}: bad magic number {magic:#x}")
+                raise bad(self.trace_dir, self._bad_magic(where, name, at, magic))
             raw_uuid = header.get("uuid")
             if raw_uuid is not None and self.meta.uuid is not None and raw_uuid != self.meta.uuid:
                 raise bad(self.trace_dir, f"{where}: its UUID is not the metadata's")
@@ -107,6 +109,9 @@ class PacketIndexer:
                 raise bad(self.trace_dir, f"{where}: unknown stream class {stream_class}")
             p, context = self._context(stream_class)(buf, p)
         except struct.error as err:
+            if at == 0 and self.meta.packet_header is not None:
+                short = f"stream file {name} is shorter than a packet header"
+                raise bad(self.trace_dir, f"{short}: {_not_a_stream(name)}") from err
             raise bad(self.trace_dir, f"{where}: its header is cut short") from err
         p += at * 8 - start
         remaining = (file_size - at) * 8
@@ -137,6 +142,24 @@ class PacketIndexer:
             discarded=context.get("events_discarded", -1),
             cpu=cpu,
         )
+
+    def _bad_magic(self, where: str, name: str, at: int, magic: int) -> str:
+        if magic == _SWAPPED_MAGIC:
+            return (
+                f"{where}: its byte order is not the one the metadata declares "
+                f"(`byte_order = {self.meta.byte_order}`): the metadata is damaged or comes "
+                "from another trace"
+            )
+        if at == 0:
+            return f"{where}: bad magic number {magic:#x}: {_not_a_stream(name)}"
+        return f"{where}: bad magic number {magic:#x}"
+
+
+def _not_a_stream(name: str) -> str:
+    return (
+        f"{name} is not a CTF stream file; a trace folder holds only `metadata` and stream "
+        "files: move any other file out"
+    )
 
 
 @dataclass(slots=True)

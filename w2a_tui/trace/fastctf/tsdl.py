@@ -474,3 +474,5 @@ def parse_metadata(text: str) -> Metadata:
         return _Parser(tokenize(text)).parse()
     except (IndexError, ValueError, TypeError) as err:
         raise Unsupported(f"metadata: {err}") from err
+    except RecursionError:
+        raise Unsupported("metadata: types nested too deeply") from None
