@@ -1,5 +1,6 @@
-"""`w2a-tui export TRACE --format csv|json [-o FILE]`: every vCPU interval, the contract's
-columns, sorted by vm, vcpu, start."""
+"""`w2a-tui export TRACE --format csv|json|perfetto|parquet [-o FILE]`: every vCPU interval,
+the contract's columns, sorted by vm, vcpu, start; `--from/--to/--vm/--vcpu/--state` keep
+a part of it (w2a_tui.export.select). Perfetto and Parquet live in w2a_tui.export."""
 
 from __future__ import annotations
 
@@ -15,12 +16,22 @@ from typing import IO
 from w2a_tui.analysis.rows import EXPORT_COLUMNS, Row, export_rows
 from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
 from w2a_tui.errors import EXIT_OK, W2AError
+from w2a_tui.export.select import (
+    add_selection_arguments,
+    keep_states,
+    select_result,
+    selection_from_args,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("trace", help="trace directory (or an LTTng session folder)")
     parser.add_argument(
-        "--format", choices=("csv", "json"), default="csv", help="output format (default: csv)"
+        "--format",
+        choices=("csv", "json", "perfetto", "parquet"),
+        default="csv",
+        help="output format (default: csv); perfetto = Chrome/Perfetto trace JSON; "
+        "parquet needs -o and pyarrow (w2a-tui[parquet])",
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     parser.add_argument(
@@ -29,20 +40,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="re-analyse the trace even if a cached result exists",
     )
     add_vectors_argument(parser)
+    add_selection_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from w2a_tui.pipeline import load_result
 
+    if args.format == "parquet" and args.output in (None, "-"):
+        raise W2AError("Parquet is binary: give a file with -o, e.g. -o intervals.parquet.")
     table = resolve_vector_table(args.vectors)
     result = load_result(args.trace, use_cache=not args.no_cache, vector_table=table)
-    rows = export_rows(result)
+    selection = selection_from_args(args, result.meta)
+    if args.format == "parquet":
+        from w2a_tui.export.parquet import write_parquet
+
+        _check_target(args.output)
+        write_parquet(select_result(result, selection), args.output, states=selection.states)
+        return EXIT_OK
     with _output(args.output) as out:
+        if args.format == "perfetto":
+            from w2a_tui.export.perfetto import write_perfetto
+
+            write_perfetto(result, out, selection)
+            return EXIT_OK
+        rows = keep_states(export_rows(select_result(result, selection)), selection.states)
         if args.format == "csv":
             write_csv(rows, out)
         else:
             write_json(rows, out)
     return EXIT_OK
+
+
+def _check_target(path: str) -> None:
+    if Path(path).is_dir():
+        raise W2AError(f"{path} is a directory: give -o a file name.")
 
 
 @contextmanager
@@ -52,8 +83,7 @@ def _output(path: str | None) -> Iterator[IO[str]]:
         sys.stdout.flush()
         return
     target = Path(path)
-    if target.is_dir():
-        raise W2AError(f"{path} is a directory: give -o a file name.")
+    _check_target(path)
     try:
         handle = target.open("w", newline="", encoding="utf-8")
     except OSError as err:
