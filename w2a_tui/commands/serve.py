@@ -9,6 +9,7 @@ anyone who can reach the port can read the trace, so any other address gets a wa
 from __future__ import annotations
 
 import argparse
+import html
 import ipaddress
 import shlex
 import socket
@@ -133,7 +134,7 @@ def _server_class(base: type[Any]) -> type[Any]:
         async def handle_index(self, request: web.Request) -> web.Response:
             font_size = request.query.get("fontsize", "16")
             page = PAGE.format(
-                title=self.title,
+                title=html.escape(self.title),
                 static="/static/",
                 websocket=f"ws://{request.host}/ws",
                 font_size=int(font_size) if font_size.isdigit() else 16,
