@@ -84,6 +84,7 @@ def _gather(
     progress: Progress | None,
 ) -> FleetRun:
     n_workers = len(client.scheduler_info().get("workers", {}))
+    client.run(_warm_up)  # imports done before the clock starts, on every worker at once
     started = time.perf_counter()
     futures = client.map(trace_rows, list(traces), use_cache=use_cache, pure=False)
     trace_of = {future.key: trace for future, trace in zip(futures, traces, strict=True)}
@@ -102,3 +103,9 @@ def _gather(
             progress(done, len(futures), trace)
     seconds = time.perf_counter() - started
     return FleetRun(rows, len(futures), failed, n_workers, seconds)
+
+
+def _warm_up() -> None:
+    """Load the analysis modules on a worker (numpy, the reader, the state machine)."""
+    import w2a_tui.analysis.totals
+    import w2a_tui.pipeline  # noqa: F401
