@@ -16,8 +16,9 @@ import pytest
 from paths import SAMPLE_TRACE
 
 from w2a_tui.cli import main
+from w2a_tui.errors import W2AError
 from w2a_tui.export.perfetto import HOST_PID, export_selection
-from w2a_tui.pipeline import load_result
+from w2a_tui.pipeline import load_result, load_store
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +227,16 @@ def test_tui_export_selection_writes_the_range(
     assert summary.intervals == len(rows) > 0
     assert {r["vm_pid"] for r in rows} == {"3100"}
     assert rows == _csv(trace, tmp_path, "--from", "0.1", "--to", "0.2", "--vm", "3100")
+    # The TUI holds a store, not a result: the same file from it.
+    from_store = tmp_path / "store.json"
+    store, _ = load_store(trace)
+    export_selection(
+        store,
+        from_store,
+        start_ns=origin + 100_000_000,
+        end_ns=origin + 200_000_000,
+        vm_pids=(3100,),
+    )
+    assert from_store.read_text() == out.read_text()
+    with pytest.raises(W2AError, match="cannot write"):
+        export_selection(store, tmp_path / "no" / "such" / "dir.json")

@@ -30,6 +30,7 @@ from w2a_tui.analysis.tables import exit_reason_name
 from w2a_tui.errors import W2AError
 from w2a_tui.export.select import Selection, keep_states, select_result
 from w2a_tui.model import AnalysisResult, State, VmInfo
+from w2a_tui.store import StateStore
 
 # The process that holds host threads (wakers outside any VM); unidentified VMs (negative
 # pids) go above it. Real pids stay below 2**22 on Linux.
@@ -219,7 +220,7 @@ class _EventWriter:
 
 
 def export_selection(
-    result: AnalysisResult,
+    result: AnalysisResult | StateStore,
     path: str | os.PathLike[str],
     *,
     start_ns: int | None = None,
@@ -227,7 +228,10 @@ def export_selection(
     vm_pids: tuple[int, ...] = (),
 ) -> PerfettoSummary:
     """What the TUI calls to export its current selection (time range, optionally some
-    VMs by pid) as a Perfetto/Chrome JSON file at `path`. W2AError if it cannot write."""
+    VMs by pid) as a Perfetto/Chrome JSON file at `path`; `result` may be the TUI's store.
+    W2AError (one sentence) if it cannot write."""
+    if isinstance(result, StateStore):
+        result = result.to_result()
     selection = Selection(start_ns, end_ns, tuple(str(p) for p in vm_pids))
     target = Path(path)
     try:
