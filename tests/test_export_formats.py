@@ -129,6 +129,17 @@ def test_perfetto_flows_go_from_the_waker_to_the_end_of_the_wait(
         assert src["tid"] == dst["args"]["waker_tid"]
         if src["tid"] in vm_of_tid:  # a vCPU thread: its track is in its VM's process
             assert src["pid"] == vm_of_tid[src["tid"]]
+    # Interrupt-context wake-ups say so (a timer fires on whatever thread runs there).
+    timer_wakes = [e for e in starts.values() if e["args"]["ends"] == "wait_timer"]
+    assert timer_wakes and all(e["name"].endswith("(hrtimer)") for e in timer_wakes)
+    waits = {
+        (e["tid"], e["args"]["end_ns"]): e
+        for e in events
+        if e["ph"] == "X" and str(e["name"]).startswith("wait_")
+    }
+    for e in timer_wakes:
+        wait = waits[(ends[e["bind_id"]]["tid"], e["args"]["woke_at_ns"])]
+        assert wait["args"]["waker_context"] == "hrtimer"
     hosts = {e["pid"] for e in starts.values()}
     assert HOST_PID in hosts or hosts <= {e["pid"] for e in ends.values()}
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
@@ -28,8 +29,8 @@ from w2a_tui.analysis.finish import placeholder_name
 from w2a_tui.analysis.rows import Row, export_rows
 from w2a_tui.analysis.tables import exit_reason_name
 from w2a_tui.errors import W2AError
-from w2a_tui.export.select import Selection, keep_states, select_result
-from w2a_tui.model import AnalysisResult, State, VmInfo
+from w2a_tui.export.select import Selection, select_result
+from w2a_tui.model import AnalysisResult, Evidence, State, VmInfo
 from w2a_tui.store import StateStore
 
 # The process that holds host threads (wakers outside any VM); unidentified VMs (negative
@@ -87,13 +88,22 @@ def write_perfetto(
         pid = track_pid(lane.vm_pid)
         writer.meta("thread_name", pid, lane.tid, {"name": f"vCPU {lane.vcpu} ({lane.comm})"})
         writer.meta("thread_sort_index", pid, lane.tid, {"sort_index": lane.vcpu})
-    rows = list(keep_states(export_rows(chosen), selection.states))
+    pairs = [
+        (row, eid)
+        for row, eid in zip(export_rows(chosen), _evidence_ids(chosen), strict=True)
+        if not selection.states or row[6] in selection.states
+    ]
+    rows = [row for row, _ in pairs]
+    evidence = [result.evidence[eid] if eid >= 0 else None for _, eid in pairs]
+    del pairs
     woken = _woken(rows)
     targets: dict[int, int] = {}
     named: set[tuple[int, int]] = set()
     # The wakers' slices first: a reader that sorts by time stably meets them first anyway.
     for flow_id, (wait, target) in enumerate(woken, start=1):
         vm_pid, _, vcpu, _, _, woke, state, _, _, waker, waker_comm, _, _ = rows[wait]
+        ev = evidence[wait]
+        context = ev.waker_context if ev is not None and ev.waker_context != "task" else ""
         waker_tid = waker if waker is not None else -1
         pid = thread_pid.get(waker_tid, HOST_PID)
         if pid == HOST_PID and not any(p == HOST_PID for p, _ in named):
@@ -102,7 +112,7 @@ def write_perfetto(
             named.add((pid, waker_tid))
             writer.meta("thread_name", pid, waker_tid, {"name": f"{waker_comm} ({waker_tid})"})
         writer.complete(
-            f"wakes vCPU {vcpu}",
+            f"wakes vCPU {vcpu}" + (f" ({context})" if context else ""),
             "wakeup",
             pid,
             waker_tid,
@@ -122,7 +132,7 @@ def write_perfetto(
             tid,
             start - origin,
             end - start,
-            _args(row, vms.get(vm_pid)),
+            _args(row, vms.get(vm_pid), evidence[index]),
             bind=None if flow is None else (flow, False),
         )
     out.write("\n]}\n")
@@ -157,8 +167,15 @@ def _thread_owners(result: AnalysisResult) -> dict[int, int]:
     return owners
 
 
-def _args(row: Row, vm: VmInfo | None) -> dict[str, Any]:
-    """The row's non-empty cells, named for a reader of the trace."""
+def _evidence_ids(result: AnalysisResult) -> Iterator[int]:
+    """Each interval's evidence id, in export_rows' order (lanes by vm pid, vcpu)."""
+    for lane in sorted(result.lanes, key=lambda x: (x.vm_pid, x.vcpu)):
+        yield from lane.evidence
+
+
+def _args(row: Row, vm: VmInfo | None, ev: Evidence | None) -> dict[str, Any]:
+    """The row's non-empty cells, named for a reader of the trace, and for waits the
+    context of the wake-up and the thread that delivered the interrupt (rule 2)."""
     _, _, vcpu, _, start, end, state, source, vector, waker, waker_comm, exit_reason, nxt = row
     args: dict[str, Any] = {"vcpu": vcpu, "start_ns": start, "end_ns": end}
     if state in _WAITS:
@@ -178,6 +195,13 @@ def _args(row: Row, vm: VmInfo | None) -> dict[str, Any]:
             args["exit_name"] = name
     if nxt:
         args["preemptor"] = nxt
+    if ev is not None and state in _WAITS:
+        if waker is not None and ev.waker_context:
+            args["waker_context"] = ev.waker_context
+        if ev.emitter_tid >= 0:
+            args["delivered_by"] = f"{ev.emitter_comm} ({ev.emitter_tid})"
+        elif ev.emitter_context:
+            args["delivered_by"] = ev.emitter_context
     return args
 
 
