@@ -5,6 +5,7 @@ compared cell by cell with the CSV export of the same trace."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 from decimal import Decimal
@@ -14,10 +15,15 @@ from typing import Any
 import polars as pl
 import pytest
 from paths import SAMPLE_TRACE
+from test_analysis import host
 
+from w2a_tui.analysis.finish import placeholder_name
+from w2a_tui.analysis.rows import export_rows
 from w2a_tui.cli import main
+from w2a_tui.commands.export import write_csv
 from w2a_tui.errors import W2AError
-from w2a_tui.export.perfetto import HOST_PID, export_selection
+from w2a_tui.export.parquet import write_parquet
+from w2a_tui.export.perfetto import HOST_PID, export_selection, write_perfetto
 from w2a_tui.pipeline import load_result, load_store
 
 
@@ -64,10 +70,11 @@ def _slices_as_rows(data: dict[str, Any]) -> list[dict[str, str]]:
         end = start + int(Decimal(e["dur"]) * 1000)
         assert (start, end) == (a["start_ns"], a["end_ns"])
         vm_name, _, pid = names[e["pid"]].rpartition(" [")
+        pid = pid.rstrip("]")
         rows.append(
             {
-                "vm_pid": pid.rstrip("]"),
-                "vm_name": "" if vm_name == f"pid {e['pid']}" else vm_name,
+                "vm_pid": pid,
+                "vm_name": "" if vm_name == placeholder_name(int(pid)) else vm_name,
                 "vcpu": str(a["vcpu"]),
                 "tid": str(e["tid"]),
                 "start_ns": str(start),
@@ -251,3 +258,29 @@ def test_tui_export_selection_writes_the_range(
     assert from_store.read_text() == out.read_text()
     with pytest.raises(W2AError, match="cannot write"):
         export_selection(store, tmp_path / "no" / "such" / "dir.json")
+
+
+def test_an_unidentified_vm_keeps_its_placeholder_in_both_formats(tmp_path: Path) -> None:
+    """A vCPU thread the trace never names (negative VM pid, tid -1): Perfetto gets a
+    positive process id apart from the host threads, Parquet the same cells as the CSV."""
+    h = host(contexts=False).mark(0)
+    h.entry(10, 2, -1, 3).exit(20, 2, -1, 48).entry(25, 2, -1, 3).mark(50)
+    result = h.analyze()
+    text = io.StringIO()
+    write_csv(export_rows(result), text)
+    expected = list(csv.DictReader(io.StringIO(text.getvalue())))
+    assert int(expected[0]["vm_pid"]) < 0 and expected[0]["vm_name"] == ""
+    out = tmp_path / "unidentified.json"
+    with out.open("w") as handle:
+        write_perfetto(result, handle)
+    data = _perfetto(out)
+    assert _slices_as_rows(data) == expected
+    pids = {e["pid"] for e in data["traceEvents"] if e["ph"] == "X"}
+    assert len(pids) == 1 and pids.pop() > HOST_PID
+    pq = tmp_path / "unidentified.parquet"
+    write_parquet(result, pq)
+    back = [
+        {k: "" if v is None else str(v) for k, v in row.items() if k != "host"}
+        for row in pl.read_parquet(pq).iter_rows(named=True)
+    ]
+    assert back == expected

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-from w2a_tui.analysis.finish import placeholder_name
 from w2a_tui.analysis.rows import Row, export_rows
 from w2a_tui.analysis.tables import exit_reason_name
 from w2a_tui.errors import W2AError
@@ -81,8 +80,8 @@ def write_perfetto(
     out.write(',\n"traceEvents": [\n')
     writer = _EventWriter(out)
     for pid, vm in sorted(vms.items()):
-        name = vm.name if vm.name != placeholder_name(pid) else f"pid {pid}"
-        writer.meta("process_name", track_pid(pid), track_pid(pid), {"name": f"{name} [{pid}]"})
+        label = f"{vm.name} [{pid}]"  # a VM the trace never names keeps its placeholder
+        writer.meta("process_name", track_pid(pid), track_pid(pid), {"name": label})
         writer.meta("process_sort_index", track_pid(pid), track_pid(pid), {"sort_index": pid})
     for lane in chosen.lanes:
         pid = track_pid(lane.vm_pid)
