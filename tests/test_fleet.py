@@ -222,3 +222,12 @@ def test_enter_opens_the_timeline_at_that_vm(hosts: Path) -> None:
 
     vm_pid, lanes = asyncio.run(scenario())
     assert vm_pid == 3300 and lanes == 4
+
+
+def test_view_of_another_parquet_file_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "intervals.parquet"
+    pl.DataFrame({"vm_pid": [1], "state": ["guest"]}).write_parquet(other)
+    assert main(["fleet", "--view", str(other)]) == 2
+    assert "is not a fleet table" in capsys.readouterr().err
