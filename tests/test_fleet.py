@@ -168,6 +168,7 @@ def test_a_running_scheduler_gives_the_same_table(
         (["fleet", "x"], "give the table to write with -o"),
         (["fleet", "x", "-o", "f.parquet", "--workers", "0"], "--workers must be"),
         (["fleet", "--view", "missing.parquet"], "not a readable Parquet file"),
+        (["fleet", "x", "-o", "f.parquet", "--scheduler", "no port"], "tcp://HOST:PORT"),
     ],
 )
 def test_bad_input_is_one_sentence(

@@ -65,9 +65,13 @@ def run_fleet(
                 host="127.0.0.1",
             )
             client = distributed.Client(cluster)
-    except OSError as err:
-        where = scheduler or "a local cluster"
-        raise W2AError(f"cannot reach the Dask scheduler at {where}: {err}.") from err
+    except (OSError, ValueError, TypeError) as err:
+        if scheduler:
+            raise W2AError(
+                f"cannot reach the Dask scheduler at {scheduler} ({err}); give its address "
+                "as tcp://HOST:PORT (dask scheduler prints it)."
+            ) from err
+        raise W2AError(f"cannot start a local Dask cluster ({err}).", EXIT_FAILURE) from err
     try:
         return _gather(client, distributed, traces, use_cache, progress)
     finally:
