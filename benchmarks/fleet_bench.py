@@ -1,7 +1,9 @@
 """`w2a-tui fleet` on a local Dask cluster: 2 workers against 1, on every simulator
 scenario written into one folder (each trace analysed without its cache, so both runs do
 the same work). Prints the wall time of each run (cluster start-up included, and the
-analysis alone) and the ratio.
+analysis alone) and the ratio, beside the ratio that a plain pool of 2 processes gets over
+1 on the same traces in the same run (the parallelism the machine offers at that moment:
+on a shared, loaded machine it is far below 2).
 
     .venv/bin/python benchmarks/fleet_bench.py [--seconds S] [--repeat N]
 """
@@ -13,9 +15,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from w2a_tui.fleet.run import run_fleet
+from w2a_tui.fleet.table import trace_rows
 from w2a_tui.sim.scenarios import SCENARIOS
 
 
@@ -38,6 +42,20 @@ def timed(traces: list[str], workers: int) -> tuple[float, float]:
     return time.perf_counter() - started, run.seconds
 
 
+def pooled(traces: list[str], workers: int) -> float:
+    """The same work without Dask: a process pool of `workers`."""
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_warm, range(workers)))
+        started = time.perf_counter()
+        list(pool.map(trace_rows, traces, [False] * len(traces)))
+        return time.perf_counter() - started
+
+
+def _warm(_: int) -> None:
+    import w2a_tui.analysis.totals
+    import w2a_tui.pipeline  # noqa: F401
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=None, help="simulated seconds per trace")
@@ -46,16 +64,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="w2a-fleet-bench-") as tmp:
         traces = generate(Path(tmp), args.seconds)
         best: dict[int, tuple[float, float]] = {}
+        pool: dict[int, float] = {}
         for _ in range(args.repeat):
             for workers in (1, 2):
                 wall, work = timed(traces, workers)
                 old = best.get(workers)
                 best[workers] = (wall, work) if old is None else min(old, (wall, work))
+                plain = pooled(traces, workers)
+                pool[workers] = min(pool.get(workers, plain), plain)
         (w1, a1), (w2, a2) = best[1], best[2]
         print(f"fleet: {len(traces)} scenario traces, best of {args.repeat}")
         print(f"  1 worker : {w1:6.2f} s in all, {a1:6.2f} s analysing")
         print(f"  2 workers: {w2:6.2f} s in all, {a2:6.2f} s analysing")
         print(f"  speed-up : {w1 / w2:.2f}x in all, {a1 / a2:.2f}x analysing")
+        print(f"  baseline : a plain pool of 2 processes gets {pool[1] / pool[2]:.2f}x over 1")
     return 0
 
 
