@@ -15,6 +15,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Input, Static
 
 from w2a_tui.fleet.view import SORT_KEYS, FleetTable, VmRank
@@ -195,15 +196,14 @@ class TimelineAtVm(W2AApp):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(0.05, self._place, name="place-at-vm")
+        self._placing = self.set_interval(0.05, self._place, name="place-at-vm")
 
     def _place(self) -> None:
-        if self.placed:
-            return
         try:
             timeline = self.screen.query_one(Timeline)
-        except Exception:  # still loading: the timeline is not there yet
+        except NoMatches:  # still loading: the timeline is not there yet
             return
+        self._placing.stop()
         lanes = [i for i, lane in enumerate(timeline.store.lanes) if lane.vm_pid == self.vm_pid]
         self.placed = True
         if lanes:
