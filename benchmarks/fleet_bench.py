@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from w2a_tui.fleet.run import run_fleet
+from w2a_tui.fleet.run import run_fleet, trace_size
 from w2a_tui.fleet.table import trace_rows
 from w2a_tui.sim.scenarios import SCENARIOS
 
@@ -62,7 +62,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2, help="runs per worker count (best kept)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="w2a-fleet-bench-") as tmp:
-        traces = generate(Path(tmp), args.seconds)
+        # Largest first, as run_fleet orders them, for the plain pool too.
+        traces = sorted(generate(Path(tmp), args.seconds), key=trace_size, reverse=True)
         best: dict[int, tuple[float, float]] = {}
         pool: dict[int, float] = {}
         for _ in range(args.repeat):

@@ -4,6 +4,7 @@ results gathered as they finish with a `done/total` progress line."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -89,8 +90,10 @@ def _gather(
 ) -> FleetRun:
     n_workers = len(client.scheduler_info().get("workers", {}))
     client.run(_warm_up)  # imports done before the clock starts, on every worker at once
+    # Largest first: the biggest trace must not start last and leave the others idle.
+    traces = sorted(traces, key=trace_size, reverse=True)
     started = time.perf_counter()
-    futures = client.map(trace_rows, list(traces), use_cache=use_cache, pure=False)
+    futures = client.map(trace_rows, traces, use_cache=use_cache, pure=False)
     trace_of = {future.key: trace for future, trace in zip(futures, traces, strict=True)}
     rows: list[Row] = []
     failed: list[str] = []
@@ -113,3 +116,13 @@ def _warm_up() -> None:
     """Load the analysis modules on a worker (numpy, the reader, the state machine)."""
     import w2a_tui.analysis.totals
     import w2a_tui.pipeline  # noqa: F401
+
+
+def trace_size(trace: str) -> int:
+    """Bytes under a trace folder (0 when this machine cannot see it: a remote path)."""
+    total = 0
+    for folder, _, files in os.walk(trace):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(folder, name)).st_size
+    return total
