@@ -10,5 +10,6 @@
 - `cache_forge`: cache files read and rewritten with valid checksums (forged caches);
 - `agreement`: time-weighted agreement of an analysis with the ground truth;
 - `ftrace_report`: `trace-cmd report` as the reference our ftrace decoder is compared with;
-- `random_result`: random analysis results full of cells that need quoting or escaping.
+- `random_result`: random analysis results full of cells that need quoting or escaping;
+- `browser`: Debian's headless Chromium driven over its DevTools protocol (loopback only).
 """
