@@ -25,7 +25,7 @@ from store_bench import Report, build_store, timed
 
 from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
-from w2a_tui.tui.timeline import Timeline
+from w2a_tui.tui.widgets.timeline import Timeline
 
 FRAME_TARGET_S = 0.016
 LANE_COLS = 200

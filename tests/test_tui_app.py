@@ -21,15 +21,15 @@ from w2a_tui.model import WAIT_STATES, State
 from w2a_tui.sim import generate, get_scenario, with_overrides
 from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
-from w2a_tui.tui.bookmarks import BookmarksScreen
-from w2a_tui.tui.help import HelpScreen
-from w2a_tui.tui.loading import LoadingScreen
-from w2a_tui.tui.main_screen import MainScreen
-from w2a_tui.tui.prompt import Prompt
-from w2a_tui.tui.search import Matches, parse_query
-from w2a_tui.tui.summary import SummaryScreen
-from w2a_tui.tui.timeline import Timeline
-from w2a_tui.tui.warnings import WarningsScreen
+from w2a_tui.tui.screens.bookmarks import BookmarksScreen
+from w2a_tui.tui.screens.help import HelpScreen
+from w2a_tui.tui.screens.loading import LoadingScreen
+from w2a_tui.tui.screens.main import MainScreen
+from w2a_tui.tui.screens.prompt import Prompt
+from w2a_tui.tui.screens.summary import SummaryScreen
+from w2a_tui.tui.screens.warnings import WarningsScreen
+from w2a_tui.tui.view.search import Matches, parse_query
+from w2a_tui.tui.widgets.timeline import Timeline
 
 SIZE = (120, 40)
 

@@ -19,8 +19,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from w2a_tui.errors import EXIT_FAILURE, EXIT_OK, W2AError
 from w2a_tui.model import Reason
 from w2a_tui.store import StateStore
-from w2a_tui.tui.loading import LoadingScreen, LoadStatus
-from w2a_tui.tui.main_screen import MainScreen
+from w2a_tui.tui.screens.loading import LoadingScreen, LoadStatus
+from w2a_tui.tui.screens.main import MainScreen
 
 PROGRESS_EVERY_S = 0.1  # throttle: at most 10 progress updates per second
 

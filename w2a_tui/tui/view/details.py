@@ -9,9 +9,9 @@ from rich.text import Text
 
 from w2a_tui.model import Source, State, VmInfo
 from w2a_tui.store import Interval, LaneInfo, StateStore
-from w2a_tui.tui.names import exit_reason_text, vector_text
-from w2a_tui.tui.palette import LOOKS
-from w2a_tui.tui.timefmt import format_duration, format_time
+from w2a_tui.tui.view.looks import LOOKS
+from w2a_tui.tui.view.names import exit_reason_text, vector_text
+from w2a_tui.tui.view.timefmt import format_duration, format_time
 
 RULES = {
     Source.INJ_VIRQ: "rule 1 inj_virq: the vector injected when the vCPU was switched back in",

@@ -13,17 +13,17 @@ from textual.widgets import Footer, Static
 from w2a_tui.errors import W2AError
 from w2a_tui.model import WAIT_STATES
 from w2a_tui.store import Interval, StateStore
-from w2a_tui.tui.bookmarks import BookmarksScreen
-from w2a_tui.tui.chrome import header_text, legend_text, status_text
-from w2a_tui.tui.details import describe, thread_roles
-from w2a_tui.tui.help import HelpScreen
 from w2a_tui.tui.keys import bindings
-from w2a_tui.tui.prompt import Prompt
-from w2a_tui.tui.search import Matches, parse_query
-from w2a_tui.tui.summary import SummaryScreen
-from w2a_tui.tui.timefmt import parse_time
-from w2a_tui.tui.timeline import Timeline
-from w2a_tui.tui.warnings import WarningsScreen
+from w2a_tui.tui.screens.bookmarks import BookmarksScreen
+from w2a_tui.tui.screens.help import HelpScreen
+from w2a_tui.tui.screens.prompt import Prompt
+from w2a_tui.tui.screens.summary import SummaryScreen
+from w2a_tui.tui.screens.warnings import WarningsScreen
+from w2a_tui.tui.view.chrome import header_text, legend_text, status_text
+from w2a_tui.tui.view.details import describe, thread_roles
+from w2a_tui.tui.view.search import Matches, parse_query
+from w2a_tui.tui.view.timefmt import parse_time
+from w2a_tui.tui.widgets.timeline import Timeline
 
 SUMMARY_SCREEN = "summary"
 MIN_WIDTH = 60

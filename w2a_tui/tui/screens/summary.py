@@ -18,10 +18,10 @@ from textual.widgets import DataTable, Footer, Static
 
 from w2a_tui.model import N_STATES, WAIT_STATES, State
 from w2a_tui.store import Interval, StateStore
-from w2a_tui.tui.chrome import legend_text
-from w2a_tui.tui.names import vector_short
-from w2a_tui.tui.palette import LOOKS
-from w2a_tui.tui.timefmt import format_duration, format_time
+from w2a_tui.tui.view.chrome import legend_text
+from w2a_tui.tui.view.looks import LOOKS
+from w2a_tui.tui.view.names import vector_short
+from w2a_tui.tui.view.timefmt import format_duration, format_time
 
 WAITS: tuple[State, ...] = tuple(sorted(WAIT_STATES))
 # What the longest-waits table can be narrowed to: key 0 = all waits, 1..5 = one reason.

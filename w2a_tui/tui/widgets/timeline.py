@@ -24,8 +24,8 @@ from textual.widget import Widget
 
 from w2a_tui.model import State
 from w2a_tui.store import ColumnSummary, Interval, StateStore
-from w2a_tui.tui.palette import NO_DATA
-from w2a_tui.tui.render import (
+from w2a_tui.tui.view.looks import NO_DATA
+from w2a_tui.tui.view.render import (
     LaneRuns,
     foot_runs,
     foot_samples,
@@ -33,8 +33,8 @@ from w2a_tui.tui.render import (
     lane_runs,
     ruler_strips,
 )
-from w2a_tui.tui.rows import Row, build_rows, fits_tall, line_layout, row_of_lane
-from w2a_tui.tui.viewport import PAN_FRACTION, ZOOM_STEP, Viewport
+from w2a_tui.tui.view.rows import Row, build_rows, fits_tall, line_layout, row_of_lane
+from w2a_tui.tui.view.viewport import PAN_FRACTION, ZOOM_STEP, Viewport
 
 RULER_ROWS = 2
 LABEL_WIDTH = 16

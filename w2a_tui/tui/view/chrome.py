@@ -14,9 +14,9 @@ from rich.text import Text
 
 from w2a_tui.model import TraceMeta, VmInfo
 from w2a_tui.store import Interval, LaneInfo
-from w2a_tui.tui.palette import LOOKS, StateLook
-from w2a_tui.tui.timefmt import format_duration, format_time
-from w2a_tui.tui.viewport import Viewport
+from w2a_tui.tui.view.looks import LOOKS, StateLook
+from w2a_tui.tui.view.timefmt import format_duration, format_time
+from w2a_tui.tui.view.viewport import Viewport
 
 # Timestamps this large are ns since 1970 (LTTng folds the realtime offset in): worth
 # showing as a wall-clock date; smaller ones are a monotonic clock with no date.

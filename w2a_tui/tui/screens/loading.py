@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Label, ProgressBar
 
-from w2a_tui.tui.timefmt import format_duration
+from w2a_tui.tui.view.timefmt import format_duration
 
 
 @dataclass(frozen=True, slots=True)

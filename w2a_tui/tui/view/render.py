@@ -18,8 +18,8 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from w2a_tui.tui.palette import LIGHT, LOOKS, NO_DATA, colour, glyph
-from w2a_tui.tui.timefmt import format_time, ticks
+from w2a_tui.tui.view.looks import LIGHT, LOOKS, NO_DATA, colour, glyph
+from w2a_tui.tui.view.timefmt import format_time, ticks
 
 HALF_BLOCK = "▌"  # fg = left half sample, bg = right half sample
 UPPER_HALF = "▀"  # a tall lane's second line: half height, so lanes stay apart

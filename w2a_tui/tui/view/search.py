@@ -22,7 +22,7 @@ from w2a_tui.errors import W2AError
 from w2a_tui.model import N_STATES, WAIT_STATES, Source, State
 from w2a_tui.store import Interval, StateStore
 from w2a_tui.store.evidence_table import EvidenceTable
-from w2a_tui.tui.palette import LOOKS
+from w2a_tui.tui.view.looks import LOOKS
 
 Mask = npt.NDArray[np.bool_]
 # Which rows of the evidence table a query accepts (vectorised: one call per query).
