@@ -42,13 +42,6 @@ class MainScreen(Screen[None]):
         content-align: center middle; text-style: bold; }
     MainScreen.-too-small #too-small { display: block; }
     MainScreen.-too-small #body { display: none; }
-    Timeline { background: $background; }
-    Timeline > .timeline--label { color: $text; }
-    Timeline > .timeline--label-current { background: $accent; color: $text; text-style: bold; }
-    Timeline > .timeline--vm { background: $boost; text-style: bold; }
-    Timeline > .timeline--vm-current { background: $accent; text-style: bold; }
-    Timeline > .timeline--ruler { color: $text-muted; }
-    Timeline > .timeline--mark { color: $warning; text-style: bold; }
     """
 
     BINDINGS = bindings()
@@ -111,11 +104,14 @@ class MainScreen(Screen[None]):
     @on(Timeline.Changed)
     def refresh_status(self) -> None:
         tl = self.timeline
+        state = tl.state
+        if state is None:  # not mounted yet
+            return
         iv = tl.interval_under_cursor()
-        lane = self.store.lanes[tl.lane] if self.store.lanes else None
+        lane = self.store.lanes[state.lane] if self.store.lanes else None
         self.query_one("#status", Static).update(
             status_text(
-                tl.view,
+                state,
                 lane,
                 iv,
                 self.store.start_ns,
@@ -189,18 +185,18 @@ class MainScreen(Screen[None]):
     def action_transition(self, direction: int) -> None:
         tl = self.timeline
         if direction > 0:
-            iv = self.store.next_transition(tl.lane, tl.view.cursor)
+            iv = self.store.next_transition(tl.lane, tl.cursor)
         else:
-            iv = self.store.prev_transition(tl.lane, tl.view.cursor)
+            iv = self.store.prev_transition(tl.lane, tl.cursor)
         self._jump(iv, "state change " + ("after" if direction > 0 else "before") + " the cursor")
 
     def action_wait(self, direction: int) -> None:
         tl = self.timeline
         states = set(WAIT_STATES)
         if direction > 0:
-            iv = self.store.next_transition(tl.lane, tl.view.cursor, states)
+            iv = self.store.next_transition(tl.lane, tl.cursor, states)
         else:
-            iv = self.store.prev_transition(tl.lane, tl.view.cursor, states)
+            iv = self.store.prev_transition(tl.lane, tl.cursor, states)
         self._jump(iv, "wait " + ("after" if direction > 0 else "before") + " the cursor")
 
     def action_same_state(self, direction: int) -> None:
@@ -211,13 +207,13 @@ class MainScreen(Screen[None]):
             return
         states = {here.state}
         if direction > 0:
-            iv = self.store.next_transition(tl.lane, tl.view.cursor, states)
+            iv = self.store.next_transition(tl.lane, tl.cursor, states)
         else:
             iv = self.store.prev_transition(tl.lane, here.start, states)
         self._jump(iv, f"other {here.state.label} on this lane")
         if iv is not None:
-            tl.view.ensure_visible(iv.end - 1 if iv.end - iv.start < tl.view.span else iv.start)
-            tl.changed()
+            t0, t1 = tl.window
+            tl.ensure_visible(iv.end - 1 if iv.end - iv.start < t1 - t0 else iv.start)
 
     def action_toggle_vm(self) -> None:
         self.timeline.toggle_vm()
@@ -234,8 +230,9 @@ class MainScreen(Screen[None]):
     def action_bookmark(self) -> None:
         tl = self.timeline
         if tl.toggle_bookmark():
-            number = tl.bookmarks.index(tl.view.cursor) + 1
-            self.notify(f"bookmark {number} of {len(tl.bookmarks)} set (b lists them)", timeout=2)
+            marks = [t for t, _ in tl.marks()]
+            number = marks.index(tl.cursor) + 1
+            self.notify(f"bookmark {number} of {len(marks)} set (b lists them)", timeout=2)
         else:
             self.notify("bookmark removed", timeout=2)
 
@@ -274,7 +271,7 @@ class MainScreen(Screen[None]):
                 return
             tl = self.timeline
             try:
-                t = parse_time(text, origin=self.store.start_ns, cursor=tl.view.cursor)
+                t = parse_time(text, origin=self.store.start_ns, cursor=tl.cursor)
             except W2AError as err:
                 self.notify(err.message, severity="error")
                 return
@@ -318,7 +315,7 @@ class MainScreen(Screen[None]):
             return
         tl = self.timeline
         forward = direction > 0
-        iv = matches.next_after(tl.view.cursor, tl.lane, forward=forward)
+        iv = matches.next_after(tl.cursor, tl.lane, forward=forward)
         if iv is None:
             iv = matches.first(forward=forward)
             where = "start" if forward else "end"
@@ -338,7 +335,7 @@ class MainScreen(Screen[None]):
             return ""
         tl = self.timeline
         rank = "-"
-        if self.match_at is not None and self.match_at[:2] == (tl.lane, tl.view.cursor):
+        if self.match_at is not None and self.match_at[:2] == (tl.lane, tl.cursor):
             rank = f"{self.match_at[2]:,}"
         return f"/{matches.query.text} {rank}/{matches.total:,}"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from rich.text import Text
 
@@ -16,7 +17,6 @@ from w2a_tui.model import TraceMeta, VmInfo
 from w2a_tui.store import Interval, LaneInfo
 from w2a_tui.tui.view.looks import LOOKS, StateLook
 from w2a_tui.tui.view.timefmt import format_duration, format_time
-from w2a_tui.tui.view.viewport import Viewport
 
 # Timestamps this large are ns since 1970 (LTTng folds the realtime offset in): worth
 # showing as a wall-clock date; smaller ones are a monotonic clock with no date.
@@ -104,8 +104,21 @@ def legend_text(mono: bool, width: int = 200) -> Text:
     return Text("\n").join(lines)
 
 
+class CursorWindow(Protocol):
+    """What the status line shows of the timeline (a `Viewport` or a `TimelineState`)."""
+
+    @property
+    def cursor(self) -> int: ...
+    @property
+    def selection(self) -> tuple[int, int] | None: ...
+    @property
+    def span(self) -> int: ...
+    @property
+    def ns_per_col(self) -> float: ...
+
+
 def status_text(
-    view: Viewport,
+    view: CursorWindow,
     lane: LaneInfo | None,
     iv: Interval | None,
     origin: int,

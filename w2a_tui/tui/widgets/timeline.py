@@ -4,13 +4,19 @@ Line API: `render_line(y)` draws only the visible rows, and each lane asks the s
 per-column summary of just the visible window (two samples per cell), so a frame costs
 O(visible rows x columns), whatever the trace size. The widget owns the view state
 (viewport, current row, collapsed VMs, bookmarks); the app binds keys to its methods.
+
+The widget announces its state: every public move goes through `@announces`, which, once
+the outermost move returns, snapshots cursor, lane, window and selection into the reactive
+`state`. Its watcher redraws and posts one `Timeline.Changed` carrying the snapshot, at most
+once per message-loop turn however many moves a key or a drag made (a burst is coalesced).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from functools import wraps
+from typing import ClassVar, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +25,7 @@ from sortedcontainers import SortedList
 from textual import events
 from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -40,6 +47,50 @@ RULER_ROWS = 2
 LABEL_WIDTH = 16
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineState:
+    """What listeners (status bar, drill-down, find) need to know of the timeline."""
+
+    cursor: int
+    lane: int
+    row: int
+    window: tuple[int, int]
+    cols: int
+    selection: tuple[int, int] | None = None
+    bookmarks: tuple[int, ...] = ()
+
+    @property
+    def span(self) -> int:
+        return self.window[1] - self.window[0]
+
+    @property
+    def ns_per_col(self) -> float:
+        return self.span / max(1, self.cols)
+
+
+Move = Callable[Concatenate["Timeline", P], R]
+
+
+def announces(method: Move[P, R]) -> Move[P, R]:
+    """A move of the timeline: when the outermost one returns, publish the new state."""
+
+    @wraps(method)
+    def wrapper(self: Timeline, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        self._moving += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._moving -= 1
+            if not self._moving:
+                self._publish()
+
+    return wrapper
+
+
 @dataclass(frozen=True, slots=True)
 class _RunsKey:
     lane: int
@@ -53,7 +104,13 @@ class Timeline(Widget, can_focus=True):
     """Lanes of vCPU states under a time ruler."""
 
     DEFAULT_CSS = """
-    Timeline { height: 1fr; }
+    Timeline { height: 1fr; background: $background; }
+    Timeline > .timeline--label { color: $text; }
+    Timeline > .timeline--label-current { background: $accent; color: $text; text-style: bold; }
+    Timeline > .timeline--vm { background: $boost; text-style: bold; }
+    Timeline > .timeline--vm-current { background: $accent; text-style: bold; }
+    Timeline > .timeline--ruler { color: $text-muted; }
+    Timeline > .timeline--mark { color: $warning; text-style: bold; }
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -67,6 +124,18 @@ class Timeline(Widget, can_focus=True):
 
     class Changed(Message):
         """Cursor, window, row or selection moved: status bar and drill-down follow."""
+
+        def __init__(self, timeline: Timeline, state: TimelineState) -> None:
+            super().__init__()
+            self.timeline = timeline
+            self.state = state
+
+        @property
+        def control(self) -> Timeline:
+            return self.timeline
+
+    # Set only by `_publish`; the watcher redraws and (coalesced) tells the listeners.
+    state: reactive[TimelineState | None] = reactive(None, init=False, layout=False)
 
     def __init__(self, store: StateStore, *, mono: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -82,6 +151,8 @@ class Timeline(Widget, can_focus=True):
         self._runs: dict[_RunsKey, LaneRuns] = {}
         self._lines: tuple[tuple[int, int, int, int], list[tuple[int, int]]] | None = None
         self._drag_from: int | None = None
+        self._moving = 0  # depth of nested `@announces` moves
+        self._announce_pending = False
 
     # --- geometry -----------------------------------------------------------------------
     @property
@@ -121,16 +192,26 @@ class Timeline(Widget, can_focus=True):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return RULER_ROWS + len(self.rows)
 
+    @announces
     def on_resize(self, event: events.Resize) -> None:
         self.view.set_cols(self.lane_cols)
         self._runs.clear()
-        self._scroll_to_row()
-        self.post_message(self.Changed())
+
+    def on_mount(self) -> None:
+        self._publish()
 
     # --- state accessors ----------------------------------------------------------------
     @property
     def current_row(self) -> Row:
         return self.rows[self.row]
+
+    @property
+    def cursor(self) -> int:
+        return self.view.cursor
+
+    @property
+    def window(self) -> tuple[int, int]:
+        return (self.view.t0, self.view.t1)
 
     @property
     def lane(self) -> int:
@@ -229,11 +310,31 @@ class Timeline(Widget, can_focus=True):
         lane = self.runs_of(row.lane, cols, foot=sub == 1).strip(cursor)
         return Strip([*label, *lane], lw + cols)
 
-    def changed(self) -> None:
-        """Redraw and tell listeners (status bar, drill-down)."""
+    def _publish(self) -> None:
+        """Snapshot the state after a move; the reactive fires only when it differs."""
         self._scroll_to_row()
-        self.refresh()
-        self.post_message(self.Changed())
+        view = self.view
+        self.state = TimelineState(
+            cursor=view.cursor,
+            lane=self.lane,
+            row=self.row,
+            window=(view.t0, view.t1),
+            cols=view.cols,
+            selection=view.selection,
+            bookmarks=tuple(self.bookmarks),
+        )
+        self.refresh()  # also for moves that leave the state as it was (collapse, scroll)
+
+    def watch_state(self, state: TimelineState | None) -> None:
+        if state is None or self._announce_pending:
+            return
+        self._announce_pending = True
+        self.call_later(self._announce)
+
+    def _announce(self) -> None:
+        self._announce_pending = False
+        if self.state is not None:
+            self.post_message(self.Changed(self, self.state))
 
     def _scroll_to_row(self) -> None:
         vis = self.visible_rows
@@ -244,9 +345,9 @@ class Timeline(Widget, can_focus=True):
         self.top = max(0, min(self.top, max(0, len(self.rows) - vis)))
 
     # --- actions (bound by the app) -------------------------------------------------------
+    @announces
     def zoom(self, factor: float, around: int | None = None) -> None:
         self.view.zoom(factor, around)
-        self.changed()
 
     def zoom_in(self) -> None:
         self.zoom(1 / ZOOM_STEP)
@@ -254,26 +355,32 @@ class Timeline(Widget, can_focus=True):
     def zoom_out(self) -> None:
         self.zoom(ZOOM_STEP)
 
+    @announces
     def pan(self, direction: int) -> None:
         self.view.pan(direction * PAN_FRACTION)
-        self.changed()
 
+    @announces
     def step_cursor(self, cells: int, *, extend: bool = False) -> None:
         self.view.step_cursor(cells)
         if extend:
             self.view.extend_selection_to_cursor()
-        self.changed()
 
+    @announces
     def goto(self, t: int, *, extend: bool = False) -> None:
         self.view.move_cursor(t)
         if extend:
             self.view.extend_selection_to_cursor()
-        self.changed()
 
+    @announces
     def move_row(self, delta: int) -> None:
         self.row = max(0, min(len(self.rows) - 1, self.row + delta))
-        self.changed()
 
+    @announces
+    def ensure_visible(self, t: int) -> None:
+        """Scroll (never zoom) so that `t` is on screen."""
+        self.view.ensure_visible(t)
+
+    @announces
     def select_lane(self, lane: int) -> None:
         """Make `lane` current, expanding its VM if collapsed."""
         vm = self.store.lanes[lane].vm_pid
@@ -282,8 +389,8 @@ class Timeline(Widget, can_focus=True):
             self.rows = build_rows(self.store.lanes, self.collapsed)
             self._lines = None
         self.row = row_of_lane(self.rows, lane)
-        self.changed()
 
+    @announces
     def toggle_vm(self) -> None:
         """Collapse/expand the current row's VM; the cursor lands on its header row."""
         vm = self.current_row.vm_pid
@@ -294,8 +401,8 @@ class Timeline(Widget, can_focus=True):
         self.rows = build_rows(self.store.lanes, self.collapsed)
         self._lines = None
         self.row = next(i for i, r in enumerate(self.rows) if r.is_vm and r.vm_pid == vm)
-        self.changed()
 
+    @announces
     def fit(self) -> None:
         """`f`: zoom to the selection if there is one (then drop it), else show everything."""
         sel = self.view.selection
@@ -304,29 +411,29 @@ class Timeline(Widget, can_focus=True):
             self.view.clear_selection()
         else:
             self.view.show_all()
-        self.changed()
 
+    @announces
     def show_interval(self, iv: Interval) -> None:
         """Cursor on `iv`'s start and its lane, zoomed so the whole interval is visible."""
         self.select_lane(iv.lane)
         self.view.show_range(iv.start, iv.end, margin=0.25)
         self.view.move_cursor(iv.start)
-        self.changed()
 
+    @announces
     def toggle_selection(self) -> None:
         self.view.start_or_extend_selection()
-        self.changed()
 
+    @announces
     def clear_selection(self) -> None:
         self.view.clear_selection()
-        self.changed()
 
+    @announces
     def add_bookmark(self) -> None:
         if self.view.cursor not in self.bookmarks:
             self.bookmarks.add(self.view.cursor)
         self.bookmark_lanes[self.view.cursor] = self.lane
-        self.changed()
 
+    @announces
     def toggle_bookmark(self) -> bool:
         """`m`: bookmark the cursor time, or remove the bookmark the cursor is on (after
         `'` jumped there). True when a bookmark was set."""
@@ -336,16 +443,17 @@ class Timeline(Widget, can_focus=True):
         self.add_bookmark()
         return True
 
+    @announces
     def remove_bookmark(self, t: int) -> None:
         if t in self.bookmarks:
             self.bookmarks.remove(t)
         self.bookmark_lanes.pop(t, None)
-        self.changed()
 
     def marks(self) -> list[tuple[int, int]]:
         """(time, lane) of every bookmark, in time order."""
         return [(t, self.bookmark_lanes.get(t, self.lane)) for t in self.bookmarks]
 
+    @announces
     def next_bookmark(self) -> int | None:
         """The first bookmark after the cursor, wrapping around to the first one."""
         if not self.bookmarks:
@@ -362,6 +470,7 @@ class Timeline(Widget, can_focus=True):
             return None
         return self.view.time_of(col)
 
+    @announces
     def on_mouse_down(self, event: events.MouseDown) -> None:
         t = self._time_at_x(event.x)
         index = self.row_at(event.y)
@@ -372,8 +481,8 @@ class Timeline(Widget, can_focus=True):
             self.view.move_cursor(t)
             self._drag_from = t
             self.capture_mouse()
-        self.changed()
 
+    @announces
     def on_mouse_move(self, event: events.MouseMove) -> None:
         if self._drag_from is None or not event.button:
             return
@@ -383,7 +492,6 @@ class Timeline(Widget, can_focus=True):
         self.view.anchor = self._drag_from
         self.view.sel_end = t
         self.view.move_cursor(t)
-        self.changed()
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
         self._drag_from = None
