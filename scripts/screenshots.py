@@ -30,6 +30,8 @@ SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
     # The longest disk waits of db01 (the second VM): summary, two VMs right, reason 3.
     "summary-disk-db01": ((100, 30), ("t", "right", "right", "3")),
     "drilldown-disk-db01": ((100, 30), ("t", "right", "right", "3", "enter")),
+    # The same summary, of a selected range only (space, 20 cells right, v, t).
+    "summary-selection": ((100, 30), ("w", "w", "space", *["right"] * 20, "v", "t")),
     "help": ((120, 36), ("question_mark",)),
     "main-80x24": ((80, 24), ()),
 }

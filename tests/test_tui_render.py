@@ -21,7 +21,6 @@ from w2a_tui.tui.screens.summary import (
     cause_text,
     histogram,
     reason_tabs,
-    stacked_bar,
     vm_labels,
     wait_durations,
 )
@@ -29,6 +28,7 @@ from w2a_tui.tui.screens.warnings import readable, warnings_text
 from w2a_tui.tui.view.chrome import header_text, legend_text, status_text
 from w2a_tui.tui.view.details import describe, meaning, thread_roles
 from w2a_tui.tui.view.looks import LOOKS, NO_DATA
+from w2a_tui.tui.view.numbers import stacked_bar
 from w2a_tui.tui.view.render import (
     CURSOR_GLYPH,
     HALF_BLOCK,

@@ -70,5 +70,9 @@ class TestSummaryAndHelp:
     ) -> None:
         assert snap_compare(app, press=["t", "right", "right", "3"], terminal_size=(80, 24))
 
+    def test_summary_of_a_selection(self, snap_compare: SnapCompare, app: W2AApp) -> None:
+        keys = ["w", "w", "space", *["right"] * 20, "v", "t"]
+        assert snap_compare(app, press=keys, terminal_size=(100, 30))
+
     def test_help(self, snap_compare: SnapCompare, app: W2AApp) -> None:
         assert snap_compare(app, press=["question_mark"], terminal_size=(120, 40))

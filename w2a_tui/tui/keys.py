@@ -65,7 +65,7 @@ KEYMAP: Final[tuple[tuple[str, tuple[Key, ...]], ...]] = (
             Key("enter", "details", "Enter", "why? explain the interval here", "why?"),
             Key("less_than_sign", "same_state(-1)", "<", "previous interval in the same state"),
             Key("greater_than_sign", "same_state(1)", ">", "next interval in the same state"),
-            Key("t", "summary", "t", "summary, longest waits per reason", "summary"),
+            Key("t", "summary", "t", "summary (of the selection if any)", "summary"),
             Key("exclamation_mark", "warnings", "!", "the analysis' warnings (lost events)"),
             Key("question_mark", "help", "?", "this help", "help"),
             Key("q", "quit", "q", "quit", "quit"),

@@ -345,6 +345,13 @@ class MainScreen(Screen[None]):
                 self.timeline.show_interval(iv)
                 self.open_details()
 
+        selection = self.timeline.selection
+        if selection is not None and selection[1] > selection[0]:
+            # The same summary, of the selected range only (built afresh: ranges change).
+            self.app.push_screen(
+                SummaryScreen(self.store, mono=self.mono, window=selection), done
+            )
+            return
         # Built once and kept installed: reopening is instant (~0.2 s of layout saved) and
         # comes back on the VM and reason the user left it at.
         if not self.app.is_screen_installed(SUMMARY_SCREEN):

@@ -214,6 +214,10 @@ class Timeline(Widget, can_focus=True):
         return (self.view.t0, self.view.t1)
 
     @property
+    def selection(self) -> tuple[int, int] | None:
+        return self.view.selection
+
+    @property
     def lane(self) -> int:
         """The lane of the current row (a VM row stands for its first lane)."""
         row = self.current_row
