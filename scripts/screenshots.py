@@ -32,6 +32,10 @@ SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
     "drilldown-disk-db01": ((100, 30), ("t", "right", "right", "3", "enter")),
     # The same summary, of a selected range only (space, 20 cells right, v, t).
     "summary-selection": ((100, 30), ("w", "w", "space", *["right"] * 20, "v", "t")),
+    # Who ran on each host CPU: vCPUs coloured by VM, host threads grey, irq marked.
+    "pcpu": ((120, 36), ("p",)),
+    # Zoomed in on a pCPU with the drill-down of what ran there.
+    "pcpu-drilldown": ((120, 36), ("p", *["w"] * 6, "down", *["right"] * 30, "enter")),
     "help": ((120, 36), ("question_mark",)),
     "main-80x24": ((80, 24), ()),
 }

@@ -42,6 +42,7 @@ KEYMAP: Final[tuple[tuple[str, tuple[Key, ...]], ...]] = (
             Key("right_square_bracket", "wait(1)", "]", "next wait on the lane"),
             Key("g", "goto", "g", "go to a time: 1.5s, +200us, raw ns", "go to"),
             Key("tab", "toggle_vm", "Tab", "collapse or expand the current VM"),
+            Key("p", "pcpu", "p", "host CPU lanes (who ran where) / vCPU lanes", "pCPUs"),
         ),
     ),
     (

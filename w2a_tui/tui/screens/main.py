@@ -11,16 +11,18 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from w2a_tui.errors import W2AError
-from w2a_tui.model import WAIT_STATES
+from w2a_tui.model import WAIT_STATES, State
 from w2a_tui.store import Interval, StateStore
+from w2a_tui.store.pcpu import cpu_running
 from w2a_tui.tui.keys import bindings
 from w2a_tui.tui.screens.bookmarks import BookmarksScreen
 from w2a_tui.tui.screens.help import HelpScreen
 from w2a_tui.tui.screens.prompt import Prompt
-from w2a_tui.tui.screens.summary import SummaryScreen
+from w2a_tui.tui.screens.summary import SummaryScreen, vm_labels
 from w2a_tui.tui.screens.warnings import WarningsScreen
 from w2a_tui.tui.view.chrome import header_text, legend_text, status_text
 from w2a_tui.tui.view.details import describe, thread_roles
+from w2a_tui.tui.view.pcpu import describe_pcpu, occupant_text, pcpu_legend
 from w2a_tui.tui.view.search import Matches, parse_query
 from w2a_tui.tui.view.timefmt import parse_time
 from w2a_tui.tui.widgets.timeline import Timeline
@@ -55,6 +57,8 @@ class MainScreen(Screen[None]):
         self.matches: Matches | None = None  # the last `/` query's matches
         # (lane, time, 1-based rank) of the match `n`/`N` last went to.
         self.match_at: tuple[int, int, int] | None = None
+        self.vm_label = vm_labels(store)
+        self._legend_pcpu = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="body"):
@@ -97,7 +101,7 @@ class MainScreen(Screen[None]):
     def on_resize(self, event: Resize) -> None:
         small = event.size.width < MIN_WIDTH or event.size.height < MIN_HEIGHT
         self.set_class(small, "-too-small")
-        self.query_one("#legend", Static).update(legend_text(self.mono, event.size.width))
+        self._update_legend(event.size.width)
         self.query_one("#header", Static).update(self._header(event.size.width))
         self.refresh_status()
 
@@ -108,7 +112,14 @@ class MainScreen(Screen[None]):
         if state is None:  # not mounted yet
             return
         iv = tl.interval_under_cursor()
-        lane = self.store.lanes[state.lane] if self.store.lanes else None
+        lanes = tl.store.lanes
+        lane = lanes[state.lane] if lanes else None
+        lane_text = state_text = None
+        if lane is not None and state.pcpu:
+            lane_text = f"pCPU {lane.vcpu}"
+            state_text = occupant_text(iv, self.vm_label) if iv is not None else None
+        elif lane is not None:
+            lane_text = f"{self.vm_label.get(lane.vm_pid, lane.vm_name)} vCPU {lane.vcpu}"
         self.query_one("#status", Static).update(
             status_text(
                 state,
@@ -117,15 +128,33 @@ class MainScreen(Screen[None]):
                 self.store.start_ns,
                 find=self._find_status(),
                 width=self.size.width,
+                lane_text=lane_text,
+                state_text=state_text,
             )
         )
+        if state.pcpu != self._legend_pcpu:
+            self._legend_pcpu = state.pcpu
+            self._update_legend(self.size.width)
         if self.has_class("-details"):
             self._show_details(iv)
+
+    def _update_legend(self, width: int) -> None:
+        legend = self.query_one("#legend", Static)
+        if self._legend_pcpu:
+            legend.update(pcpu_legend(self.store.vms, self.vm_label, self.mono))
+        else:
+            legend.update(legend_text(self.mono, width))
 
     def _show_details(self, iv: Interval | None) -> None:
         panel = self.query_one("#details", Static)
         if iv is None:
             panel.update("no interval under the cursor on this lane")
+            return
+        tl = self.timeline
+        if tl.pcpu:
+            cpu = tl.store.lanes[iv.lane].vcpu
+            origin = self.store.start_ns
+            panel.update(describe_pcpu(iv, cpu, self.vm_label, origin, self.mono))
             return
         lane = self.store.lanes[iv.lane]
         vm = next((v for v in self.store.vms if v.pid == lane.vm_pid), None)
@@ -138,8 +167,32 @@ class MainScreen(Screen[None]):
                 self.mono,
                 self.roles,
                 lost_events=self.store.meta.lost_events,
+                pcpu=self._pcpu_of(iv, lane.tid),
             )
         )
+
+    def _pcpu_of(self, iv: Interval, tid: int) -> int | None:
+        """The host CPU a guest, hypervisor or preempted interval was on."""
+        pcpu = self.store.pcpu
+        if pcpu is None:
+            return None
+        if iv.state in (State.GUEST, State.HYPERVISOR):
+            return cpu_running(pcpu, tid, iv.start)
+        if iv.state is State.PREEMPTED and iv.evidence is not None:
+            return cpu_running(pcpu, iv.evidence.next_tid, iv.start)
+        return None
+
+    def _vcpu_view(self) -> None:
+        """Back to the vCPU lanes before a jump to a vCPU interval (find, summary, marks)."""
+        if self.timeline.pcpu:
+            self.timeline.toggle_pcpu()
+
+    def action_pcpu(self) -> None:
+        tl = self.timeline
+        if not tl.toggle_pcpu():
+            self.notify(
+                "no host CPU lanes: reopen the trace with --no-cache to build them", timeout=3
+            )
 
     # --- actions --------------------------------------------------------------------------
     def action_zoom_in(self) -> None:
@@ -185,18 +238,18 @@ class MainScreen(Screen[None]):
     def action_transition(self, direction: int) -> None:
         tl = self.timeline
         if direction > 0:
-            iv = self.store.next_transition(tl.lane, tl.cursor)
+            iv = tl.store.next_transition(tl.lane, tl.cursor)
         else:
-            iv = self.store.prev_transition(tl.lane, tl.cursor)
+            iv = tl.store.prev_transition(tl.lane, tl.cursor)
         self._jump(iv, "state change " + ("after" if direction > 0 else "before") + " the cursor")
 
     def action_wait(self, direction: int) -> None:
         tl = self.timeline
         states = set(WAIT_STATES)
         if direction > 0:
-            iv = self.store.next_transition(tl.lane, tl.cursor, states)
+            iv = tl.store.next_transition(tl.lane, tl.cursor, states)
         else:
-            iv = self.store.prev_transition(tl.lane, tl.cursor, states)
+            iv = tl.store.prev_transition(tl.lane, tl.cursor, states)
         self._jump(iv, "wait " + ("after" if direction > 0 else "before") + " the cursor")
 
     def action_same_state(self, direction: int) -> None:
@@ -207,9 +260,9 @@ class MainScreen(Screen[None]):
             return
         states = {here.state}
         if direction > 0:
-            iv = self.store.next_transition(tl.lane, tl.cursor, states)
+            iv = tl.store.next_transition(tl.lane, tl.cursor, states)
         else:
-            iv = self.store.prev_transition(tl.lane, here.start, states)
+            iv = tl.store.prev_transition(tl.lane, here.start, states)
         self._jump(iv, f"other {here.state.label} on this lane")
         if iv is not None:
             t0, t1 = tl.window
@@ -241,6 +294,7 @@ class MainScreen(Screen[None]):
 
         def done(mark: tuple[int, int] | None) -> None:
             if mark is not None:
+                self._vcpu_view()
                 tl.select_lane(mark[1])
                 tl.goto(mark[0])
 
@@ -322,6 +376,7 @@ class MainScreen(Screen[None]):
             self.notify(f"search wrapped around to the trace {where}", timeout=2)
         if iv is None:  # cannot happen with matches.total > 0; kept for safety
             return
+        self._vcpu_view()
         tl.select_lane(iv.lane)
         tl.goto(iv.start)
         self.match_at = (iv.lane, iv.start, matches.position(iv))
@@ -342,15 +397,14 @@ class MainScreen(Screen[None]):
     def action_summary(self) -> None:
         def done(iv: Interval | None) -> None:
             if iv is not None:
+                self._vcpu_view()
                 self.timeline.show_interval(iv)
                 self.open_details()
 
         selection = self.timeline.selection
         if selection is not None and selection[1] > selection[0]:
             # The same summary, of the selected range only (built afresh: ranges change).
-            self.app.push_screen(
-                SummaryScreen(self.store, mono=self.mono, window=selection), done
-            )
+            self.app.push_screen(SummaryScreen(self.store, mono=self.mono, window=selection), done)
             return
         # Built once and kept installed: reopening is instant (~0.2 s of layout saved) and
         # comes back on the VM and reason the user left it at.

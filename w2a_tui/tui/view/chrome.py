@@ -125,17 +125,23 @@ def status_text(
     *,
     find: str = "",
     width: int = 200,
+    lane_text: str | None = None,
+    state_text: str | None = None,
 ) -> Text:
     """Cursor time, selection, lane, the state under the cursor and its length, the find
-    position (`/disk 3/120`), cell size and window; the last ones go first when narrow."""
+    position (`/disk 3/120`), cell size and window; the last ones go first when narrow.
+    `lane_text` / `state_text` name the lane and what it does when the default (VM name,
+    vCPU, state) does not fit: a pCPU lane, VMs that share a name."""
     pieces: list[Piece] = [(9, f" ▼ {format_time(view.cursor, origin)}", "bold")]
     sel = view.selection
     if sel is not None:
         pieces.append((6, f"  sel {format_duration(sel[1] - sel[0])}", ""))
-    if lane is not None:
+    if lane_text is not None:
+        pieces.append((7, f"  {lane_text}", ""))
+    elif lane is not None:
         pieces.append((7, f"  {lane.vm_name} vCPU {lane.vcpu}", ""))
     if iv is not None:
-        pieces.append((8, f"  {iv.state.label}", "bold"))
+        pieces.append((8, f"  {state_text or iv.state.label}", "bold"))
         pieces.append((7, f" {format_duration(iv.duration)}", ""))
     if find:
         pieces.append((5, f"  │ {find}", ""))

@@ -79,6 +79,7 @@ def describe(
     roles: Mapping[int, str] | None = None,
     *,
     lost_events: int = 0,
+    pcpu: int | None = None,
 ) -> Text:
     """Several lines: header, meaning, timing, reason/rule, evidence, last exit, preemptor.
     `roles` names known threads (see `thread_roles`); `lost_events` (the trace's count)
@@ -92,6 +93,8 @@ def describe(
     text.append(f" {state.label}", style="bold")
     text.append(f"   {lane.vm_name} [{lane.vm_pid}]  vCPU {lane.vcpu}")
     text.append(f"  thread {lane.tid} {lane.comm}")
+    if pcpu is not None:
+        text.append(f"  on pCPU {pcpu}")
     text.append(f"\n{meaning(iv, lost_events)}", style="italic")
     text.append(
         f"\nstart {format_time(iv.start, origin)}  end {format_time(iv.end, origin)}"

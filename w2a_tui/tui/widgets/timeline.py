@@ -29,8 +29,10 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from w2a_tui.analysis.pcpu import IDLE_LOOK
 from w2a_tui.model import State
 from w2a_tui.store import ColumnSummary, Interval, StateStore
+from w2a_tui.store.pcpu import cpu_running, lane_of_cpu
 from w2a_tui.tui.view.looks import NO_DATA
 from w2a_tui.tui.view.render import (
     LaneRuns,
@@ -62,6 +64,7 @@ class TimelineState:
     cols: int
     selection: tuple[int, int] | None = None
     bookmarks: tuple[int, ...] = ()
+    pcpu: bool = False  # lanes are host CPUs (`p`), not vCPUs
 
     @property
     def span(self) -> int:
@@ -139,7 +142,8 @@ class Timeline(Widget, can_focus=True):
 
     def __init__(self, store: StateStore, *, mono: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.store = store
+        self.vcpu_store = store
+        self.store = store  # the lanes shown: `vcpu_store`, or its `pcpu` store after `p`
         self.mono = mono
         self.view = Viewport.fit(store.start_ns, store.end_ns)
         self.collapsed: set[int] = set()
@@ -206,6 +210,14 @@ class Timeline(Widget, can_focus=True):
         return self.rows[self.row]
 
     @property
+    def pcpu(self) -> bool:
+        return self.store is not self.vcpu_store
+
+    @property
+    def _unit(self) -> str:
+        return "pCPU" if self.pcpu else "vCPU"
+
+    @property
     def cursor(self) -> int:
         return self.view.cursor
 
@@ -243,10 +255,12 @@ class Timeline(Widget, can_focus=True):
                 self._runs.clear()
             n = cols if self.mono else 2 * cols
             summary = self.store.column_summary(lane, view.t0, view.t1, n)
+            samples = summary.dominant
             if foot:
-                runs = foot_runs(foot_samples(summary.time, summary.dominant), cols)
-            else:
-                runs = lane_runs(summary.dominant, cols, mono=self.mono)
+                samples = foot_samples(summary.time, samples)
+            if self.pcpu:  # an idle host CPU is drawn blank
+                samples = np.where(samples == IDLE_LOOK, NO_DATA, samples).astype(np.uint8)
+            runs = foot_runs(samples, cols) if foot else lane_runs(samples, cols, mono=self.mono)
             self._runs[key] = runs
         return runs
 
@@ -326,6 +340,7 @@ class Timeline(Widget, can_focus=True):
             cols=view.cols,
             selection=view.selection,
             bookmarks=tuple(self.bookmarks),
+            pcpu=self.pcpu,
         )
         self.refresh()  # also for moves that leave the state as it was (collapse, scroll)
 
@@ -380,6 +395,33 @@ class Timeline(Widget, can_focus=True):
         self.row = max(0, min(len(self.rows) - 1, self.row + delta))
 
     @announces
+    def toggle_pcpu(self) -> bool:
+        """`p`: host CPU lanes <-> vCPU lanes, same window and cursor. The current row goes
+        to the CPU running the current vCPU's thread at the cursor, and back to the vCPU
+        of the thread under the cursor (when it is one). False when there are no pCPU lanes."""
+        pcpu = self.vcpu_store.pcpu
+        if pcpu is None or not pcpu.lanes:
+            return False
+        here = self.interval_under_cursor()
+        t = self.view.cursor
+        if self.pcpu:
+            tid = here.evidence.next_tid if here is not None and here.evidence else -1
+            lane = next((x.index for x in self.vcpu_store.lanes if x.tid == tid), None)
+            self.store = self.vcpu_store
+            unit = "vCPU"
+        else:
+            cpu = cpu_running(pcpu, self.vcpu_store.lanes[self.lane].tid, t)
+            lane = lane_of_cpu(pcpu, cpu) if cpu is not None else None
+            self.store = pcpu
+            unit = "pCPU"
+        self.collapsed.clear()
+        self.rows = build_rows(self.store.lanes, unit=unit)
+        self._lines = None
+        self._runs.clear()
+        self.row = row_of_lane(self.rows, lane) if lane is not None else min(1, len(self.rows) - 1)
+        return True
+
+    @announces
     def ensure_visible(self, t: int) -> None:
         """Scroll (never zoom) so that `t` is on screen."""
         self.view.ensure_visible(t)
@@ -390,7 +432,7 @@ class Timeline(Widget, can_focus=True):
         vm = self.store.lanes[lane].vm_pid
         if vm in self.collapsed:
             self.collapsed.discard(vm)
-            self.rows = build_rows(self.store.lanes, self.collapsed)
+            self.rows = build_rows(self.store.lanes, self.collapsed, self._unit)
             self._lines = None
         self.row = row_of_lane(self.rows, lane)
 
@@ -402,7 +444,7 @@ class Timeline(Widget, can_focus=True):
             self.collapsed.discard(vm)
         else:
             self.collapsed.add(vm)
-        self.rows = build_rows(self.store.lanes, self.collapsed)
+        self.rows = build_rows(self.store.lanes, self.collapsed, self._unit)
         self._lines = None
         self.row = next(i for i, r in enumerate(self.rows) if r.is_vm and r.vm_pid == vm)
 
