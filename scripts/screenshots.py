@@ -36,6 +36,8 @@ SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
     "pcpu": ((120, 36), ("p",)),
     # Zoomed in on a pCPU with the drill-down of what ran there.
     "pcpu-drilldown": ((120, 36), ("p", *["w"] * 6, "down", *["right"] * 30, "enter")),
+    # Ctrl+P: every action by name, with its key.
+    "command-palette": ((100, 30), ("ctrl+p", *"wait", "wait:300")),
     "help": ((120, 36), ("question_mark",)),
     "main-80x24": ((80, 24), ()),
 }
@@ -53,6 +55,9 @@ async def shoot(
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         for key in keys:
+            if key.startswith("wait:"):  # let a worker (the palette's search) answer
+                await pilot.pause(int(key.removeprefix("wait:")) / 1000)
+                continue
             await pilot.press(key)
         await pilot.pause()
         path = out / f"{name}.svg"

@@ -29,3 +29,9 @@ class TestPcpuView:
 
     def test_80x24(self, snap_compare: SnapCompare, app: W2AApp) -> None:
         assert snap_compare(app, press=["p", "w", "w"], terminal_size=(80, 24))
+
+
+class TestCommandPalette:
+    def test_ctrl_p_filtered_by_name(self, snap_compare: SnapCompare, app: W2AApp) -> None:
+        keys = ["ctrl+p", *"wait", "wait:300"]
+        assert snap_compare(app, press=keys, terminal_size=(100, 30))
