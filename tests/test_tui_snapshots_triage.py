@@ -35,3 +35,9 @@ class TestCommandPalette:
     def test_ctrl_p_filtered_by_name(self, snap_compare: SnapCompare, app: W2AApp) -> None:
         keys = ["ctrl+p", *"wait", "wait:300"]
         assert snap_compare(app, press=keys, terminal_size=(100, 30))
+
+
+class TestSearch:
+    def test_results_list_of_combined_terms(self, snap_compare: SnapCompare, app: W2AApp) -> None:
+        keys = ["slash", *"disk >5ms", "enter", "L"]
+        assert snap_compare(app, press=keys, terminal_size=(120, 36))

@@ -71,7 +71,7 @@ class W2AApp(App[int]):
         if isinstance(screen, MainScreen):
             for _, keys in KEYMAP:
                 for key in keys:
-                    if key.action.startswith("app."):
+                    if key.action == "palette":
                         continue  # the palette itself
                     title = key.help[:1].upper() + key.help[1:]
                     yield SystemCommand(

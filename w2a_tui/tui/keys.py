@@ -58,6 +58,7 @@ KEYMAP: Final[tuple[tuple[str, tuple[Key, ...]], ...]] = (
             Key("slash", "find", "/", "find a state, reason, vector, thread", "find"),
             Key("n", "find_next(1)", "n", "next match (all lanes, time order)"),
             Key("N", "find_next(-1)", "N", "previous match (both wrap around)"),
+            Key("L", "results", "L", "list the matches (Enter jumps)"),
         ),
     ),
     (
@@ -69,7 +70,7 @@ KEYMAP: Final[tuple[tuple[str, tuple[Key, ...]], ...]] = (
             Key("t", "summary", "t", "summary (of the selection if any)", "summary"),
             Key("exclamation_mark", "warnings", "!", "the analysis' warnings (lost events)"),
             Key("question_mark", "help", "?", "this help", "help"),
-            Key("ctrl+p", "app.command_palette", "Ctrl+P", "palette: any action by name"),
+            Key("ctrl+p", "palette", "Ctrl+P", "palette: any action by name"),
             Key("q", "quit", "q", "quit", "quit"),
         ),
     ),

@@ -18,6 +18,7 @@ from w2a_tui.tui.keys import bindings
 from w2a_tui.tui.screens.bookmarks import BookmarksScreen
 from w2a_tui.tui.screens.help import HelpScreen
 from w2a_tui.tui.screens.prompt import Prompt
+from w2a_tui.tui.screens.results import ResultsScreen
 from w2a_tui.tui.screens.summary import SummaryScreen, vm_labels
 from w2a_tui.tui.screens.warnings import WarningsScreen
 from w2a_tui.tui.view.chrome import header_text, legend_text, status_text
@@ -340,7 +341,7 @@ class MainScreen(Screen[None]):
             if not text:
                 return
             try:
-                query = parse_query(text)
+                query = parse_query(text, self.store)
             except W2AError as err:
                 self.notify(err.message, severity="error")
                 return
@@ -358,7 +359,7 @@ class MainScreen(Screen[None]):
             self.notify(f"{query.what}: {matches.total:,} matches on {lanes}", timeout=3)
             self.action_find_next(1)
 
-        hint = "wait_disk · disk · preempt · hyp · 0xec · 236 · waker · a thread name"
+        hint = "disk · preempt cc1 · disk >5ms · 0xec · 6100 (tid) · db01 CPU 2/KVM"
         value = self.matches.query.text if self.matches else ""
         self.app.push_screen(Prompt("Find", hint, value), done)
 
@@ -381,6 +382,23 @@ class MainScreen(Screen[None]):
         tl.goto(iv.start)
         self.match_at = (iv.lane, iv.start, matches.position(iv))
         self.refresh_status()
+
+    def action_results(self) -> None:
+        matches = self.matches
+        if matches is None:
+            self.notify("no search yet: press / to find", timeout=2)
+            return
+
+        def done(iv: Interval | None) -> None:
+            if iv is not None:
+                self._vcpu_view()
+                tl = self.timeline
+                tl.select_lane(iv.lane)
+                tl.goto(iv.start)
+                self.match_at = (iv.lane, iv.start, matches.position(iv))
+                self.refresh_status()
+
+        self.app.push_screen(ResultsScreen(self.store, matches, self.vm_label), done)
 
     def _find_status(self) -> str:
         """`/disk 3/120` while the cursor is on the match `n` went to, `/disk -/120` once
@@ -411,6 +429,9 @@ class MainScreen(Screen[None]):
         if not self.app.is_screen_installed(SUMMARY_SCREEN):
             self.app.install_screen(SummaryScreen(self.store, mono=self.mono), SUMMARY_SCREEN)
         self.app.push_screen(SUMMARY_SCREEN, done)
+
+    def action_palette(self) -> None:
+        self.app.action_command_palette()
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.mono))
