@@ -41,3 +41,10 @@ class TestSearch:
     def test_results_list_of_combined_terms(self, snap_compare: SnapCompare, app: W2AApp) -> None:
         keys = ["slash", *"disk >5ms", "enter", "L"]
         assert snap_compare(app, press=keys, terminal_size=(120, 36))
+
+
+class TestFilters:
+    def test_one_vm(self, snap_compare: SnapCompare, app: W2AApp) -> None:
+        assert snap_compare(
+            app, press=["down", "down", "down", "down", "o"], terminal_size=(100, 30)
+        )

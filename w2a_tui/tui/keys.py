@@ -43,6 +43,10 @@ KEYMAP: Final[tuple[tuple[str, tuple[Key, ...]], ...]] = (
             Key("g", "goto", "g", "go to a time: 1.5s, +200us, raw ns", "go to"),
             Key("tab", "toggle_vm", "Tab", "collapse or expand the current VM"),
             Key("p", "pcpu", "p", "host CPU lanes (who ran where) / vCPU lanes", "pCPUs"),
+            Key("o", "only_vm", "o", "only the current VM's lanes (again: all)"),
+            Key("i", "hide_idle", "i", "hide lanes with no activity in the window"),
+            Key("u", "only_matches", "u", "only lanes with matches of the search"),
+            Key("x", "clear_filter", "x", "clear the lane filter"),
         ),
     ),
     (

@@ -60,6 +60,7 @@ class MainScreen(Screen[None]):
         self.match_at: tuple[int, int, int] | None = None
         self.vm_label = vm_labels(store)
         self._legend_pcpu = False
+        self._lane_filter = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="body"):
@@ -82,6 +83,7 @@ class MainScreen(Screen[None]):
             from_cache=self.from_cache,
             warnings=len(store.warnings),
             width=width,
+            lane_filter=self._lane_filter,
         )
 
     def on_mount(self) -> None:
@@ -133,6 +135,9 @@ class MainScreen(Screen[None]):
                 state_text=state_text,
             )
         )
+        if state.lane_filter != self._lane_filter:
+            self._lane_filter = state.lane_filter
+            self.query_one("#header", Static).update(self._header(self.size.width))
         if state.pcpu != self._legend_pcpu:
             self._legend_pcpu = state.pcpu
             self._update_legend(self.size.width)
@@ -182,6 +187,52 @@ class MainScreen(Screen[None]):
         if iv.state is State.PREEMPTED and iv.evidence is not None:
             return cpu_running(pcpu, iv.evidence.next_tid, iv.start)
         return None
+
+    def action_only_vm(self) -> None:
+        """`o`: only the current VM's lanes (again: all lanes)."""
+        tl = self.timeline
+        if tl.lane_filter is not None and tl.lane_filter[0].startswith("VM "):
+            tl.clear_lane_filter()
+            return
+        if tl.pcpu:
+            self.notify("o keeps one VM's vCPUs: press p for the vCPU lanes first", timeout=3)
+            return
+        vm = self.store.lanes[tl.lane].vm_pid
+        label = self.vm_label.get(vm, str(vm))
+        tl.set_lane_filter(f"VM {label}", frozenset(self.store.lanes_of_vm(vm)))
+
+    def action_hide_idle(self) -> None:
+        """`i`: hide the lanes with no activity (guest, hypervisor, preempted or ready time)
+        in the window shown now."""
+        tl = self.timeline
+        t0, t1 = tl.window
+        busy = (State.GUEST, State.HYPERVISOR, State.PREEMPTED, State.READY)
+        store = tl.store
+        active = frozenset(
+            lane.index
+            for lane in store.lanes
+            if sum(int(store.totals(lane.index, t0, t1)[s]) for s in busy) > 0
+        )
+        if not active:
+            self.notify("no lane is active in this window", timeout=3)
+            return
+        tl.set_lane_filter(f"{len(active)} lanes active in the window", active)
+
+    def action_only_matches(self) -> None:
+        """`u`: only the lanes with matches of the last search."""
+        matches = self.matches
+        if matches is None:
+            self.notify("no search yet: press / to find", timeout=2)
+            return
+        self._vcpu_view()
+        lanes = frozenset(i for i, hits in enumerate(matches.indexes) if len(hits))
+        self.timeline.set_lane_filter(f"lanes matching /{matches.query.text}", lanes)
+
+    def action_clear_filter(self) -> None:
+        if self.timeline.lane_filter is None:
+            self.notify("no filter on", timeout=2)
+            return
+        self.timeline.clear_lane_filter()
 
     def _vcpu_view(self) -> None:
         """Back to the vCPU lanes before a jump to a vCPU interval (find, summary, marks)."""

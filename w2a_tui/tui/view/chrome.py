@@ -49,12 +49,17 @@ def header_text(
     from_cache: bool = False,
     warnings: int = 0,
     width: int = 200,
+    lane_filter: str = "",
 ) -> Text:
     """Trace name, host, length, VM and vCPU counts; `(cached)` when the analysis was
     reopened from the on-disk cache (so a stale result can be suspected: `--no-cache`);
-    a `⚠ N warnings (!)` marker when the analysis warned (lost events...)."""
+    a `⚠ N warnings (!)` marker when the analysis warned (lost events...); the lane
+    filter when one is on, and how to clear it."""
     name = Path(meta.path).name or meta.path
     pieces: list[Piece] = [(9, " w2a-tui ", "bold reverse"), (8, f" {name}", "bold")]
+    if lane_filter:
+        pieces.append((8, "  ", ""))
+        pieces.append((8, f" filter: {lane_filter} · x clears ", "bold reverse"))
     if warnings:
         plural = "s" if warnings != 1 else ""
         pieces.append((7, "  ", ""))

@@ -65,6 +65,7 @@ class TimelineState:
     selection: tuple[int, int] | None = None
     bookmarks: tuple[int, ...] = ()
     pcpu: bool = False  # lanes are host CPUs (`p`), not vCPUs
+    lane_filter: str = ""  # what the shown lanes are limited to ("" = all lanes)
 
     @property
     def span(self) -> int:
@@ -155,6 +156,8 @@ class Timeline(Widget, can_focus=True):
         self._runs: dict[_RunsKey, LaneRuns] = {}
         self._lines: tuple[tuple[int, int, int, int], list[tuple[int, int]]] | None = None
         self._drag_from: int | None = None
+        # (what, lanes shown) while a filter hides the other lanes (`o`, `i`, `u`).
+        self.lane_filter: tuple[str, frozenset[int]] | None = None
         self._moving = 0  # depth of nested `@announces` moves
         self._announce_pending = False
 
@@ -341,6 +344,7 @@ class Timeline(Widget, can_focus=True):
             selection=view.selection,
             bookmarks=tuple(self.bookmarks),
             pcpu=self.pcpu,
+            lane_filter=self.lane_filter[0] if self.lane_filter else "",
         )
         self.refresh()  # also for moves that leave the state as it was (collapse, scroll)
 
@@ -394,6 +398,29 @@ class Timeline(Widget, can_focus=True):
     def move_row(self, delta: int) -> None:
         self.row = max(0, min(len(self.rows) - 1, self.row + delta))
 
+    def _rebuild_rows(self) -> None:
+        lanes = self.store.lanes
+        if self.lane_filter is not None:
+            lanes = [lane for lane in lanes if lane.index in self.lane_filter[1]]
+        self.rows = build_rows(lanes, self.collapsed, self._unit)
+        self._lines = None
+
+    @announces
+    def set_lane_filter(self, what: str, lanes: frozenset[int]) -> None:
+        """Show only `lanes` (the header says `what`); the current lane stays if shown."""
+        lane = self.lane
+        self.lane_filter = (what, lanes)
+        self.collapsed.clear()
+        self._rebuild_rows()
+        self.row = row_of_lane(self.rows, lane) if lane in lanes else min(1, len(self.rows) - 1)
+
+    @announces
+    def clear_lane_filter(self) -> None:
+        lane = self.lane
+        self.lane_filter = None
+        self._rebuild_rows()
+        self.row = row_of_lane(self.rows, lane)
+
     @announces
     def toggle_pcpu(self) -> bool:
         """`p`: host CPU lanes <-> vCPU lanes, same window and cursor. The current row goes
@@ -415,6 +442,7 @@ class Timeline(Widget, can_focus=True):
             self.store = pcpu
             unit = "pCPU"
         self.collapsed.clear()
+        self.lane_filter = None
         self.rows = build_rows(self.store.lanes, unit=unit)
         self._lines = None
         self._runs.clear()
@@ -430,10 +458,12 @@ class Timeline(Widget, can_focus=True):
     def select_lane(self, lane: int) -> None:
         """Make `lane` current, expanding its VM if collapsed."""
         vm = self.store.lanes[lane].vm_pid
-        if vm in self.collapsed:
+        hidden = self.lane_filter is not None and lane not in self.lane_filter[1]
+        if vm in self.collapsed or hidden:
             self.collapsed.discard(vm)
-            self.rows = build_rows(self.store.lanes, self.collapsed, self._unit)
-            self._lines = None
+            if hidden:
+                self.lane_filter = None  # a jump to a hidden lane drops the filter
+            self._rebuild_rows()
         self.row = row_of_lane(self.rows, lane)
 
     @announces
@@ -444,8 +474,7 @@ class Timeline(Widget, can_focus=True):
             self.collapsed.discard(vm)
         else:
             self.collapsed.add(vm)
-        self.rows = build_rows(self.store.lanes, self.collapsed, self._unit)
-        self._lines = None
+        self._rebuild_rows()
         self.row = next(i for i, r in enumerate(self.rows) if r.is_vm and r.vm_pid == vm)
 
     @announces
