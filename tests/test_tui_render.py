@@ -265,7 +265,7 @@ def test_the_drill_down_explains_a_disk_wait() -> None:
     iv = store.interval_at(0, T0 + 20 * MS)
     assert iv is not None
     text = describe(iv, store.lanes[0], store.vms[0], store.start_ns).plain
-    assert "wait_disk" in text and "duration 20 ms" in text
+    assert "wait_disk" in text and "duration 20.000000 ms" in text
     assert "rule 1 inj_virq" in text
     assert "0x23 (35)" in text and "disk vector of this VM" in text
     assert "woken by IO iothread1 (tid 111) in task context at 0.031000s" in text

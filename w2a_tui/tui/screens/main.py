@@ -25,7 +25,7 @@ from w2a_tui.tui.view.chrome import header_text, legend_text, status_text
 from w2a_tui.tui.view.details import describe, thread_roles
 from w2a_tui.tui.view.pcpu import describe_pcpu, occupant_text, pcpu_legend
 from w2a_tui.tui.view.search import Matches, parse_query
-from w2a_tui.tui.view.timefmt import parse_time
+from w2a_tui.tui.view.timefmt import WALL_CLOCK_FROM, format_time, parse_time, wall_clock
 from w2a_tui.tui.widgets.timeline import Timeline
 
 SUMMARY_SCREEN = "summary"
@@ -61,6 +61,7 @@ class MainScreen(Screen[None]):
         self.vm_label = vm_labels(store)
         self._legend_pcpu = False
         self._lane_filter = ""
+        self.wall = False  # `c`: the status line's cursor in wall-clock time
 
     def compose(self) -> ComposeResult:
         with Vertical(id="body"):
@@ -133,6 +134,7 @@ class MainScreen(Screen[None]):
                 width=self.size.width,
                 lane_text=lane_text,
                 state_text=state_text,
+                wall=self.wall,
             )
         )
         if state.lane_filter != self._lane_filter:
@@ -233,6 +235,24 @@ class MainScreen(Screen[None]):
             self.notify("no filter on", timeout=2)
             return
         self.timeline.clear_lane_filter()
+
+    def action_clock(self) -> None:
+        if self.store.start_ns < WALL_CLOCK_FROM:
+            self.notify("this trace's clock is not wall-clock time", timeout=2)
+            return
+        self.wall = not self.wall
+        self.refresh_status()
+
+    def action_copy_time(self) -> None:
+        """`y`: the cursor's time to the clipboard, by OSC 52 (works over SSH when the
+        terminal allows it), as the status line shows it but to the nanosecond."""
+        t = self.timeline.cursor
+        if self.wall and t >= WALL_CLOCK_FROM:
+            text = wall_clock(t)
+        else:
+            text = format_time(t, self.store.start_ns, 1)
+        self.app.copy_to_clipboard(text)
+        self.notify(f"copied {text} (raw {t} ns) to the clipboard by OSC 52", timeout=3)
 
     def _vcpu_view(self) -> None:
         """Back to the vCPU lanes before a jump to a vCPU interval (find, summary, marks)."""
@@ -385,7 +405,8 @@ class MainScreen(Screen[None]):
                 self.notify("that time is outside the trace: cursor put at the nearest end")
             tl.goto(t)
 
-        self.app.push_screen(Prompt("Go to", "1.5s · 1500ms · +200us · -1ms · raw ns"), done)
+        hint = "1.5s · 1500ms · +200us · -1ms · raw ns · 22:13:21.4 · 2023-11-15T22:13:21Z"
+        self.app.push_screen(Prompt("Go to", hint), done)
 
     def action_find(self) -> None:
         def done(text: str | None) -> None:

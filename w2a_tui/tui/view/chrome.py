@@ -16,7 +16,7 @@ from rich.text import Text
 from w2a_tui.model import TraceMeta, VmInfo
 from w2a_tui.store import Interval, LaneInfo
 from w2a_tui.tui.view.looks import LOOKS, StateLook
-from w2a_tui.tui.view.timefmt import format_duration, format_time
+from w2a_tui.tui.view.timefmt import WALL_CLOCK_FROM, format_duration, format_time, wall_clock
 
 # Timestamps this large are ns since 1970 (LTTng folds the realtime offset in): worth
 # showing as a wall-clock date; smaller ones are a monotonic clock with no date.
@@ -132,12 +132,18 @@ def status_text(
     width: int = 200,
     lane_text: str | None = None,
     state_text: str | None = None,
+    wall: bool = False,
 ) -> Text:
     """Cursor time, selection, lane, the state under the cursor and its length, the find
     position (`/disk 3/120`), cell size and window; the last ones go first when narrow.
     `lane_text` / `state_text` name the lane and what it does when the default (VM name,
     vCPU, state) does not fit: a pCPU lane, VMs that share a name."""
-    pieces: list[Piece] = [(9, f" ▼ {format_time(view.cursor, origin)}", "bold")]
+    # The cursor at the ruler's precision: to the ns when a cell is a few ns wide.
+    if wall and origin >= WALL_CLOCK_FROM:
+        when = wall_clock(view.cursor)
+    else:
+        when = format_time(view.cursor, origin, step_ns=min(view.ns_per_col, 1000.0))
+    pieces: list[Piece] = [(9, f" ▼ {when}", "bold")]
     sel = view.selection
     if sel is not None:
         pieces.append((6, f"  sel {format_duration(sel[1] - sel[0])}", ""))

@@ -11,7 +11,7 @@ from w2a_tui.model import Source, State, VmInfo
 from w2a_tui.store import Interval, LaneInfo, StateStore
 from w2a_tui.tui.view.looks import LOOKS
 from w2a_tui.tui.view.names import exit_reason_text, vector_text
-from w2a_tui.tui.view.timefmt import format_duration, format_time
+from w2a_tui.tui.view.timefmt import format_exact, format_time
 
 RULES = {
     Source.INJ_VIRQ: "rule 1 inj_virq: the vector injected when the vCPU was switched back in",
@@ -97,8 +97,8 @@ def describe(
         text.append(f"  on pCPU {pcpu}")
     text.append(f"\n{meaning(iv, lost_events)}", style="italic")
     text.append(
-        f"\nstart {format_time(iv.start, origin)}  end {format_time(iv.end, origin)}"
-        f"  duration {format_duration(iv.duration)}"
+        f"\nstart {format_time(iv.start, origin, 1)}  end {format_time(iv.end, origin, 1)}"
+        f"  duration {format_exact(iv.duration)}"
     )
     text.append("   < > same state", style="dim")
     ev = iv.evidence

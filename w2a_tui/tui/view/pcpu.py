@@ -12,7 +12,7 @@ from w2a_tui.analysis.pcpu import HOST_LOOK, IRQ_LOOK, Occupancy, vm_look
 from w2a_tui.model import VmInfo
 from w2a_tui.store import Interval
 from w2a_tui.tui.view.looks import LOOKS
-from w2a_tui.tui.view.timefmt import format_duration, format_time
+from w2a_tui.tui.view.timefmt import format_exact, format_time
 
 MEANINGS = {
     Occupancy.GUEST: "a vCPU ran guest code on this host CPU",
@@ -59,8 +59,8 @@ def describe_pcpu(
     text.append(f"   on pCPU {cpu}")
     text.append(f"\n{MEANINGS[occupancy(iv)]}", style="italic")
     text.append(
-        f"\nstart {format_time(iv.start, origin)}  end {format_time(iv.end, origin)}"
-        f"  duration {format_duration(iv.duration)}"
+        f"\nstart {format_time(iv.start, origin, 1)}  end {format_time(iv.end, origin, 1)}"
+        f"  duration {format_exact(iv.duration)}"
     )
     if (
         iv.evidence is not None
