@@ -65,6 +65,7 @@ KEYMAP: Final[tuple[tuple[str, tuple[Key, ...]], ...]] = (
             Key("n", "find_next(1)", "n", "next match (all lanes, time order)"),
             Key("N", "find_next(-1)", "N", "previous match (both wrap around)"),
             Key("L", "results", "L", "list the matches (Enter jumps)"),
+            Key("F", "follow", "F", "follow: preemptor's pCPU / where a thread ran"),
         ),
     ),
     (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -10,6 +11,7 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from w2a_tui.analysis.pcpu import Occupancy
 from w2a_tui.errors import W2AError
 from w2a_tui.model import WAIT_STATES, State
 from w2a_tui.store import Interval, StateStore
@@ -23,8 +25,8 @@ from w2a_tui.tui.screens.summary import SummaryScreen, vm_labels
 from w2a_tui.tui.screens.warnings import WarningsScreen
 from w2a_tui.tui.view.chrome import header_text, legend_text, status_text
 from w2a_tui.tui.view.details import describe, thread_roles
-from w2a_tui.tui.view.pcpu import describe_pcpu, occupant_text, pcpu_legend
-from w2a_tui.tui.view.search import Matches, parse_query
+from w2a_tui.tui.view.pcpu import describe_pcpu, occupancy, occupant_text, pcpu_legend
+from w2a_tui.tui.view.search import Matches, Query, parse_query
 from w2a_tui.tui.view.timefmt import WALL_CLOCK_FROM, format_time, parse_time, wall_clock
 from w2a_tui.tui.widgets.timeline import Timeline
 
@@ -254,6 +256,52 @@ class MainScreen(Screen[None]):
         self.app.copy_to_clipboard(text)
         self.notify(f"copied {text} (raw {t} ns) to the clipboard by OSC 52", timeout=3)
 
+    def _view_of(self, matches: Matches) -> None:
+        """The view whose lanes `matches` are on: vCPU lanes, or pCPU lanes (`F`)."""
+        tl = self.timeline
+        if (matches.store is self.store) == tl.pcpu:
+            tl.toggle_pcpu()
+
+    def action_follow(self) -> None:
+        """`F`: on a preempted vCPU, to the host CPU where the preempting thread ran; on a
+        pCPU lane's thread, every place that thread ran (listed; n/N step through)."""
+        tl = self.timeline
+        iv = tl.interval_under_cursor()
+        pcpu = self.store.pcpu
+        if iv is None or pcpu is None or iv.evidence is None:
+            self.notify("nothing to follow here (F: on a preempted interval or a pCPU)", timeout=3)
+            return
+        if not tl.pcpu:
+            if iv.state is not State.PREEMPTED:
+                self.notify(
+                    "F follows the thread that preempted a vCPU: go to a preempted "
+                    "interval (/preempt)",
+                    timeout=3,
+                )
+                return
+            tid = iv.evidence.next_tid
+            cpu = cpu_running(pcpu, tid, iv.start)
+            if cpu is None:
+                self.notify(f"thread {tid} is on no host CPU lane at that time", timeout=3)
+                return
+            t = iv.start
+            tl.toggle_pcpu()
+            tl.select_lane(next(x.index for x in pcpu.lanes if x.vcpu == cpu))
+            tl.goto(t)
+            return
+        tid, comm = iv.evidence.next_tid, iv.evidence.next_comm
+        if occupancy(iv) not in (Occupancy.THREAD, Occupancy.GUEST, Occupancy.HYPERVISOR):
+            self.notify("F lists where a thread ran: this is not a thread", timeout=3)
+            return
+        query = Query(
+            f"{comm} {tid}",
+            evidence=lambda t: np.asarray(t.columns()["next_tid"] == tid),
+            what=f"where {comm} ({tid}) ran",
+        )
+        self.matches = Matches(pcpu, query)
+        self.match_at = None
+        self.action_results()
+
     def _vcpu_view(self) -> None:
         """Back to the vCPU lanes before a jump to a vCPU interval (find, summary, marks)."""
         if self.timeline.pcpu:
@@ -441,6 +489,7 @@ class MainScreen(Screen[None]):
             self.notify("nothing to repeat: press / to find", timeout=2)
             return
         tl = self.timeline
+        self._view_of(matches)
         forward = direction > 0
         iv = matches.next_after(tl.cursor, tl.lane, forward=forward)
         if iv is None:
@@ -449,7 +498,6 @@ class MainScreen(Screen[None]):
             self.notify(f"search wrapped around to the trace {where}", timeout=2)
         if iv is None:  # cannot happen with matches.total > 0; kept for safety
             return
-        self._vcpu_view()
         tl.select_lane(iv.lane)
         tl.goto(iv.start)
         self.match_at = (iv.lane, iv.start, matches.position(iv))
@@ -463,7 +511,7 @@ class MainScreen(Screen[None]):
 
         def done(iv: Interval | None) -> None:
             if iv is not None:
-                self._vcpu_view()
+                self._view_of(matches)
                 tl = self.timeline
                 tl.select_lane(iv.lane)
                 tl.goto(iv.start)

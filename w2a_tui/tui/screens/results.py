@@ -1,5 +1,6 @@
 """`L`: the matches of the last `/` search as a list in time order (the first
-`RESULTS_SHOWN`), each with its VM, vCPU, state, duration and cause; Enter jumps there."""
+`RESULTS_SHOWN`), each with its VM, vCPU, state, duration and cause; Enter jumps there.
+After `F` on a pCPU lane: where that thread ran (pCPU, time, duration)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import OptionList
 
+from w2a_tui.analysis.pcpu import PCPU_LANE_VM
 from w2a_tui.store import Interval, StateStore
 from w2a_tui.tui.screens.summary import cause_text
+from w2a_tui.tui.view.pcpu import occupant_text
 from w2a_tui.tui.view.search import Matches
 from w2a_tui.tui.view.timefmt import format_duration, format_time
 
@@ -25,6 +28,11 @@ def result_line(store: StateStore, iv: Interval, labels: dict[int, str]) -> Text
     info = store.lanes[iv.lane]
     text = Text()
     text.append(format_time(iv.start, store.start_ns))
+    if info.vm_pid == PCPU_LANE_VM:  # a thread's runs on the host CPUs (`F`)
+        text.append(f"  pCPU {info.vcpu:<3}  ")
+        text.append(occupant_text(iv, labels), style="bold")
+        text.append(f"  {format_duration(iv.duration):>10}")
+        return text
     text.append(f"  {labels.get(info.vm_pid, info.vm_name)} vCPU {info.vcpu}  ")
     text.append(iv.state.label, style="bold")
     text.append(f"  {format_duration(iv.duration):>10}")
