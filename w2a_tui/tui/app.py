@@ -38,6 +38,8 @@ class W2AApp(App[int]):
     # Ctrl+P: Textual's command palette, listing every key of the main view (see
     # `get_system_commands`) so an action can be found by name, with its key beside it.
     ENABLE_COMMAND_PALETTE = True
+    # Toasts cover the legend and the drill-down: 3 s, not Textual's 5, when not given.
+    NOTIFICATION_TIMEOUT = 3
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit_app", "quit", show=False),
         Binding("ctrl+c", "quit_app", "quit", show=False, priority=True),
@@ -139,7 +141,9 @@ class W2AApp(App[int]):
             store, from_cache = loaded
             assert isinstance(store, StateStore)
             self.store = store
-            self.switch_screen(MainScreen(store, mono=self.mono, from_cache=from_cache))
+            self.switch_screen(
+                MainScreen(store, mono=self.mono, from_cache=from_cache, trace_path=self.path)
+            )
         elif event.state == WorkerState.ERROR:
             err = worker.error
             if isinstance(err, LoadCancelled):

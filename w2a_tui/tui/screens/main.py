@@ -15,6 +15,7 @@ from w2a_tui.analysis.pcpu import Occupancy
 from w2a_tui.errors import W2AError
 from w2a_tui.model import WAIT_STATES, State
 from w2a_tui.store import Interval, StateStore
+from w2a_tui.store.bookmarks import load_bookmarks, save_bookmarks
 from w2a_tui.store.pcpu import cpu_running
 from w2a_tui.tui.keys import bindings
 from w2a_tui.tui.screens.bookmarks import BookmarksScreen
@@ -51,8 +52,17 @@ class MainScreen(Screen[None]):
 
     BINDINGS = bindings()
 
-    def __init__(self, store: StateStore, *, mono: bool = False, from_cache: bool = False) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        *,
+        mono: bool = False,
+        from_cache: bool = False,
+        trace_path: str | None = None,
+    ) -> None:
         super().__init__()
+        # Bookmarks are kept beside the cache of `trace_path` (None: not kept).
+        self.trace_path = trace_path
         self.store = store
         self.mono = mono
         self.from_cache = from_cache
@@ -64,6 +74,7 @@ class MainScreen(Screen[None]):
         self._legend_pcpu = False
         self._lane_filter = ""
         self.wall = False  # `c`: the status line's cursor in wall-clock time
+        self._saved_marks: list[tuple[int, int]] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="body"):
@@ -91,6 +102,15 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.timeline.focus()
+        if self.trace_path is not None:
+            tl = self.timeline
+            for t, lane in load_bookmarks(self.trace_path):
+                if self.store.start_ns <= t < self.store.end_ns and 0 <= lane < len(
+                    self.store.lanes
+                ):
+                    tl.bookmarks.add(t)
+                    tl.bookmark_lanes[t] = lane
+            self._saved_marks = tl.marks()
         n = len(self.store.warnings)
         if n:
             # One short toast, not one per warning: the header keeps a ⚠ marker and `!`
@@ -117,6 +137,9 @@ class MainScreen(Screen[None]):
         state = tl.state
         if state is None:  # not mounted yet
             return
+        if self.trace_path is not None and tl.marks() != self._saved_marks:
+            self._saved_marks = tl.marks()
+            save_bookmarks(self.trace_path, self._saved_marks)
         iv = tl.interval_under_cursor()
         lanes = tl.store.lanes
         lane = lanes[state.lane] if lanes else None

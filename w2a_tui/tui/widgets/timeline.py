@@ -486,6 +486,9 @@ class Timeline(Widget, can_focus=True):
             self.view.clear_selection()
         else:
             self.view.show_all()
+        view = self.view
+        if not view.t0 <= view.cursor < view.t1:  # keep the cursor on screen
+            view.move_cursor(min(max(view.cursor, view.t0), view.t1 - 1))
 
     @announces
     def show_interval(self, iv: Interval) -> None:
