@@ -35,7 +35,7 @@ SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
     # Who ran on each host CPU: vCPUs coloured by VM, host threads grey, irq marked.
     "pcpu": ((120, 36), ("p",)),
     # Zoomed in on a pCPU with the drill-down of what ran there.
-    "pcpu-drilldown": ((120, 36), ("p", *["w"] * 6, "down", *["right"] * 30, "enter")),
+    "pcpu-drilldown": ((120, 36), ("p", *["w"] * 6, *["down"] * 5, *["right"] * 30, "enter")),
     # `/disk >5ms` then L: the matches as a list, in time order.
     "search-results": ((120, 36), ("slash", *"disk >5ms", "enter", "L")),
     # Ctrl+P: every action by name, with its key.

@@ -17,8 +17,7 @@ from w2a_tui.tui.view.timefmt import format_exact, format_time
 MEANINGS = {
     Occupancy.GUEST: "a vCPU ran guest code on this host CPU",
     Occupancy.HYPERVISOR: "a vCPU thread ran outside its guest: KVM exit handling or QEMU",
-    Occupancy.THREAD: "a host thread ran here (while a vCPU of this CPU was runnable, it "
-    "preempted it)",
+    Occupancy.THREAD: "a host thread ran here (a vCPU runnable here meanwhile was preempted by it)",
     Occupancy.IDLE: "the CPU was idle",
     Occupancy.IRQ: "a hardware interrupt handler ran",
     Occupancy.SOFTIRQ: "a softirq ran",
@@ -54,7 +53,11 @@ def describe_pcpu(
     """The drill-down of a pCPU interval: who ran, what that means, when."""
     look = LOOKS[iv.state]
     text = Text()
-    text.append(f" {look.glyph} " if mono else "   ", style="" if mono else f"on {look.colour}")
+    if occupancy(iv) is Occupancy.IDLE:  # drawn blank on the lanes
+        text.append("   ")
+    else:
+        chip = f" {look.glyph} " if mono else "   "
+        text.append(chip, style="" if mono else f"on {look.colour}")
     text.append(f" {occupant_text(iv, vm_names)}", style="bold")
     text.append(f"   on pCPU {cpu}")
     text.append(f"\n{MEANINGS[occupancy(iv)]}", style="italic")
