@@ -77,7 +77,7 @@ KEYMAP: Final[tuple[tuple[str, tuple[Key, ...]], ...]] = (
             Key("t", "summary", "t", "summary (of the selection if any)", "summary"),
             Key("exclamation_mark", "warnings", "!", "the analysis' warnings (lost events)"),
             Key("question_mark", "help", "?", "this help", "help"),
-            Key("ctrl+p", "palette", "Ctrl+P", "palette: any action by name"),
+            Key("ctrl+p", "palette", "Ctrl+P", "palette: find any action"),
             Key("q", "quit", "q", "quit", "quit"),
         ),
     ),
