@@ -322,6 +322,7 @@ class MainScreen(Screen[None]):
             what=f"where {comm} ({tid}) ran",
         )
         self.matches = Matches(pcpu, query)
+        self.timeline.set_highlight(pcpu, self.matches.starts)
         self.match_at = None
         self.action_results()
 
@@ -491,6 +492,7 @@ class MainScreen(Screen[None]):
             matches = Matches(self.store, query)
             if not matches.total:
                 self.matches = self.match_at = None
+                self.timeline.set_highlight(None, None)
                 self.notify(
                     f"nothing in this trace matches {query.text!r} ({query.what})",
                     severity="warning",
@@ -498,6 +500,7 @@ class MainScreen(Screen[None]):
                 self.refresh_status()
                 return
             self.matches = matches
+            self.timeline.set_highlight(matches.store, matches.starts)
             lanes = f"{matches.lanes_with} vCPU{'s' if matches.lanes_with != 1 else ''}"
             self.notify(f"{query.what}: {matches.total:,} matches on {lanes}", timeout=3)
             self.action_find_next(1)

@@ -248,3 +248,34 @@ def ruler_strips(
     if run:
         segments.append(Segment("".join(run), (sel_style or marks) if run_special else base))
     return label_line, Strip(segments, cols)
+
+
+MATCH_GLYPH = "•"
+MAX_MARKS = 64  # past this many marked cells on a line, mark none (all would be noise)
+
+
+def mark_cells(strip: Strip, cols: Sequence[int], offset: int) -> Strip:
+    """The lane line `strip` with the cells `cols` (counted from `offset`, the label
+    width) drawn as a bold dot over their colour: where the search's matches start."""
+    width = strip.cell_length
+    cells = sorted({offset + c for c in cols if 0 <= offset + c < width})
+    if not cells or len(cells) > MAX_MARKS:
+        return strip
+    cuts: list[int] = []
+    for c in cells:
+        cuts.extend((c, c + 1))
+    parts = list(strip.divide([*cuts, width]))
+    out: list[Segment] = []
+    marked = set(cells)
+    position = 0
+    for part in parts:
+        if position in marked and part.cell_length == 1:
+            seg = next(iter(part), None)
+            style = seg.style if seg is not None and seg.style is not None else Style()
+            bg = style.bgcolor or style.color
+            fg = "#000000" if bg is not None and bg.name in LIGHT else "#ffffff"
+            out.append(Segment(MATCH_GLYPH, Style(color=fg, bgcolor=bg, bold=True)))
+        else:
+            out.extend(part)
+        position += part.cell_length
+    return Strip(out, width)

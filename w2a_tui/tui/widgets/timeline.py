@@ -35,11 +35,13 @@ from w2a_tui.store import ColumnSummary, Interval, StateStore
 from w2a_tui.store.pcpu import cpu_running, lane_of_cpu
 from w2a_tui.tui.view.looks import NO_DATA
 from w2a_tui.tui.view.render import (
+    MAX_MARKS,
     LaneRuns,
     foot_runs,
     foot_samples,
     label_strip,
     lane_runs,
+    mark_cells,
     ruler_strips,
 )
 from w2a_tui.tui.view.rows import Row, build_rows, fits_tall, line_layout, row_of_lane
@@ -158,6 +160,9 @@ class Timeline(Widget, can_focus=True):
         self._drag_from: int | None = None
         # (what, lanes shown) while a filter hides the other lanes (`o`, `i`, `u`).
         self.lane_filter: tuple[str, frozenset[int]] | None = None
+        # Where the last search's matches start, per lane of `highlight_store` (`/`).
+        self.highlight: Sequence[npt.NDArray[np.int64]] | None = None
+        self.highlight_store: StateStore | None = None
         self._moving = 0  # depth of nested `@announces` moves
         self._announce_pending = False
 
@@ -329,7 +334,22 @@ class Timeline(Widget, can_focus=True):
         )
         label = label_strip(row.label() if sub == 0 else row.detail(), lw, label_style)
         lane = self.runs_of(row.lane, cols, foot=sub == 1).strip(cursor)
-        return Strip([*label, *lane], lw + cols)
+        line = Strip([*label, *lane], lw + cols)
+        if sub == 0 and self.highlight is not None and self.highlight_store is self.store:
+            starts = self.highlight[row.lane]
+            a, b = np.searchsorted(starts, [view.t0, view.t1])
+            if 0 < b - a <= MAX_MARKS:
+                hit = ((starts[a:b] - view.t0) / view.ns_per_col).astype(np.int64).tolist()
+                line = mark_cells(line, [c for c in hit if c != cursor], lw)
+        return line
+
+    def set_highlight(
+        self, store: StateStore | None, starts: Sequence[npt.NDArray[np.int64]] | None
+    ) -> None:
+        """Mark the cells where these intervals of `store`'s lanes start (None: none)."""
+        self.highlight_store = store
+        self.highlight = starts
+        self.refresh()
 
     def _publish(self) -> None:
         """Snapshot the state after a move; the reactive fires only when it differs."""
