@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Final
 
+import numpy as np
+
 from w2a_tui.analysis.tables import SOFTIRQ_NAMES
 from w2a_tui.events import Batch, EventKind
 from w2a_tui.model import Evidence, LaneData, State
@@ -92,6 +94,8 @@ class PcpuTracker:
         self._ids: dict[_Key, int] = {}
         self.keys: list[_Key] = []
         self.last_ns = 0
+        self._guest_ids: dict[int, int] = {}  # vCPU tid -> its guest occupant
+        self._hyp_ids: dict[int, int] = {}
 
     def _occupant(self, key: _Key) -> int:
         oid = self._ids.get(key)
@@ -117,6 +121,7 @@ class PcpuTracker:
     def feed(self, batch: Batch) -> None:
         cpus = self.cpus
         kinds = _KINDS
+        guest_ids, hyp_ids = self._guest_ids, self._hyp_ids
         for ev in batch:
             kind = ev[2]
             if kind not in kinds:
@@ -129,13 +134,21 @@ class PcpuTracker:
                     cpu.thread = (ev[3], ev[5])
             if kind in (_ENTRY, _EXIT):
                 tid = ev[3] if ev[3] >= 0 else cpu.thread[0]
-                what = Occupancy.GUEST if kind == _ENTRY else Occupancy.HYPERVISOR
-                comm = ev[5] or cpu.thread[1]
-                oid = self._occupant((what, tid, comm))
+                ids = guest_ids if kind == _ENTRY else hyp_ids
+                oid = ids.get(tid)  # a vCPU thread keeps the name it was first seen with
+                if oid is None:
+                    what = Occupancy.GUEST if kind == _ENTRY else Occupancy.HYPERVISOR
+                    oid = ids[tid] = self._occupant((what, tid, ev[5] or cpu.thread[1]))
                 if cpu.stack:
                     cpu.stack[0] = oid  # back to it when the interrupt returns
-                else:
-                    self._set(cpu, ts, oid)
+                elif oid != cpu.current:
+                    starts = cpu.starts
+                    if starts and starts[-1] == ts:
+                        cpu.occupants[-1] = oid
+                    else:
+                        starts.append(ts)
+                        cpu.occupants.append(oid)
+                    cpu.current = oid
             elif kind == _SWITCH:
                 cpu.thread = (ev[10], ev[9])
                 cpu.stack.clear()
@@ -183,14 +196,17 @@ class PcpuTracker:
             looks.append(int(look))
             whats.append(int(what))
             evidence.append(Evidence(emitter_tid=vm, vector=vcpu, next_tid=number, next_comm=name))
+        look_of = np.frombuffer(looks, dtype=np.uint8)
+        what_of = np.frombuffer(whats, dtype=np.int64)
         lanes = []
         for c in sorted(self.cpus):
             cpu = self.cpus[c]
             lane = LaneData(PCPU_LANE_VM, c, -1, f"pCPU {c}", end)
             lane.starts = cpu.starts
             lane.evidence = cpu.occupants
-            lane.states = array("B", (looks[o] for o in cpu.occupants))
-            lane.exit_reasons = array("q", (whats[o] for o in cpu.occupants))
+            occupants = np.frombuffer(cpu.occupants, dtype=np.int64)
+            lane.states = array("B", look_of[occupants].tobytes())
+            lane.exit_reasons = array("q", what_of[occupants].tobytes())
             lanes.append(lane)
         return lanes, evidence
 
