@@ -128,3 +128,17 @@ async def test_p_toggles_keeping_time_and_window_and_follows_the_thread(
         assert not tl.pcpu and tl.lane == lane.index and tl.cursor == cursor
         details = str(app.screen.query_one("#details", Static).render())
         assert f"on pCPU {cpu}" in details  # the vCPU's drill-down names its host CPU
+
+
+async def test_a_bookmark_set_in_the_pcpu_view_returns_to_the_vcpu_lane(
+    store: StateStore,
+) -> None:
+    app = W2AApp(store=store, mono=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        tl = app.screen.query_one(Timeline)
+        await pilot.press("down", "down", "w", *["right"] * 9)
+        lane, t = tl.lane, tl.cursor
+        await pilot.press("p", "down", "m", "p", "up", "b", "enter")
+        await pilot.pause()
+        assert not tl.pcpu and (tl.lane, tl.cursor) == (lane, t)

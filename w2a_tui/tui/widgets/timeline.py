@@ -163,6 +163,7 @@ class Timeline(Widget, can_focus=True):
         # Where the last search's matches start, per lane of `highlight_store` (`/`).
         self.highlight: Sequence[npt.NDArray[np.int64]] | None = None
         self.highlight_store: StateStore | None = None
+        self._vcpu_lane = 0  # the vCPU lane current when `p` left the vCPU view
         self._moving = 0  # depth of nested `@announces` moves
         self._announce_pending = False
 
@@ -451,6 +452,8 @@ class Timeline(Widget, can_focus=True):
             return False
         here = self.interval_under_cursor()
         t = self.view.cursor
+        if not self.pcpu:
+            self._vcpu_lane = self.lane
         if self.pcpu:
             tid = here.evidence.next_tid if here is not None and here.evidence else -1
             lane = next((x.index for x in self.vcpu_store.lanes if x.tid == tid), None)
@@ -529,7 +532,8 @@ class Timeline(Widget, can_focus=True):
     def add_bookmark(self) -> None:
         if self.view.cursor not in self.bookmarks:
             self.bookmarks.add(self.view.cursor)
-        self.bookmark_lanes[self.view.cursor] = self.lane
+        # Bookmarks name vCPU lanes: from the pCPU view, the vCPU lane it was opened from.
+        self.bookmark_lanes[self.view.cursor] = self._vcpu_lane if self.pcpu else self.lane
 
     @announces
     def toggle_bookmark(self) -> bool:
