@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 from test_tui_support import sample_store
+from textual.pilot import Pilot
 
 from w2a_tui.tui.app import W2AApp
 
@@ -30,7 +31,14 @@ class TestMainView:
         self, snap_compare: SnapCompare, app: W2AApp
     ) -> None:
         keys = ["w", "w", "m", "space", *["right"] * 12, "v", "down"]
-        assert snap_compare(app, press=keys, terminal_size=(120, 36))
+
+        async def toast_gone(pilot: Pilot[int]) -> None:
+            # The `m` toast lasts 2 s: on a loaded machine the keys may take that long, so
+            # wait it out rather than snapshot a toast that is there or not.
+            await pilot.press(*keys)
+            await pilot.pause(2.5)
+
+        assert snap_compare(app, run_before=toast_gone, terminal_size=(120, 36))
 
     def test_collapsed_vm(self, snap_compare: SnapCompare, app: W2AApp) -> None:
         assert snap_compare(app, press=["tab"], terminal_size=(120, 36))

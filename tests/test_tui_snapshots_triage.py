@@ -39,7 +39,8 @@ class TestCommandPalette:
 
 class TestSearch:
     def test_results_list_of_combined_terms(self, snap_compare: SnapCompare, app: W2AApp) -> None:
-        keys = ["slash", *"disk >5ms", "enter", "L"]
+        # The match-count toast lasts 3 s: wait it out (a loaded machine may or may not).
+        keys = ["slash", *"disk >5ms", "enter", "wait:3500", "L"]
         assert snap_compare(app, press=keys, terminal_size=(120, 36))
 
 

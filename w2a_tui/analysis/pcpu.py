@@ -13,9 +13,9 @@ cache), with this reading of the columns:
   timeline draws pCPU lanes with the palette it already has: each VM gets one of
   `VM_LOOKS` (guest and hypervisor time alike; VMs past the seventh reuse them in turn),
   host threads `HOST_LOOK` (neutral grey), interrupts `IRQ_LOOK`, idle `IDLE_LOOK` (drawn
-  blank), no event yet `State.UNKNOWN`;
+  blank), no event yet or events lost `State.UNKNOWN`;
 - `exit_reasons`: what ran, an `Occupancy` value (guest, hypervisor, thread, idle, irq,
-  softirq);
+  softirq, or lost: from a loss of events to the CPU's next recorded event);
 - `evidence`: one `Evidence` per distinct occupant, with `next_tid`/`next_comm` the thread
   (or the irq number and handler name, the softirq vector and name), `emitter_tid` its VM's
   pid and `vector` its vCPU (-1 for host threads).
@@ -29,6 +29,7 @@ from enum import IntEnum
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from w2a_tui.analysis.tables import SOFTIRQ_NAMES
 from w2a_tui.events import Batch, EventKind
@@ -44,6 +45,7 @@ class Occupancy(IntEnum):
     IDLE = 3
     IRQ = 4
     SOFTIRQ = 5
+    LOST = 6  # the tracer lost this CPU's events: who ran is not known
 
     @property
     def label(self) -> str:
@@ -71,7 +73,8 @@ _IRQ_IN: Final = int(EventKind.IRQ_HANDLER_ENTRY)
 _IRQ_OUT: Final = int(EventKind.IRQ_HANDLER_EXIT)
 _SOFT_IN: Final = int(EventKind.SOFTIRQ_ENTRY)
 _SOFT_OUT: Final = int(EventKind.SOFTIRQ_EXIT)
-_KINDS: Final = frozenset({_SWITCH, _ENTRY, _EXIT, _IRQ_IN, _IRQ_OUT, _SOFT_IN, _SOFT_OUT})
+_LOST: Final = int(EventKind.LOST_EVENTS)
+_KINDS: Final = frozenset({_SWITCH, _ENTRY, _EXIT, _IRQ_IN, _IRQ_OUT, _SOFT_IN, _SOFT_OUT, _LOST})
 
 # An occupant before VMs are known: (what, tid or irq number, name).
 _Key = tuple[int, int, str]
@@ -164,6 +167,10 @@ class PcpuTracker:
                     name = SOFTIRQ_NAMES[vec] if 0 <= vec < len(SOFTIRQ_NAMES) else str(vec)
                     key = (Occupancy.SOFTIRQ, vec, name)
                 self._set(cpu, ts, self._occupant(key))
+            elif kind == _LOST:  # unknown from the loss to this CPU's next event
+                cpu.stack.clear()
+                start = max(ts, cpu.starts[-1]) if cpu.starts else ts
+                self._set(cpu, start, self._occupant((Occupancy.LOST, -1, "lost events")))
             elif cpu.stack:  # an interrupt's exit
                 self._set(cpu, ts, cpu.stack.pop())
         if batch:
@@ -190,6 +197,8 @@ class PcpuTracker:
                 look = IRQ_LOOK
             elif what == Occupancy.IDLE:
                 look = IDLE_LOOK
+            elif what == Occupancy.LOST:
+                look = State.UNKNOWN
             else:
                 look = HOST_LOOK
                 what = Occupancy.THREAD
@@ -215,3 +224,18 @@ def vm_look(vm_pids: list[int], pid: int) -> State:
     """The look of a VM's time on the pCPU lanes (VMs in pid order, as `finish`)."""
     slot = sorted(vm_pids).index(pid) if pid in vm_pids else 0
     return VM_LOOKS[slot % len(VM_LOOKS)]
+
+
+def lost_windows(
+    pcpu_exits: npt.NDArray[np.int64], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> list[tuple[int, int]]:
+    """The [start, end) of every `lost` pCPU interval (any CPU), merged and sorted."""
+    lost = pcpu_exits == int(Occupancy.LOST)
+    spans = sorted(zip(starts[lost].tolist(), ends[lost].tolist(), strict=True))
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged

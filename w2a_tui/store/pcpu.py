@@ -9,7 +9,8 @@ import contextlib
 import os
 from pathlib import Path
 
-from w2a_tui.model import Evidence, LaneData, TraceMeta
+from w2a_tui.analysis.pcpu import lost_windows
+from w2a_tui.model import Evidence, LaneData, State, TraceMeta
 from w2a_tui.store import cache
 from w2a_tui.store.evidence_table import EvidenceTable
 from w2a_tui.store.store import StateStore
@@ -72,3 +73,12 @@ def cpu_running(pcpu: StateStore, tid: int, t: int) -> int | None:
 
 def lane_of_cpu(pcpu: StateStore, cpu: int) -> int | None:
     return next((lane.index for lane in pcpu.lanes if lane.vcpu == cpu), None)
+
+
+def lost_windows_of(pcpu: StateStore | None) -> list[tuple[int, int]]:
+    """Where any host CPU lost events ([start, end) to its next recorded event), merged:
+    what the ruler marks."""
+    if pcpu is None or not pcpu.lanes:
+        return []
+    _lanes, starts, spent, _, whats = pcpu.rows_in_states(range(len(pcpu.lanes)), [State.UNKNOWN])
+    return lost_windows(whats, starts, starts + spent)

@@ -21,6 +21,8 @@ MEANINGS = {
     Occupancy.IDLE: "the CPU was idle",
     Occupancy.IRQ: "a hardware interrupt handler ran",
     Occupancy.SOFTIRQ: "a softirq ran",
+    Occupancy.LOST: "events were lost on this CPU (press ! for the warnings): who ran is "
+    "not known until its next recorded event",
 }
 
 
@@ -36,6 +38,8 @@ def occupant_text(iv: Interval, vm_names: Mapping[int, str]) -> str:
         return what.label
     if what is Occupancy.IDLE:
         return "idle"
+    if what is Occupancy.LOST:
+        return "lost events"
     if what is Occupancy.IRQ:
         return f"irq {ev.next_tid} {ev.next_comm}".rstrip()
     if what is Occupancy.SOFTIRQ:

@@ -201,9 +201,11 @@ def ruler_strips(
     bookmark_cols: Sequence[int] = (),
     style: Style | None = None,
     mark_style: Style | None = None,
+    lost_cols: Sequence[tuple[int, int]] = (),
 ) -> tuple[Strip, Strip]:
     """Two lines: tick labels (seconds from the trace start, decimals adapted to the step),
-    then the tick marks with the selection band, bookmarks `◆` and the cursor `▼`."""
+    then the tick marks with the selection band, bookmarks `◆`, where events were lost `!`
+    (column ranges, inclusive) and the cursor `▼`."""
     base = style or Style()
     marks = mark_style or Style(bold=True)
     if cols <= 0:
@@ -228,6 +230,9 @@ def ruler_strips(
         for col in range(a, b + 1):
             tick_chars[col] = "━"
         sel_style = marks
+    for a, b in lost_cols:
+        for col in range(max(a, 0), min(b, cols - 1) + 1):
+            tick_chars[col] = "!"
     for col in bookmark_cols:
         if 0 <= col < cols:
             tick_chars[col] = "◆"
@@ -235,7 +240,7 @@ def ruler_strips(
         tick_chars[cursor_col] = "▼"
     label_line = Strip([Segment("".join(label_chars), base)], cols)
     segments: list[Segment] = []
-    special = {"━", "◆", "▼"}
+    special = {"━", "◆", "▼", "!"}
     run: list[str] = []
     run_special = False
     for ch in tick_chars:

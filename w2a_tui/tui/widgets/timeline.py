@@ -32,7 +32,7 @@ from textual.widget import Widget
 from w2a_tui.analysis.pcpu import IDLE_LOOK
 from w2a_tui.model import State
 from w2a_tui.store import ColumnSummary, Interval, StateStore
-from w2a_tui.store.pcpu import cpu_running, lane_of_cpu
+from w2a_tui.store.pcpu import cpu_running, lane_of_cpu, lost_windows_of
 from w2a_tui.tui.view.looks import NO_DATA
 from w2a_tui.tui.view.render import (
     MAX_MARKS,
@@ -164,6 +164,7 @@ class Timeline(Widget, can_focus=True):
         self.highlight: Sequence[npt.NDArray[np.int64]] | None = None
         self.highlight_store: StateStore | None = None
         self._vcpu_lane = 0  # the vCPU lane current when `p` left the vCPU view
+        self.lost = lost_windows_of(store.pcpu)  # marked `!` on the ruler
         self._moving = 0  # depth of nested `@announces` moves
         self._announce_pending = False
 
@@ -299,6 +300,11 @@ class Timeline(Widget, can_focus=True):
             sel_cols = (view.col_of(sel[0]), view.col_of(sel[1])) if sel else None
             marks = [view.col_of(t) for t in self.bookmarks.irange(view.t0, view.t1 - 1)]
             ruler_style = self.get_component_rich_style("timeline--ruler")
+            lost = [
+                (view.col_of(a), view.col_of(b - 1))
+                for a, b in self.lost
+                if b > view.t0 and a < view.t1
+            ]
             labels, tick_line = ruler_strips(
                 view.t0,
                 view.t1,
@@ -309,6 +315,7 @@ class Timeline(Widget, can_focus=True):
                 bookmark_cols=marks,
                 style=ruler_style,
                 mark_style=self.get_component_rich_style("timeline--mark"),
+                lost_cols=lost,
             )
             head = "time" if y == 0 else ""
             return Strip.join([label_strip(head, lw, ruler_style), labels if y == 0 else tick_line])
