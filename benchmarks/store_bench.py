@@ -266,7 +266,10 @@ def reopen_report(store: StateStore, report: Report) -> None:
         trace = Path(tmp) / "trace" / "kernel"
         trace.mkdir(parents=True)
         (trace / "metadata").write_bytes(b"/* CTF 1.8 */")
-        (trace / "channel0_0").write_bytes(b"\0" * 4096)
+        # A sparse stream of a plausible size: the cache refuses a payload far bigger
+        # than the trace it claims to describe.
+        with open(trace / "channel0_0", "wb") as stream:
+            stream.truncate(max(4096, 8 * store.n_intervals))
         os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "xdg")
         t = time.perf_counter()
         path = cache.save_store(trace, store)

@@ -1,57 +1,36 @@
 """The contract's state machine, one transition / rule / identity path per test, on
-hand-written event tuples (see test_analysis_builder.Host)."""
+hand-written event tuples (see tests.support.host.Host)."""
 
 from __future__ import annotations
 
 import pytest
-from test_analysis_builder import (
+
+from tests.support.host import (
     PREEMPTED_MARK,
     RUNNING,
     SLEEPING,
-    Host,
     interval_at,
     lane,
     lane_states,
 )
-
+from tests.support.scenes import (
+    B0,
+    HLT,
+    IO,
+    KWORKER,
+    MAIN,
+    STRESS,
+    V0,
+    V1,
+    VHOST,
+    VM,
+    VM_B,
+    halt,
+    host,
+    resume,
+    timer_wake,
+)
 from w2a_tui.model import Reason, Source, State
-
-VM, MAIN, V0, V1, IO, VHOST = 100, 100, 101, 102, 103, 104
-VM_B, B0 = 200, 201
-KWORKER, STRESS = 50, 60
-HLT = 12
-
-
-def host(*, contexts: bool = True) -> Host:
-    h = Host(contexts=contexts)
-    h.thread(MAIN, VM, "qemu-system-x86").thread(V0, VM, "CPU 0/KVM").thread(V1, VM, "CPU 1/KVM")
-    h.thread(IO, VM, "IO iothread0").thread(VHOST, VM, "vhost-100")
-    h.thread(VM_B, VM_B, "qemu-system-x86").thread(B0, VM_B, "CPU 0/KVM")
-    h.thread(KWORKER, KWORKER, "kworker/1:1").thread(STRESS, STRESS, "stress-ng")
-    for cpu in range(4):
-        h.runs(cpu, 0)
-    return h
-
-
-def halt(h: Host, t: int, cpu: int = 0, tid: int = V0, vcpu: int = 0) -> Host:
-    """Switch in at t, enter the guest at t+1, HLT at t+10, block at t+11."""
-    h.switch(t, cpu, 0, RUNNING, tid).entry(t + 1, cpu, tid, vcpu)
-    return h.exit(t + 10, cpu, tid, HLT).switch(t + 11, cpu, tid, SLEEPING, 0)
-
-
-def resume(h: Host, t: int, cpu: int = 0, tid: int = V0, vcpu: int = 0, vec: int = -1) -> Host:
-    """Switch in at t, inject `vec` at t+1 (if any), enter the guest at t+2."""
-    h.switch(t, cpu, 0, RUNNING, tid)
-    if vec >= 0:
-        h.inj(t + 1, cpu, tid, vec)
-    return h.entry(t + 2, cpu, tid, vcpu)
-
-
-def timer_wake(h: Host, t: int, cpu: int, wakee: int, apicid: int, vec: int = 0xEC) -> Host:
-    """The LAPIC timer: hrtimer context accepts the vector and wakes the vCPU thread."""
-    h.hrtimer_entry(t, cpu).accept(t + 1, cpu, -1, apicid, vec)
-    return h.waking(t + 2, cpu, -1, wakee).hrtimer_exit(t + 3, cpu)
-
 
 # ------------------------------------------------------------------ states
 
@@ -175,11 +154,14 @@ def test_open_wait_at_trace_end_keeps_evidence_so_far() -> None:
     assert interval_at(r, VM, 0, 50)[2].source is Source.APIC_ACCEPT_IRQ  # type: ignore[union-attr]
 
 
-def test_open_wait_without_evidence_is_wait_unknown_with_source_none() -> None:
+def test_open_wait_without_evidence_is_wait_unknown_with_source_open() -> None:
+    """Still asleep when the trace ended: it did not wake, so rule 4's `none` ("no
+    evidence of why it woke") would be wrong; the source says `open`."""
     h = host().mark(0)
     halt(h, 10).mark(100)
-    _, _, ev = interval_at(h.analyze(), VM, 0, 50)
-    assert ev is not None and ev.source is Source.NONE
+    state, _, ev = interval_at(h.analyze(), VM, 0, 50)
+    assert state == "wait_unknown"
+    assert ev is not None and ev.source is Source.OPEN
 
 
 # ------------------------------------------------------------------ reason rules
@@ -648,7 +630,8 @@ def test_ready_while_a_cpu_loses_events_is_unknown() -> None:
 
 def test_without_contexts_lost_events_forget_who_runs_on_the_cpu() -> None:
     """No tid context: after a loss the CPU's current thread is unknown until its next
-    sched_switch, so the KVM events in between are not given to a possibly wrong thread."""
+    sched_switch, so the KVM events in between are not given to a possibly wrong thread;
+    that switch's prev_tid names them, and the thread's lane continues with them."""
     h = host(contexts=False).mark(0).statedump(1, V0, cpu=3)
     h.switch(5, 0, 0, RUNNING, V0).entry(10, 0, V0, 0)
     h.lost(30, 0, 17, 45)
@@ -657,7 +640,9 @@ def test_without_contexts_lost_events_forget_who_runs_on_the_cpu() -> None:
     r = h.analyze()
     assert lane_states(r, VM, 0)[1:] == [
         (10, 30, "guest"),
-        (30, 60, "unknown"),
+        (30, 50, "unknown"),
+        (50, 60, "hypervisor"),
         (60, 70, "preempted"),
     ]
-    assert any("were ignored" in w for w in r.warnings)
+    assert [(x.vm_pid, x.vcpu, x.tid) for x in r.lanes] == [(VM, 0, V0)]
+    assert not any("were ignored" in w for w in r.warnings)

@@ -12,10 +12,11 @@ from pathlib import Path
 import bt2
 import pytest
 
+from tests.support.paths import real_trace
 from w2a_tui.model import AnalysisResult, Evidence, LaneData, Source, State, TraceMeta, VmInfo
 from w2a_tui.store import StateStore, cache
 
-REAL = Path("/work/shared/traces/real/tc-perf-taskset2")
+REAL = real_trace("tc-perf-taskset2")
 
 
 @pytest.fixture(autouse=True)
@@ -124,7 +125,7 @@ def test_round_trip_beside_the_trace(trace: Path) -> None:
 
 def test_identity_covers_every_file_of_the_ctf_dirs(trace: Path) -> None:
     identity = cache.trace_identity(trace)
-    names = {rel for rel, _, _ in identity}
+    names = {rel for rel, *_ in identity}
     expected = {
         p.relative_to(trace).as_posix()
         for p in trace.rglob("*")

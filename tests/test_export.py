@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from test_analysis_builder import RUNNING, SLEEPING, Host
 
+from tests.support.host import RUNNING, SLEEPING, Host
 from w2a_tui.analysis.rows import EXPORT_COLUMNS, export_rows
 from w2a_tui.cli import main
 from w2a_tui.commands.export import write_csv, write_json
@@ -68,7 +68,7 @@ def test_json_carries_the_same_fields_with_nulls_for_empty_cells() -> None:
     text_csv, text_json = io.StringIO(), io.StringIO()
     write_csv(export_rows(result), text_csv)
     write_json(export_rows(result), text_json)
-    records = json.loads(text_json.getvalue())
+    records = json.loads(text_json.getvalue())["intervals"]
     csv_rows = list(csv.DictReader(io.StringIO(text_csv.getvalue())))
     assert len(records) == len(csv_rows) == 3
     for record, row in zip(records, csv_rows, strict=True):
@@ -88,7 +88,7 @@ def test_export_command_writes_sorted_rows_to_a_file(tmp_path: Path) -> None:
     assert len({(k[0], k[1]) for k in keys}) == 4  # two VMs x two vCPUs, never mixed
     out_json = tmp_path / "out.json"
     assert main(["export", str(trace), "--format", "json", "-o", str(out_json)]) == 0
-    assert len(json.loads(out_json.read_text())) == len(rows)
+    assert len(json.loads(out_json.read_text())["intervals"]) == len(rows)
 
 
 def test_export_to_a_directory_is_one_clear_sentence(

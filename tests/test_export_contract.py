@@ -7,8 +7,7 @@ import csv
 import io
 import json
 
-from test_analysis_builder import RUNNING, SLEEPING, Host
-
+from tests.support.host import RUNNING, SLEEPING, Host
 from w2a_tui.analysis.rows import export_rows
 from w2a_tui.commands.export import write_csv, write_json
 from w2a_tui.model import AnalysisResult
@@ -23,7 +22,7 @@ def _csv(result: AnalysisResult) -> list[dict[str, str]]:
 def _json(result: AnalysisResult) -> list[dict[str, object]]:
     buffer = io.StringIO()
     write_json(export_rows(result), buffer)
-    records: list[dict[str, object]] = json.loads(buffer.getvalue())
+    records: list[dict[str, object]] = json.loads(buffer.getvalue())["intervals"]
     return records
 
 
@@ -56,16 +55,18 @@ def test_zero_is_a_value_not_an_empty_cell() -> None:
 
 
 def test_a_wait_without_evidence_says_none_and_no_vector() -> None:
+    """It woke (switched back in) and nothing says why: rule 4, `none`. Still asleep when
+    the trace ended: it did not wake, `open`."""
     h = Host().thread(100, 100, "qemu-kvm").thread(101, 100, "CPU 0/KVM").runs(0, 101).mark(0)
-    h.entry(1, 0, 101, 0).exit(5, 0, 101, 12).switch(6, 0, 101, SLEEPING, 0).mark(30)
-    record = _json(h.analyze())[-1]
-    assert (record["state"], record["source"], record["vector"], record["exit_reason"]) == (
-        "wait_unknown",
-        "none",
-        None,
-        12,
-    )
-    assert record["waker_tid"] is None and record["next_comm"] is None
+    h.entry(1, 0, 101, 0).exit(5, 0, 101, 12).switch(6, 0, 101, SLEEPING, 0)
+    h.switch(20, 0, 0, RUNNING, 101).entry(22, 0, 101, 0).exit(25, 0, 101, 12)
+    h.switch(26, 0, 101, SLEEPING, 0).mark(30)
+    records = [r for r in _json(h.analyze()) if r["state"] == "wait_unknown"]
+    assert [(r["source"], r["vector"], r["exit_reason"]) for r in records] == [
+        ("none", None, 12),
+        ("open", None, 12),
+    ]
+    assert all(r["waker_tid"] is None and r["next_comm"] is None for r in records)
 
 
 def test_rows_sort_by_number_not_text() -> None:

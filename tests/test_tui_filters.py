@@ -3,10 +3,10 @@ header says a filter is on and how to clear it."""
 
 from __future__ import annotations
 
-from test_tui_support import sample_store
 from textual.widgets import Static
 
 from w2a_tui.model import State
+from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
 from w2a_tui.tui.screens.main import MainScreen
 from w2a_tui.tui.widgets.timeline import Timeline
@@ -22,8 +22,8 @@ def _shown_lanes(tl: Timeline) -> list[int]:
     return [row.lane for row in tl.rows if not row.is_vm]
 
 
-async def test_o_keeps_one_vm_and_x_clears() -> None:
-    store = sample_store()
+async def test_o_keeps_one_vm_and_x_clears(sample_store: StateStore) -> None:
+    store = sample_store
     app = W2AApp(store=store, mono=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -42,8 +42,8 @@ async def test_o_keeps_one_vm_and_x_clears() -> None:
         assert "filter" not in _header(app)
 
 
-async def test_i_hides_the_lanes_idle_in_the_window() -> None:
-    store = sample_store()
+async def test_i_hides_the_lanes_idle_in_the_window(sample_store: StateStore) -> None:
+    store = sample_store
     app = W2AApp(store=store, mono=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -66,8 +66,8 @@ async def test_i_hides_the_lanes_idle_in_the_window() -> None:
         assert f"{len(want)} lanes active" in _header(app)
 
 
-async def test_u_keeps_the_lanes_with_matches() -> None:
-    store = sample_store()
+async def test_u_keeps_the_lanes_with_matches(sample_store: StateStore) -> None:
+    store = sample_store
     app = W2AApp(store=store, mono=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()

@@ -3,17 +3,16 @@ CPU, then every place that thread ran, listed and stepped through with n."""
 
 from __future__ import annotations
 
-from test_tui_support import sample_store
-
 from w2a_tui.model import State
+from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
 from w2a_tui.tui.screens.main import MainScreen
 from w2a_tui.tui.screens.results import ResultsScreen
 from w2a_tui.tui.widgets.timeline import Timeline
 
 
-async def test_f_follows_the_preemptor_then_lists_where_it_ran() -> None:
-    store = sample_store()
+async def test_f_follows_the_preemptor_then_lists_where_it_ran(sample_store: StateStore) -> None:
+    store = sample_store
     pcpu = store.pcpu
     assert pcpu is not None
     app = W2AApp(store=store, mono=False)

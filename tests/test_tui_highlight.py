@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from rich.segment import Segment
 from rich.style import Style
-from test_tui_support import sample_store
 from textual.strip import Strip
 
+from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
 from w2a_tui.tui.screens.main import MainScreen
 from w2a_tui.tui.view.render import MATCH_GLYPH, mark_cells
@@ -28,8 +28,8 @@ def test_mark_cells_puts_a_dot_on_each_cell_keeping_its_colour() -> None:
     assert mark_cells(strip, [], offset=2).text == strip.text
 
 
-async def test_found_intervals_are_dotted_on_their_lane() -> None:
-    store = sample_store()
+async def test_found_intervals_are_dotted_on_their_lane(sample_store: StateStore) -> None:
+    store = sample_store
     app = W2AApp(store=store, mono=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()

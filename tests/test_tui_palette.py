@@ -4,18 +4,18 @@ its key, and choosing one runs it."""
 from __future__ import annotations
 
 import pytest
-from test_tui_support import sample_store
 from textual.command import CommandPalette
 from textual.content import Content
 
+from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
 from w2a_tui.tui.keys import KEYMAP
 from w2a_tui.tui.screens.main import MainScreen
 from w2a_tui.tui.widgets.timeline import Timeline
 
 
-async def test_the_palette_lists_every_key_of_the_main_view() -> None:
-    app = W2AApp(store=sample_store(), mono=False)
+async def test_the_palette_lists_every_key_of_the_main_view(sample_store: StateStore) -> None:
+    app = W2AApp(store=sample_store, mono=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -27,8 +27,8 @@ async def test_the_palette_lists_every_key_of_the_main_view() -> None:
                     assert any(t.endswith(f"({key.shown})") for t in titles), key
 
 
-async def test_ctrl_p_then_a_name_runs_the_action() -> None:
-    app = W2AApp(store=sample_store(), mono=False)
+async def test_ctrl_p_then_a_name_runs_the_action(sample_store: StateStore) -> None:
+    app = W2AApp(store=sample_store, mono=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         tl = app.screen.query_one(Timeline)

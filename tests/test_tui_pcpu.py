@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from paths import SAMPLE_TRACE
-from test_tui_support import sample_store
 from textual.widgets import Static
 
+from tests.support.paths import SAMPLE_TRACE
 from w2a_tui.analysis.pcpu import HOST_LOOK, IDLE_LOOK, PCPU_LANE_VM, Occupancy, vm_look
 from w2a_tui.model import State
 from w2a_tui.pipeline import load_store
@@ -22,8 +21,8 @@ from w2a_tui.tui.widgets.timeline import Timeline
 
 
 @pytest.fixture(scope="module")
-def store() -> StateStore:
-    return sample_store()
+def store(sample_store: StateStore) -> StateStore:
+    return sample_store
 
 
 def _pcpu(store: StateStore) -> StateStore:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from rich.color import Color, ColorSystem
 from rich.console import Console
-from test_tui_data import MS, T0, small_store
 
+from tests.support.handmade import MS, T0, small_store
 from w2a_tui.errors import W2AError
 from w2a_tui.model import State
 from w2a_tui.store import Interval
@@ -343,7 +343,7 @@ def test_reason_tabs_highlight_the_chosen_filter_and_causes_are_short() -> None:
     assert chosen == [" 3 disk "]
     store = small_store()
     iv = store.interval_at(0, T0 + 20 * MS)
-    assert iv is not None and cause_text(iv) == "0x23, woken by IO iothread1 (task)"
+    assert iv is not None and cause_text(iv) == "0x23, woken by IO iothread1 (thread)"
 
 
 def test_the_wait_histogram_drops_bucket_columns_no_reason_uses() -> None:
@@ -440,7 +440,7 @@ def test_every_state_keeps_its_own_colour_in_a_16_colour_terminal() -> None:
 )
 def test_find_takes_legend_names_and_unique_prefixes(text: str, states: set[State]) -> None:
     query = parse_query(text)
-    assert query.states == states and query.evidence is None
+    assert query.states == frozenset(states) and query.evidence is None
 
 
 @pytest.mark.parametrize("text", ["ta", "wait_", "kworker"])

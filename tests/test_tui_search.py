@@ -4,7 +4,6 @@ results list (issue 12.6), checked against the store's own intervals."""
 from __future__ import annotations
 
 import pytest
-from test_tui_support import sample_store
 
 from w2a_tui.errors import W2AError
 from w2a_tui.model import State
@@ -17,8 +16,8 @@ from w2a_tui.tui.widgets.timeline import Timeline
 
 
 @pytest.fixture(scope="module")
-def store() -> StateStore:
-    return sample_store()
+def store(sample_store: StateStore) -> StateStore:
+    return sample_store
 
 
 def every(store: StateStore) -> list[Interval]:

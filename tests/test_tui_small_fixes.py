@@ -7,13 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from paths import SAMPLE_TRACE
-from test_tui_support import sample_store
 from textual.widgets import Static
 
+from tests.support.paths import SAMPLE_TRACE
 from w2a_tui.cli import main as cli_main
 from w2a_tui.pipeline import load_store
 from w2a_tui.sim import generate, get_scenario, with_overrides
+from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
 from w2a_tui.tui.screens.main import MainScreen
 from w2a_tui.tui.widgets.timeline import Timeline
@@ -28,8 +28,8 @@ def test_options_may_come_before_the_trace(
     assert "does not exist" in err and "invalid choice" not in err
 
 
-async def test_f_on_a_selection_keeps_the_cursor_on_screen() -> None:
-    app = W2AApp(store=sample_store(), mono=False)
+async def test_f_on_a_selection_keeps_the_cursor_on_screen(sample_store: StateStore) -> None:
+    app = W2AApp(store=sample_store, mono=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         tl = app.screen.query_one(Timeline)

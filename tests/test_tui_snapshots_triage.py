@@ -7,16 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from test_tui_support import sample_store
 
+from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
 
 SnapCompare = Callable[..., bool]
 
 
 @pytest.fixture
-def app() -> W2AApp:
-    return W2AApp(store=sample_store(), mono=False)
+def app(sample_store: StateStore) -> W2AApp:
+    return W2AApp(store=sample_store, mono=False)
 
 
 class TestPcpuView:

@@ -5,7 +5,6 @@ lane, window and selection, and that nothing is announced when nothing moved."""
 from __future__ import annotations
 
 import pytest
-from test_tui_support import sample_store
 from textual.app import App, ComposeResult
 
 from w2a_tui.store import StateStore
@@ -13,8 +12,8 @@ from w2a_tui.tui.widgets.timeline import Timeline, TimelineState
 
 
 @pytest.fixture(scope="module")
-def sample() -> StateStore:
-    return sample_store()
+def sample(sample_store: StateStore) -> StateStore:
+    return sample_store
 
 
 class Bare(App[None]):

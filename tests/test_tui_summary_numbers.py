@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from rich.console import Console
-from test_tui_support import sample_store
 from textual.widgets import Static
 
 from w2a_tui.analysis.totals import Totals, VmTotals, compute_totals, totals_to_json
@@ -34,8 +33,8 @@ def _same_as_analyze(store: StateStore) -> None:
     assert got == expected
 
 
-def test_whole_trace_totals_equal_analyze_on_the_sample() -> None:
-    store = sample_store()
+def test_whole_trace_totals_equal_analyze_on_the_sample(sample_store: StateStore) -> None:
+    store = sample_store
     _same_as_analyze(store)
     vms = range_totals(store)
     assert any(vm.top_preemptors for vm in vms)  # the sample's batch01 is preempted
@@ -54,8 +53,8 @@ def test_whole_trace_totals_equal_analyze_on_generated_traces(
     _same_as_analyze(store)
 
 
-def test_a_range_counts_only_its_time() -> None:
-    store = sample_store()
+def test_a_range_counts_only_its_time(sample_store: StateStore) -> None:
+    store = sample_store
     mid = (store.start_ns + store.end_ns) // 2
     t0, t1 = mid - 50_000_000, mid + 50_000_000
     vms = range_totals(store, t0=t0, t1=t1)
@@ -67,8 +66,8 @@ def test_a_range_counts_only_its_time() -> None:
     assert [vm.time_by_state for vm in whole] == [vm.time_by_state for vm in range_totals(store)]
 
 
-def test_one_vm_only() -> None:
-    store = sample_store()
+def test_one_vm_only(sample_store: StateStore) -> None:
+    store = sample_store
     pid = store.vms[1].pid
     vms = range_totals(store, store.lanes_of_vm(pid))
     assert [vm.pid for vm in vms] == [pid]
@@ -84,8 +83,10 @@ def _shown(widget: Static, width: int = 120) -> str:
     return console.export_text()
 
 
-async def test_t_shows_each_vcpus_share_of_every_state_and_the_verdicts() -> None:
-    store = sample_store()
+async def test_t_shows_each_vcpus_share_of_every_state_and_the_verdicts(
+    sample_store: StateStore,
+) -> None:
+    store = sample_store
     app = W2AApp(store=store, mono=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
@@ -105,8 +106,8 @@ async def test_t_shows_each_vcpus_share_of_every_state_and_the_verdicts() -> Non
         assert "preempted by" in shown
 
 
-async def test_t_on_a_selection_summarises_that_range_only() -> None:
-    store = sample_store()
+async def test_t_on_a_selection_summarises_that_range_only(sample_store: StateStore) -> None:
+    store = sample_store
     app = W2AApp(store=store, mono=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()

@@ -7,10 +7,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from test_tui_support import sample_store
 from textual.widgets import Static
 
 from w2a_tui.errors import W2AError
+from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
 from w2a_tui.tui.view.timefmt import format_exact, format_time, parse_time, wall_clock
 from w2a_tui.tui.widgets.timeline import Timeline
@@ -26,8 +26,8 @@ def seconds(text: str) -> Decimal:
     return Decimal(number) * UNIT[unit]
 
 
-def test_printed_end_minus_start_is_the_printed_duration() -> None:
-    store = sample_store()
+def test_printed_end_minus_start_is_the_printed_duration(sample_store: StateStore) -> None:
+    store = sample_store
     for lane in range(len(store.lanes)):
         for iv in store.intervals(lane, store.start_ns, store.end_ns)[:200]:
             start = seconds(format_time(iv.start, store.start_ns, 1))
@@ -46,8 +46,8 @@ def test_wall_clock_times_are_read_to_the_nanosecond() -> None:
         parse_time("22:13:21.4", origin=1000, cursor=1000)  # not an epoch clock
 
 
-async def test_status_precision_wall_clock_and_copy() -> None:
-    store = sample_store()
+async def test_status_precision_wall_clock_and_copy(sample_store: StateStore) -> None:
+    store = sample_store
     app = W2AApp(store=store, mono=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()

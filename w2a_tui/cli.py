@@ -1,4 +1,4 @@
-"""Command line: `w2a-tui [view] TRACE`, `info`, `analyze`, `export`, `generate`.
+"""Command line: `w2a-tui [view] TRACE`, `info`, `analyze`, `export`, `generate`, `record`.
 
 Each subcommand lives in `w2a_tui.commands.<name>` with `add_arguments(parser)` and
 `run(args) -> int`, imported only when used so that `info` never loads Textual.
@@ -12,7 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from w2a_tui import __version__
-from w2a_tui.errors import EXIT_FAILURE, W2AError
+from w2a_tui.commands.output import WRITE_ERRNOS, silence_stdout, write_error
+from w2a_tui.errors import EXIT_BAD_INPUT, EXIT_FAILURE, W2AError
+from w2a_tui.printable import printable
 
 COMMANDS: dict[str, str] = {
     "view": "open a trace in the terminal UI (the default: `w2a-tui TRACE`)",
@@ -20,18 +22,25 @@ COMMANDS: dict[str, str] = {
     "analyze": "report every VM's vCPU states, wait reasons and exits",
     "export": "write every vCPU interval as CSV or JSON (the contract's columns)",
     "generate": "write a synthetic KVM host trace with its ground truth",
+    "record": "print (or, as root, run) the commands that record a trace W2A can use",
 }
+
+CONTRACT_NOTE = (
+    "The states, wait reasons, vector tables and export columns are defined in "
+    "docs/vcpu-states.md of the w2a-tui source."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="w2a-tui",
         description="What every vCPU of every KVM guest was doing, from the host kernel trace.",
+        epilog=CONTRACT_NOTE,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=CONTRACT_NOTE)
         module = importlib.import_module(f"w2a_tui.commands.{name}")
         module.add_arguments(p)
     return parser
@@ -54,13 +63,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     module = importlib.import_module(f"w2a_tui.commands.{args.command}")
     try:
+        if getattr(args, "trace", None) == "":
+            # Path("") is the current folder: an empty argument (an unset shell variable)
+            # must not analyse whatever folder the user happens to be in.
+            raise W2AError("the trace path is empty: give a trace directory.")
         status: int = module.run(args)
+        sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at exit
         return status
     except W2AError as err:
-        print(f"w2a-tui: {err.message}", file=sys.stderr)
+        print(f"w2a-tui: {printable(err.message)}", file=sys.stderr)
         return err.status
     except KeyboardInterrupt:
         print("w2a-tui: interrupted.", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        silence_stdout()
         return EXIT_FAILURE
+    except OSError as err:
+        print(f"w2a-tui: {printable(os_error_sentence(err))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def os_error_sentence(err: OSError) -> str:
+    """One sentence for an I/O error no command turned into its own: writing the output
+    (a full disk) or a path that failed while being read (`/proc/self`)."""
+    why = err.strerror or str(err)
+    if err.filename is None and err.errno in WRITE_ERRNOS:
+        silence_stdout()
+        return write_error(err, "the standard output").message
+    if err.filename is None:
+        return f"input/output error: {why}."
+    return f"cannot read {err.filename}: {why}; give a readable trace directory."

@@ -30,6 +30,43 @@ PID: Final = 4
 PROCNAME: Final = 5
 P0: Final = 6  # first payload field
 
+# Payload positions, one name per field of PAYLOAD below (tests check they agree). The
+# analysis reads events through these names; only its hot loop keeps literal indexes.
+ENTRY_VCPU: Final = 6
+EXIT_REASON: Final = 6
+EXIT_ISA: Final = 7
+EXIT_VCPU: Final = 8
+INJ_VECTOR: Final = 6
+INJ_SOFT: Final = 7
+ACCEPT_APICID: Final = 6
+ACCEPT_VECTOR: Final = 7
+SWITCH_PREV_COMM: Final = 6
+SWITCH_PREV_TID: Final = 7
+SWITCH_PREV_STATE: Final = 8
+SWITCH_NEXT_COMM: Final = 9
+SWITCH_NEXT_TID: Final = 10
+WAKE_COMM: Final = 6
+WAKE_TID: Final = 7
+FORK_PARENT_COMM: Final = 6
+FORK_PARENT_TID: Final = 7
+FORK_PARENT_PID: Final = 8
+FORK_CHILD_COMM: Final = 9
+FORK_CHILD_TID: Final = 10
+FORK_CHILD_PID: Final = 11
+EXEC_FILENAME: Final = 6
+EXEC_TID: Final = 7
+STATEDUMP_TID: Final = 6
+STATEDUMP_PID: Final = 7
+STATEDUMP_NAME: Final = 8
+STATEDUMP_STATUS: Final = 9
+STATEDUMP_CPU: Final = 10
+IRQ_NUMBER: Final = 6
+IRQ_NAME: Final = 7
+SOFTIRQ_VECTOR: Final = 6
+LOST_COUNT: Final = 6
+LOST_BEGIN: Final = 7
+LOST_END: Final = 8
+
 Event = tuple[Any, ...]
 Batch = list[Event]
 

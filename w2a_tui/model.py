@@ -1,6 +1,6 @@
 """The analysis result: vCPU states, wait evidence, lanes. Shared by analysis, store and UIs.
 
-See ../shared/docs/vcpu-states.md (the contract) for what each state and source means.
+See docs/vcpu-states.md (the contract) for what each state and source means.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class Source(IntEnum):
     APIC_ACCEPT_IRQ = 2
     WAKER = 3
     NONE = 4
+    OPEN = 5  # rule 4's case of a wait still open when the trace ended: it did not wake
 
     @property
     def label(self) -> str:
@@ -83,7 +84,8 @@ class Evidence:
     """What decided an interval's state: kept for waits, `blocked`, `ready` and `preempted`.
 
     `-1` / `""` mean "not known". Contexts are short strings: `task`, `hrtimer`,
-    `softirq:NET_RX`, `irq:42:virtio1-req.0`.
+    `softirq:NET_RX`, `irq:42:virtio1-req.0`. In an interrupt context the tid/comm are the
+    thread the interrupt happened to interrupt on that CPU, not a cause.
     """
 
     source: Source = Source.EMPTY
@@ -92,11 +94,13 @@ class Evidence:
     emitter_tid: int = -1
     emitter_comm: str = ""
     emitter_context: str = ""
+    emitter_cpu: int = -1
     # The wake-up (sched_waking, else sched_wakeup) of the vCPU thread.
     waker_tid: int = -1
     waker_comm: str = ""
     waker_context: str = ""
     wakeup_ns: int = -1
+    waker_cpu: int = -1
     # `preempted`: the thread that took the pCPU.
     next_tid: int = -1
     next_comm: str = ""

@@ -4,12 +4,13 @@ VM's learned vectors, attach evidence, drop zero-length intervals, describe VMs,
 from __future__ import annotations
 
 from array import array
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from w2a_tui.analysis.classify import classify_vector
+from w2a_tui.analysis.evidence import EvidenceTable
 from w2a_tui.analysis.tracks import HYP_AFTER_EXIT, ClosedGap, VcpuTrack
 from w2a_tui.model import (
     WAIT_STATES,
@@ -23,49 +24,64 @@ from w2a_tui.model import (
     VmInfo,
 )
 
-if TYPE_CHECKING:
-    from w2a_tui.analysis.machine import Analyzer
-
 _BLOCKED = int(State.BLOCKED)
 
 
+@dataclass(frozen=True, slots=True)
+class AnalysisFacts:
+    """What the state machine hands over once every event is fed: its vCPU tracks (with
+    their open gaps), what it learned about VMs and threads, and what the trace lacked.
+    finish() reads nothing else, so it can be tested with hand-made facts."""
+
+    meta: TraceMeta
+    first_ns: int  # the trace's time range (the reader's, else the events seen)
+    last_ns: int
+    event_count: int
+    vcpus: Mapping[tuple[int, int], VcpuTrack]  # by (vm pid, vcpu_id)
+    vector_table: Mapping[int, Reason]  # the guest's fixed vectors (timer, IPIs)
+    learned: Mapping[int, Mapping[int, Reason]]  # per VM: vectors its threads taught
+    io_tids: Mapping[int, set[int]]  # per VM
+    vhost_tids: Mapping[int, set[int]]  # per VM
+    guest_names: Mapping[int, str]  # VM pid -> `-name guest=NAME`
+    comms: Mapping[int, str]  # tid -> latest comm
+    lost: Mapping[int, Sequence[int]]  # cpu -> [count, first begin, last end, packets]
+    seen_waking: bool
+    seen_wakeup: bool
+    seen_inj: bool
+    unattributed: int  # KVM events no thread could be found for
+    evidence: EvidenceTable  # records stored while feeding (preemptions)
+
+
+def build_result(facts: AnalysisFacts) -> AnalysisResult:
+    """Close open gaps, classify every wait, and build the columnar result."""
+    return ResultBuilder(facts.evidence).build(facts)
+
+
 class ResultBuilder:
-    """Owns the shared evidence table (identical records are stored once)."""
+    """Builds lanes into the shared evidence table (identical records are stored once)."""
 
-    def __init__(self) -> None:
-        self.evidence: list[Evidence] = []
-        self._ids: dict[Evidence, int] = {}
+    def __init__(self, table: EvidenceTable) -> None:
+        self.table = table
 
-    def intern(self, evidence: Evidence) -> int:
-        eid = self._ids.get(evidence)
-        if eid is None:
-            eid = self._ids[evidence] = len(self.evidence)
-            self.evidence.append(evidence)
-        return eid
-
-    def add(self, evidence: Evidence) -> int:
-        """Store a record that is unique anyway (it holds a wake-up time): no hashing."""
-        self.evidence.append(evidence)
-        return len(self.evidence) - 1
-
-    def build(self, an: Analyzer) -> AnalysisResult:
-        first, last = an.trace_range()
+    def build(self, facts: AnalysisFacts) -> AnalysisResult:
+        first, last = facts.first_ns, facts.last_ns
         lanes: list[LaneData] = []
-        for (vm, _vcpu), track in sorted(an.vcpus.items()):
+        for (vm, _vcpu), track in sorted(facts.vcpus.items()):
             if track.gap is not None:  # still open at the end: the evidence so far decides
+                track.gap.open_at_end = not track.gap.switched_in
                 track.closed_gaps.append(track.gap)
                 track.gap = None
             if len(track.starts) and track.starts[0] > first:
                 track.starts[0] = first  # the `unknown` head starts at the trace's first event
-            lanes.append(self._lane(track, an.learned.get(vm), an.vector_table, last))
+            lanes.append(self._lane(track, facts.learned.get(vm), facts.vector_table, last))
             track.release()  # the lane holds what is kept: free the gaps before the next
-        meta = _meta_with_range(an.meta, first, last, an.event_count)
+        meta = _meta_with_range(facts.meta, first, last, facts.event_count)
         return AnalysisResult(
             meta=meta,
-            vms=_vm_infos(an, lanes),
+            vms=_vm_infos(facts, lanes),
             lanes=lanes,
-            evidence=self.evidence,
-            warnings=_warnings(an, lanes),
+            evidence=self.table.records,
+            warnings=_warnings(facts, lanes),
         )
 
     def _lane(
@@ -76,7 +92,7 @@ class ResultBuilder:
         end_ns: int,
     ) -> LaneData:
         n = len(track.starts)
-        evidence = array(_evidence_typecode(len(self.evidence) + n), [-1]) * n
+        evidence = array(_evidence_typecode(len(self.table) + n), [-1]) * n
         for index, eid in track.marks:
             evidence[index] = eid
         states = track.states
@@ -116,8 +132,9 @@ class ResultBuilder:
                 waker_comm=gap.waker_comm,
                 waker_context=gap.waker_ctx,
                 wakeup_ns=gap.wake_ts,
+                waker_cpu=gap.waker_cpu,
             )
-            evidence[gap.ready_index] = self.add(waker)
+            evidence[gap.ready_index] = self.table.add(waker)
             if not gap.is_wait and states[gap.interval] == _BLOCKED:
                 evidence[gap.interval] = evidence[gap.ready_index]
         if not gap.is_wait:
@@ -134,6 +151,8 @@ class ResultBuilder:
             taught = gap.acc_class
         elif gap.waker_reason:
             source = Source.WAKER
+        elif gap.open_at_end and not gap.woken:
+            source = Source.OPEN  # it did not wake: no rule has anything to explain
         else:
             source = Source.NONE
         if vector >= 0:
@@ -150,12 +169,14 @@ class ResultBuilder:
             emitter_tid=gap.acc_tid if has_emitter else -1,
             emitter_comm=gap.acc_comm if has_emitter else "",
             emitter_context=gap.acc_ctx if has_emitter else "",
+            emitter_cpu=gap.acc_cpu if has_emitter else -1,
             waker_tid=gap.waker_tid if gap.woken else -1,
             waker_comm=gap.waker_comm if gap.woken else "",
             waker_context=gap.waker_ctx if gap.woken else "",
             wakeup_ns=gap.wake_ts if gap.woken else -1,
+            waker_cpu=gap.waker_cpu if gap.woken else -1,
         )
-        evidence[gap.interval] = self.add(record)
+        evidence[gap.interval] = self.table.add(record)
 
 
 def _evidence_typecode(bound: int) -> str:
@@ -214,9 +235,9 @@ def _compact(
     if len(kept) > 1:
         st = np.asarray(states)[kept]
         ex = np.asarray(exits)[kept]
-        ev = np.asarray(evidence)[kept]
+        eids = np.asarray(evidence)[kept]
         same = (st[1:] == st[:-1]) & (
-            ((ex[1:] == ex[:-1]) & (ev[1:] == ev[:-1])) | (st[1:] == int(State.UNKNOWN))
+            ((ex[1:] == ex[:-1]) & (eids[1:] == eids[:-1])) | (st[1:] == int(State.UNKNOWN))
         )
         keep[kept[1:][same]] = False
     if bool(keep.all()):
@@ -244,23 +265,23 @@ def _meta_with_range(meta: TraceMeta, first: int, last: int, count: int) -> Trac
     return meta
 
 
-def _vm_infos(an: Analyzer, lanes: list[LaneData]) -> list[VmInfo]:
+def _vm_infos(facts: AnalysisFacts, lanes: list[LaneData]) -> list[VmInfo]:
     infos: list[VmInfo] = []
     for vm in sorted({lane.vm_pid for lane in lanes}):
         isa = -1
-        for (pid, _vcpu), track in sorted(an.vcpus.items()):
+        for (pid, _vcpu), track in sorted(facts.vcpus.items()):
             if pid == vm and track.last_isa >= 0:
                 isa = track.last_isa
                 break
-        learned = an.learned.get(vm, {})
+        learned = facts.learned.get(vm, {})
         infos.append(
             VmInfo(
                 pid=vm,
-                name=_vm_name(an, vm),
+                name=_vm_name(facts, vm),
                 isa=isa,
                 main_tid=vm if vm >= 0 else -1,
-                io_tids=sorted(an.io_tids.get(vm, ())),
-                vhost_tids=sorted(an.vhost_tids.get(vm, ())),
+                io_tids=sorted(facts.io_tids.get(vm, ())),
+                vhost_tids=sorted(facts.vhost_tids.get(vm, ())),
                 disk_vectors=sorted(v for v, r in learned.items() if r is Reason.DISK),
                 net_vectors=sorted(v for v, r in learned.items() if r is Reason.NET),
             )
@@ -273,11 +294,11 @@ def placeholder_name(vm: int) -> str:
     return f"unidentified VM {-vm}" if vm < 0 else f"pid {vm}"
 
 
-def _vm_name(an: Analyzer, vm: int) -> str:
+def _vm_name(facts: AnalysisFacts, vm: int) -> str:
     """`-name guest=NAME` when seen, else the main thread's comm, else a placeholder."""
     if vm < 0:
         return placeholder_name(vm)
-    name = an.guest_names.get(vm) or an.comms.get(vm, "")
+    name = facts.guest_names.get(vm) or facts.comms.get(vm, "")
     return name or placeholder_name(vm)
 
 
@@ -296,15 +317,15 @@ def _unknown_after_start(lanes: list[LaneData]) -> tuple[int, int]:
     return count, total
 
 
-def _warnings(an: Analyzer, lanes: list[LaneData]) -> list[str]:
-    warnings: list[str] = list(an.meta.warnings)
-    for cpu, (count, begin, end, packets) in sorted(an.lost.items()):
+def _warnings(facts: AnalysisFacts, lanes: list[LaneData]) -> list[str]:
+    warnings: list[str] = list(facts.meta.warnings)
+    for cpu, (count, begin, end, packets) in sorted(facts.lost.items()):
         span_ms = max(end - begin, 0) / 1e6
         warnings.append(
             f"{count} events were lost on CPU {cpu} ({packets} packet(s) between "
             f"{begin} and {end} ns, {span_ms:.3f} ms)."
         )
-    if an.lost:
+    if facts.lost:
         count, total_ns = _unknown_after_start(lanes)
         warnings.append(
             f"Because of lost events, {count} vCPU interval(s) ({total_ns / 1e6:.3f} ms in "
@@ -322,19 +343,19 @@ def _warnings(an: Analyzer, lanes: list[LaneData]) -> list[str]:
             f"{unnamed} vCPU thread(s) ran on a CPU that never switched threads during the "
             "trace, without tid context or statedump: shown with tid -1 in unidentified VMs."
         )
-    if an.unattributed:
+    if facts.unattributed:
         warnings.append(
-            f"{an.unattributed} KVM events ran on a CPU whose current thread was unknown "
+            f"{facts.unattributed} KVM events ran on a CPU whose current thread was unknown "
             "(no tid context, and no sched_switch there yet or since lost events): they "
             "were ignored."
         )
-    if lanes and not an.seen_waking and not an.seen_wakeup:
+    if lanes and not facts.seen_waking and not facts.seen_wakeup:
         warnings.append(
             "The trace has no sched_waking/sched_wakeup events: waits end at switch-in, "
             "there is no `ready` state and the waker rule cannot decide reasons."
         )
     wait_values = {int(s) for s in WAIT_STATES}
-    if lanes and not an.seen_inj and any(wait_values & set(lane.states) for lane in lanes):
+    if lanes and not facts.seen_inj and any(wait_values & set(lane.states) for lane in lanes):
         warnings.append(
             "The trace has no kvm_inj_virq events (APICv/AVIC host, or the event was not "
             "enabled): wait reasons come from kvm_apic_accept_irq and wakers only."

@@ -3,66 +3,12 @@
 Usage: `Analyzer(meta).feed(batch)` for every batch in time order, then `.finish()`.
 It needs no trace reader: unit tests and benchmarks feed hand-made tuples.
 
-Design notes (decisions the contract leaves open):
-- Identity: a vCPU is `(vm pid, vcpu_id)`; its thread is found through the `tid` context,
-  else the per-CPU current thread (`sched_switch.next_tid`, seeded by a statedump `RUN`
-  status when a CPU has not switched yet). The VM pid comes from the `pid` context, else
-  `lttng_statedump_process_state` / `sched_process_fork`; when neither knows the thread,
-  vCPU threads are grouped into pseudo VMs with negative pids and a warning says so.
-- Events of a thread before its first KVM event are ignored: until then nothing says the
-  thread runs a vCPU (comms like `CPU 1/KVM` are hints only), and the contract starts a
-  lane at the vCPU's first evidence, normally its first `kvm_entry`. The lane is
-  `unknown` before that. A thread whose first KVM event is a `kvm_exit` (the trace began
-  while its guest ran) is followed from that exit, and bound to its vCPU at the `vcpu_id`
-  of the exit (newer kernels) or of its next `kvm_entry`. This also keeps sched_switch
-  between non-vCPU threads cheap: no per-thread bookkeeping.
-- Only one gap (off-CPU interval awaiting its reason) is open per vCPU. If a vCPU blocks
-  again before its next `kvm_entry`, the previous wait is closed with rules 2-4.
-- Device vectors learned anywhere in the trace classify every wait of that VM: a VM's
-  device vectors do not change while it runs, and an injection may precede the first
-  accept that teaches its vector (trace start, lost events).
-- `ready` carries no exit reason (the contract lists exit reasons for hypervisor,
-  preempted, blocked and waits only).
-- sched_wakeup is used only while no sched_waking has been seen: in a trace that has
-  both, sched_waking always comes first for a given wake-up.
-- A wake-up of a thread still on its CPU (it set itself sleeping, ttwu raced with its
-  schedule()) counts only if its next switch-out is blocking with no kvm_exit/entry in
-  between: it then leaves the CPU already woken, `ready` from the switch-out. A runnable
-  switch-out (woken before __schedule read the state) is `preempted`, as the contract says.
-- Rule 1's window runs from the switch-in to the next kvm_entry, across a preemption on
-  the way; a blocking switch-out before any entry closes the wait (rules 2-4) and opens
-  a new one (kvm_vcpu_block loops on spurious wake-ups without a new exit).
-- An accept emitted in task context by a thread of a VM (its vhost, a known VM pid, an
-  `IO` thread, any non-main thread of a process) belongs to that VM; only a thread that
-  is nobody's (kworker, idle) waits to see which vCPU it wakes. A vector learned as a
-  device (disk/net) is not relearned as `task` (vCPU threads re-deliver device interrupts).
-- Without tid context, KVM events on a CPU whose current thread is not known yet (no
-  switch or statedump there) get a provisional thread; the CPU's next sched_switch names
-  it (prev_tid). One never named is kept as tid -1 in an unidentified VM, with a warning.
-- hrtimer expiry is `timer` whatever the function: LTTng records `function` as an address.
-
-Lost events (the tracer discarded events on a CPU; babeltrace2 reports the count and a
-time range). A ring buffer drops events only while no sub-buffer is free, so on a CPU the
-missing events lie between the window's begin and the first event recorded after it on
-that CPU. Kernel facts then resynchronise each vCPU instead of trusting stale beliefs:
-- a vCPU whose thread ran on that CPU when the window began becomes `unknown` from the
-  window's begin: it may have exited, entered, blocked or migrated without a trace. Its
-  last exit is forgotten (a later blocking switch-out without an exit seen since stays
-  `unknown`: wait or blocked cannot be told apart), but a wake-up still proves `ready`;
-- its next recorded event resynchronises it: `kvm_exit` proves it was in the guest and is
-  now in the hypervisor, `kvm_entry` that it is in the guest, a switch-out that it was on
-  that CPU (runnable -> `preempted`), a switch-in that it was off-CPU;
-- a woken thread (`ready`) may be switched in on a CPU while that CPU loses events: it is
-  `unknown` from the window's begin (or its wake-up, if a window is open then) to its
-  next event;
-- a thread believed off-CPU (or on another CPU) that emits a KVM event or a switch-out on
-  a CPU had its switch-in lost there: its state is `unknown` from that CPU's last window
-  (or from its last known transition, if later) to the event. Without such a window the
-  contradiction is not explained by lost events and the event alone resynchronises it.
-Decision (honesty over agreement): time a vCPU spends where its events may be missing is
-`unknown` — the contract's "no evidence" — rather than a guess. Off-CPU states are still
-claimed from the events seen: a window on another CPU can hide a wake-up (the wait then
-ends at the switch-in, with no `ready`) or a whole short run of the thread.
+In short: a vCPU is `(vm pid, vcpu_id)`, its lane starts at its first KVM event, each
+vCPU has at most one open gap (off-CPU interval awaiting its reason), waits are
+classified at the end with the vectors each VM taught, and time where lost events may
+hide a vCPU's transitions is `unknown`. Thread identity lives in `identity.py`, the
+result is built by `finish.py` from the facts the machine hands over. The decisions the
+contract leaves open, and why, are in docs/analysis.md.
 """
 
 from __future__ import annotations
@@ -77,14 +23,15 @@ from w2a_tui.analysis.classify import (
     TASK_CONTEXT,
     context_reason,
     default_vector_table,
-    guest_name,
     irq_context,
     is_iothread,
     softirq_context,
     thread_class,
     vhost_owner,
 )
-from w2a_tui.analysis.finish import ResultBuilder
+from w2a_tui.analysis.evidence import EvidenceTable
+from w2a_tui.analysis.finish import AnalysisFacts, build_result
+from w2a_tui.analysis.identity import ThreadIdentity
 from w2a_tui.analysis.tables import is_hlt
 from w2a_tui.analysis.tracks import (
     HYP_AFTER_EXIT,
@@ -95,7 +42,35 @@ from w2a_tui.analysis.tracks import (
     WakeInfo,
     is_runnable,
 )
-from w2a_tui.events import Batch, Event, EventKind
+from w2a_tui.events import (
+    ACCEPT_APICID,
+    ACCEPT_VECTOR,
+    CPU,
+    ENTRY_VCPU,
+    EXIT_ISA,
+    EXIT_REASON,
+    EXIT_VCPU,
+    INJ_SOFT,
+    INJ_VECTOR,
+    IRQ_NAME,
+    IRQ_NUMBER,
+    LOST_BEGIN,
+    LOST_COUNT,
+    LOST_END,
+    PID,
+    PROCNAME,
+    SOFTIRQ_VECTOR,
+    SWITCH_NEXT_COMM,
+    SWITCH_NEXT_TID,
+    SWITCH_PREV_COMM,
+    SWITCH_PREV_STATE,
+    TID,
+    TS,
+    WAKE_TID,
+    Batch,
+    Event,
+    EventKind,
+)
 from w2a_tui.model import AnalysisResult, Evidence, Reason, State, TraceMeta
 
 _K_ENTRY: Final = int(EventKind.KVM_ENTRY)
@@ -110,10 +85,7 @@ _K_LOST: Final = int(EventKind.LOST_EVENTS)
 _UNKNOWN: Final = int(State.UNKNOWN)
 _READY: Final = int(State.READY)
 _MAX_CONTEXT_DEPTH: Final = 16
-_STATEDUMP_RUN: Final = 6  # lttng_process_status LTTNG_RUN
 _DEVICE_REASONS: Final = (Reason.DISK, Reason.NET)
-# Provisional tids of vCPU threads not named yet (no tid context); -1 means "no thread".
-_FIRST_ANONYMOUS_TID: Final = -2
 
 # Every kind the analysis reads: readers may skip decoding the others.
 NEEDED_KINDS: Final = frozenset(
@@ -148,13 +120,12 @@ class Analyzer:
         self.vector_table: dict[int, Reason] = (
             dict(vector_table) if vector_table is not None else default_vector_table()
         )
-        self.by_tid: dict[int, VcpuTrack] = {}
-        self.vcpus: dict[tuple[int, int], VcpuTrack] = {}
-        self.vm_pids: set[int] = set()  # pids of the VMs with a vCPU seen so far
         self.cpus: dict[int, CpuTrack] = {}
-        self.tid2pid: dict[int, int] = {}
-        self.comms: dict[int, str] = {}
-        self.guest_names: dict[int, str] = {}
+        self.identity = ThreadIdentity(self.cpus)
+        # The identity's tables, bound here for the hot loop and the rules.
+        self.by_tid = self.identity.by_tid
+        self.vcpus = self.identity.vcpus
+        self.comms = self.identity.comms
         self.learned: dict[int, dict[int, Reason]] = {}
         self.io_tids: dict[int, set[int]] = {}
         self.vhost_tids: dict[int, set[int]] = {}
@@ -169,18 +140,14 @@ class Analyzer:
         self.seen_wakeup = False
         self.seen_inj = False
         self.seen_entry = False
-        self.unattributed = 0
-        self._next_anonymous = _FIRST_ANONYMOUS_TID
-        self.dropped_threads: set[int] = set()
-        self.pseudo_vms: list[int] = []
-        self.builder = ResultBuilder()
+        self.evidence = EvidenceTable()
         self._irq_labels: dict[tuple[Any, Any], str] = {}
         self._softirq_labels: dict[Any, str] = {}
         self._handlers = {
             int(EventKind.KVM_APIC_ACCEPT_IRQ): self._on_accept_irq,
-            int(EventKind.SCHED_PROCESS_FORK): self._on_fork,
+            int(EventKind.SCHED_PROCESS_FORK): self.identity.on_fork,
             int(EventKind.SCHED_PROCESS_EXEC): self._on_exec,
-            int(EventKind.STATEDUMP_PROCESS_STATE): self._on_statedump,
+            int(EventKind.STATEDUMP_PROCESS_STATE): self.identity.on_statedump,
             int(EventKind.IRQ_HANDLER_ENTRY): self._on_irq_entry,
             int(EventKind.SOFTIRQ_ENTRY): self._on_softirq_entry,
             int(EventKind.HRTIMER_EXPIRE_ENTRY): self._on_hrtimer_entry,
@@ -193,7 +160,10 @@ class Analyzer:
     # ------------------------------------------------------------------ hot loop
 
     def feed(self, batch: Batch) -> None:
-        """Consume one time-ordered batch. The three most frequent kinds are inlined."""
+        """Consume one time-ordered batch. The three most frequent kinds are inlined, with
+        literal tuple indexes (see events.py for their names: 0 TS, 1 CPU, 2 KIND, 3 TID;
+        exit 6 EXIT_REASON, 7 EXIT_ISA; switch 6 PREV_COMM, 7 PREV_TID, 9 NEXT_COMM,
+        10 NEXT_TID; waking 7 WAKE_TID): a named global costs a lookup per event."""
         if not batch:
             return
         if self.first_ns < 0:
@@ -207,6 +177,7 @@ class Analyzer:
         comms = self.comms
         handlers = self._handlers
         open_lost = self.open_lost
+        current_tid = self.identity.current_tid
         for ev in batch:
             kind = ev[2]
             if open_lost and ev[1] in open_lost and kind != _K_LOST:
@@ -214,7 +185,7 @@ class Analyzer:
             if kind == _K_EXIT:
                 tid = ev[3]
                 if tid < 0:
-                    tid = self._current_tid(ev[1])
+                    tid = current_tid(ev[1])
                 v = by_tid.get(tid)
                 if v is None or v.gap is not None or v.cpu != ev[1]:
                     self._exit_slow(ev, tid, v)
@@ -222,33 +193,33 @@ class Analyzer:
                 r = ev[6]
                 v.last_exit = r
                 v.last_isa = ev[7]
-                v.sa(ev[0])
-                v.st(HYP_AFTER_EXIT)
-                v.ex(r)
+                v.append_start(ev[0])
+                v.append_state(HYP_AFTER_EXIT)
+                v.append_exit(r)
                 v.state = HYP_AFTER_EXIT
             elif kind == _K_ENTRY:
                 tid = ev[3]
                 if tid < 0:
-                    tid = self._current_tid(ev[1])
+                    tid = current_tid(ev[1])
                 v = by_tid.get(tid)
                 if v is None or v.gap is not None or v.vcpu_id < 0 or v.cpu != ev[1]:
                     self._entry_slow(ev, tid, v)
                 elif v.state != _GUEST:
-                    v.sa(ev[0])
-                    v.st(_GUEST)
-                    v.ex(-1)
+                    v.append_start(ev[0])
+                    v.append_state(_GUEST)
+                    v.append_exit(-1)
                     v.state = _GUEST
             elif kind == _K_SWITCH:
                 c = cpus.get(ev[1])
                 if c is None:
-                    c = self._new_cpu(ev[1])
+                    c = self.identity.new_cpu(ev[1])
                 prev = ev[7]
                 nxt = ev[10]
                 # Every thread's latest comm (one dict store): QEMU renames its main
                 # thread after exec (libvirt's `process=qemu:NAME`), the last name wins.
                 comms[prev] = ev[6]
                 if c.tid < -1:  # the provisional thread of earlier KVM events is `prev`
-                    self._adopt(c.tid, prev, ev)
+                    self.identity.adopt(c.tid, prev, ev[6])
                 c.tid = nxt
                 c.comm = ev[9]
                 c.since = ev[0]
@@ -265,7 +236,7 @@ class Analyzer:
                 self.seen_inj = True
                 tid = ev[3]
                 if tid < 0:
-                    tid = self._current_tid(ev[1])
+                    tid = current_tid(ev[1])
                 v = by_tid.get(tid)
                 if v is not None and v.gap is not None:
                     self._inj_virq(v, ev)
@@ -299,52 +270,56 @@ class Analyzer:
     # ------------------------------------------------------------------ vCPU transitions
 
     def _exit_slow(self, ev: Event, tid: int, v: VcpuTrack | None) -> None:
+        ts, cpu, reason = ev[TS], ev[CPU], ev[EXIT_REASON]
         if v is None:
-            v = self._new_track(ev, tid, ev[8])
+            v = self._new_track(ev, tid, ev[EXIT_VCPU])
             if v is None:
                 return
-        if v.cpu != ev[1]:  # it runs here: a switch-in (or switch-out) was not seen
-            self._resync(v, ev[1], ev[0])
+        if v.cpu != cpu:  # it runs here: a switch-in (or switch-out) was not seen
+            self._resync(v, cpu, ts)
         if v.gap is not None:
             self._close_gap(v, v.gap)
-        r = ev[6]
-        v.last_exit = r
-        v.last_isa = ev[7]
-        v.push(ev[0], HYP_AFTER_EXIT, r)
+        v.last_exit = reason
+        v.last_isa = ev[EXIT_ISA]
+        v.push(ts, HYP_AFTER_EXIT, reason)
 
     def _entry_slow(self, ev: Event, tid: int, v: VcpuTrack | None) -> None:
+        ts, cpu, vcpu_id = ev[TS], ev[CPU], ev[ENTRY_VCPU]
         self.seen_entry = True
         if v is None:
-            v = self._new_track(ev, tid, ev[6])
+            v = self._new_track(ev, tid, vcpu_id)
             if v is None:
                 return
         elif v.vcpu_id < 0:
-            v = self._bind(v, ev[6])
-        if v.cpu != ev[1]:
-            self._resync(v, ev[1], ev[0])
+            v = self.identity.bind(v, vcpu_id)
+        if v.cpu != cpu:
+            self._resync(v, cpu, ts)
         if v.gap is not None:
             self._close_gap(v, v.gap)
         if v.state != _GUEST:
-            v.push(ev[0], _GUEST, -1)
+            v.push(ts, _GUEST, -1)
+
+    def _new_track(self, ev: Event, tid: int, vcpu_id: int) -> VcpuTrack | None:
+        return self.identity.new_track(ev[TS], ev[CPU], ev, tid, vcpu_id, self.first_ns)
 
     def _switch_out(self, v: VcpuTrack, ev: Event) -> None:
-        if v.cpu != ev[1]:
-            self._resync(v, ev[1], ev[0])
+        ts, cpu = ev[TS], ev[CPU]
+        if v.cpu != cpu:
+            self._resync(v, cpu, ts)
         v.cpu = -1
-        runnable = is_runnable(ev[8])
+        runnable = is_runnable(ev[SWITCH_PREV_STATE])
         gap = v.gap
         # A wait switched back in stays open over a preemption before the next kvm_entry:
         # rule 1's window runs from the switch-in to that entry.
         if gap is not None and not (runnable and gap.is_wait and gap.switched_in):
             self._close_gap(v, gap)
-        if ev[6]:
-            v.comm = ev[6]
-        ts = ev[0]
+        if ev[SWITCH_PREV_COMM]:
+            v.comm = ev[SWITCH_PREV_COMM]
         if runnable:
             v.early_wake = None
             index = v.push(ts, State.PREEMPTED, v.last_exit)
-            evidence = Evidence(next_tid=ev[10], next_comm=ev[9])
-            v.marks.append((index, self.builder.intern(evidence)))
+            evidence = Evidence(next_tid=ev[SWITCH_NEXT_TID], next_comm=ev[SWITCH_NEXT_COMM])
+            v.marks.append((index, self.evidence.intern(evidence)))
             return
         early = v.early_wake
         v.early_wake = None
@@ -359,16 +334,16 @@ class Analyzer:
             self._mark_woken(v, v.gap, ts, early[1])
 
     def _switch_in(self, v: VcpuTrack, ev: Event) -> None:
-        if ev[9]:
-            v.comm = ev[9]
-        v.cpu = ev[1]
+        if ev[SWITCH_NEXT_COMM]:
+            v.comm = ev[SWITCH_NEXT_COMM]
+        v.cpu = ev[CPU]
         gap = v.gap
         if gap is not None:
             if gap.is_wait:
                 gap.switched_in = True
             else:
                 self._close_gap(v, gap)
-        v.push(ev[0], _HYP, v.last_exit)
+        v.push(ev[TS], _HYP, v.last_exit)
 
     def _resync(self, v: VcpuTrack, cpu: int, ts: int) -> None:
         """The thread shows up on `cpu` while we believed it off-CPU or elsewhere: the
@@ -402,35 +377,35 @@ class Analyzer:
 
     def _inj_virq(self, v: VcpuTrack, ev: Event) -> None:
         """Rule 1: the first non-soft injection after the switch-in closes the wait."""
-        if ev[7] == 1 or ev[7] is True:  # soft injections say nothing about the wake-up
+        soft = ev[INJ_SOFT]
+        if soft == 1 or soft is True:  # soft injections say nothing about the wake-up
             return
         gap = v.gap
         if gap is not None and gap.is_wait:
-            gap.inj_vec = ev[6]
+            gap.inj_vec = ev[INJ_VECTOR]
             self._close_gap(v, gap)
 
     # ------------------------------------------------------------------ wake-ups
 
     def _wake(self, ev: Event) -> None:
-        wakee = ev[7]
-        v = self.by_tid.get(wakee)
+        v = self.by_tid.get(ev[WAKE_TID])
         if v is None:
             return
         gap = v.gap
         if gap is None or gap.woken:
             # Only a sleeping task is woken: believed runnable (preempted, or woken
             # already), it must have run and blocked again inside lost events.
-            if not self._rewake(v, ev[0]):
+            if not self._rewake(v, ev[TS]):
                 return
             gap = v.gap
         if gap is None or gap.switched_in:
             return
-        self._mark_woken(v, gap, ev[0], self._waker(v, ev))
+        self._mark_woken(v, gap, ev[TS], self._waker(v, ev))
 
     def _waker(self, v: VcpuTrack, ev: Event) -> WakeInfo:
         """Who woke `v` and in which context (rule 3), taking the accepts that context
         emitted for the VM it wakes (rule 2 attribution)."""
-        c = self._cpu(ev[1])
+        c = self.identity.cpu(ev[CPU])
         if c.labels:
             context = c.labels[-1]
             pending = c.pending[-1]
@@ -440,20 +415,30 @@ class Analyzer:
             pending = c.task_pending
             c.task_pending = None
         if pending:
-            for ts, apicid, vec, etid, ecomm, ectx in pending:
-                self._apply_accept(ts, v.vm, apicid, vec, etid, ecomm, ectx, NO_CLASS)
-        waker_tid = ev[3] if ev[3] >= 0 else max(c.tid, -1)
-        waker_comm = ev[5] or self._comm_of(waker_tid, c)
-        waker_pid = ev[4] if ev[4] >= 0 else self.tid2pid.get(waker_tid, -1)
+            for item in pending:
+                if self._may_target(v, item):
+                    self._apply_accept(v.vm, item, NO_CLASS)
+        waker_tid = ev[TID] if ev[TID] >= 0 else max(c.tid, -1)
+        waker_comm = ev[PROCNAME] or self.identity.comm_of(waker_tid, c)
+        waker_pid = ev[PID] if ev[PID] >= 0 else self.identity.tid2pid.get(waker_tid, -1)
         if context == TASK_CONTEXT and waker_tid == waker_pid and waker_comm:
             self.comms.setdefault(waker_tid, waker_comm)
         reason = self._waker_reason(v, context, waker_tid, waker_comm, waker_pid)
-        return (waker_tid, waker_comm, context, reason)
+        return (waker_tid, waker_comm, context, reason, ev[CPU])
+
+    @staticmethod
+    def _may_target(v: VcpuTrack, accept: PendingAccept) -> bool:
+        """Whether a held accept may be for a vCPU of the VM whose vCPU `v` its emitter
+        wakes: never another VM's; in a VM not known yet, only `v` itself."""
+        vm = accept[7]
+        if vm >= 0 and v.vm >= 0 and vm != v.vm:
+            return False
+        return not (vm >= 0 or v.vm < 0) or accept[1] == v.vcpu_id
 
     def _mark_woken(self, v: VcpuTrack, gap: Gap, ts: int, waker: WakeInfo) -> None:
         gap.woken = True
         gap.wake_ts = ts
-        gap.waker_tid, gap.waker_comm, gap.waker_ctx, gap.waker_reason = waker
+        gap.waker_tid, gap.waker_comm, gap.waker_ctx, gap.waker_reason, gap.waker_cpu = waker
         if not self.open_lost:
             gap.ready_index = v.push(ts, State.READY, -1)
         elif v.state != _UNKNOWN:  # a CPU losing events may switch it in unseen
@@ -514,20 +499,21 @@ class Analyzer:
     # ------------------------------------------------------------------ accepted interrupts
 
     def _on_accept_irq(self, ev: Event) -> None:
-        c = self._cpu(ev[1])
-        tid = ev[3] if ev[3] >= 0 else c.tid
-        comm = ev[5] or self._comm_of(tid, c)
-        apicid = ev[6]
-        vec = ev[7]
+        ts, cpu = ev[TS], ev[CPU]
+        c = self.identity.cpu(cpu)
+        tid = ev[TID] if ev[TID] >= 0 else c.tid
+        comm = ev[PROCNAME] or self.identity.comm_of(tid, c)
+        apicid = ev[ACCEPT_APICID]
+        vec = ev[ACCEPT_VECTOR]
         if c.labels:  # interrupt context: the VM is the one whose vCPU it wakes next
-            item: PendingAccept = (ev[0], apicid, vec, tid, comm, c.labels[-1])
+            item: PendingAccept = (ts, apicid, vec, tid, comm, c.labels[-1], cpu, -1)
             pending = c.pending[-1]
             if pending is None:
                 c.pending[-1] = [item]
             else:
                 pending.append(item)
             return
-        pid = ev[4] if ev[4] >= 0 else self.tid2pid.get(tid, -1)
+        pid = ev[PID] if ev[PID] >= 0 else self.identity.tid2pid.get(tid, -1)
         if tid == pid and comm:  # a main thread names its VM
             self.comms.setdefault(tid, comm)
         owner = vhost_owner(comm)
@@ -538,15 +524,21 @@ class Analyzer:
         if cls != NO_CLASS:
             self._learn(vm, vec, cls, tid, comm)
         if vm >= 0 and (vm, apicid) in self.vcpus:
-            self._apply_accept(ev[0], vm, apicid, vec, tid, comm, TASK_CONTEXT, cls)
-        elif owner >= 0 or vm in self.vm_pids or 0 <= pid != tid or is_iothread(comm):
-            return  # a thread of a VM (or of a user process): never another VM's accept
+            self._apply_accept(vm, (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm), cls)
+            return
+        if owner >= 0 or vm in self.identity.vm_pids or 0 <= pid != tid or is_iothread(comm):
+            # A thread of a VM (or of a user process): never another VM's accept. Held for
+            # the vCPU it wakes only while some vCPU is not tied to its VM yet (a statedump
+            # after the first events): that vCPU may be the target.
+            if not self.identity.pseudo_vms:
+                return
+            item = (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm)
         else:  # a shared host thread (kworker): the vCPU it wakes names the VM
-            item = (ev[0], apicid, vec, tid, comm, TASK_CONTEXT)
-            if c.task_pending is None:
-                c.task_pending = [item]
-            else:
-                c.task_pending.append(item)
+            item = (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, -1)
+        if c.task_pending is None:
+            c.task_pending = [item]
+        else:
+            c.task_pending.append(item)
 
     def _learn(self, vm: int, vec: int, cls: int, tid: int, comm: str) -> None:
         """Teach the VM a vector. A device class is never overwritten by `task`: a vCPU
@@ -561,20 +553,11 @@ class Analyzer:
         elif cls == int(Reason.DISK) and tid != vm:
             self.io_tids.setdefault(vm, set()).add(tid)
 
-    def _apply_accept(
-        self,
-        ts: int,
-        vm: int,
-        apicid: int,
-        vec: int,
-        tid: int,
-        comm: str,
-        context: str,
-        cls: int,
-    ) -> None:
+    def _apply_accept(self, vm: int, accept: PendingAccept, cls: int) -> None:
         """Rule 2 candidate: the last accept (by time) for that vCPU between switch-out and
         wake-up. Accepts held until their interrupt context wakes a vCPU arrive here late,
         so an earlier held accept never displaces a later one applied directly."""
+        ts, apicid, vec, tid, comm, context, cpu, _ = accept
         target = self.vcpus.get((vm, apicid))
         if target is None:
             return
@@ -589,11 +572,12 @@ class Analyzer:
         gap.acc_comm = comm
         gap.acc_ctx = context
         gap.acc_class = cls
+        gap.acc_cpu = cpu
 
     # ------------------------------------------------------------------ contexts
 
     def _push_context(self, ev: Event, label: str) -> None:
-        c = self._cpu(ev[1])
+        c = self.identity.cpu(ev[CPU])
         if len(c.labels) >= _MAX_CONTEXT_DEPTH:  # exits were lost: start afresh
             c.reset_contexts()
         c.labels.append(label)
@@ -603,173 +587,29 @@ class Analyzer:
         self._push_context(ev, HRTIMER_CONTEXT)
 
     def _on_softirq_entry(self, ev: Event) -> None:
-        label = self._softirq_labels.get(ev[6])
+        vec = ev[SOFTIRQ_VECTOR]
+        label = self._softirq_labels.get(vec)
         if label is None:
-            label = self._softirq_labels[ev[6]] = softirq_context(ev[6])
+            label = self._softirq_labels[vec] = softirq_context(vec)
         self._push_context(ev, label)
 
     def _on_irq_entry(self, ev: Event) -> None:
-        key = (ev[6], ev[7])
+        key = (ev[IRQ_NUMBER], ev[IRQ_NAME])
         label = self._irq_labels.get(key)
         if label is None:
-            label = self._irq_labels[key] = irq_context(ev[6], ev[7])
+            label = self._irq_labels[key] = irq_context(*key)
         self._push_context(ev, label)
 
     def _on_context_exit(self, ev: Event) -> None:
-        c = self.cpus.get(ev[1])
+        c = self.cpus.get(ev[CPU])
         if c is not None and c.labels:
             c.labels.pop()
             c.pending.pop()
 
     # ------------------------------------------------------------------ identity
 
-    def _on_fork(self, ev: Event) -> None:
-        # parent_comm, parent_tid, parent_pid, child_comm, child_tid, child_pid
-        child_tid = ev[10]
-        if child_tid >= 0:
-            if ev[11] >= 0:
-                self.tid2pid[child_tid] = ev[11]
-            if ev[9]:
-                self.comms[child_tid] = ev[9]
-        if ev[7] >= 0:
-            if ev[8] >= 0:
-                self.tid2pid.setdefault(ev[7], ev[8])
-            if ev[6]:
-                self.comms.setdefault(ev[7], ev[6])
-
     def _on_exec(self, ev: Event) -> None:
-        filename = str(ev[6])
-        tid = ev[7] if ev[7] >= 0 else (ev[3] if ev[3] >= 0 else self._current_tid(ev[1]))
-        if tid < 0:
-            return
-        self.comms[tid] = filename.rsplit("/", 1)[-1][:15]
-        name = guest_name(filename)
-        if name:
-            self.guest_names[self._pid_of(tid, ev)] = name
-
-    def _on_statedump(self, ev: Event) -> None:
-        tid, pid, name, status, cpu = ev[6], ev[7], str(ev[8]), ev[9], ev[10]
-        if tid < 0:
-            return
-        if pid >= 0:
-            self.tid2pid[tid] = pid
-        if name:
-            self.comms[tid] = name
-            guest = guest_name(name)
-            if guest and pid >= 0:
-                self.guest_names[pid] = guest
-        running = status == _STATEDUMP_RUN or (isinstance(status, str) and status.endswith("RUN"))
-        if running and isinstance(cpu, int) and cpu >= 0:
-            c = self._cpu(cpu)
-            if c.since < 0:  # no sched_switch seen there yet
-                c.tid = tid
-                c.comm = name
-
-    def _pid_of(self, tid: int, ev: Event) -> int:
-        if ev[3] == tid and ev[4] >= 0:
-            return int(ev[4])
-        return self.tid2pid.get(tid, tid)
-
-    def _new_cpu(self, cpu: int) -> CpuTrack:
-        c = self.cpus[cpu] = CpuTrack()
-        return c
-
-    def _cpu(self, cpu: int) -> CpuTrack:
-        c = self.cpus.get(cpu)
-        return c if c is not None else self._new_cpu(cpu)
-
-    def _current_tid(self, cpu: int) -> int:
-        c = self.cpus.get(cpu)
-        return c.tid if c is not None else -1
-
-    def _comm_of(self, tid: int, c: CpuTrack) -> str:
-        if c.tid == tid and c.comm:
-            return c.comm
-        v = self.by_tid.get(tid)
-        if v is not None and v.comm:
-            return v.comm
-        return self.comms.get(tid, "")
-
-    def _new_track(self, ev: Event, tid: int, vcpu_id: int) -> VcpuTrack | None:
-        """First KVM event of a thread: it is a vCPU thread from now on.
-
-        Without a tid context, on a CPU whose current thread is not known yet, the thread
-        gets a provisional tid (below -1) until that CPU's next sched_switch names it."""
-        if tid == -1 and ev[3] < 0 and ev[1] >= 0:
-            tid = self._next_anonymous
-            self._next_anonymous -= 1
-            self._cpu(ev[1]).tid = tid
-        if tid < 0 and tid >= -1:
-            self.unattributed += 1
-            return None
-        if tid in self.dropped_threads:
-            return None
-        pid = ev[4] if ev[3] == tid and ev[4] >= 0 else self.tid2pid.get(tid, -1)
-        c = self.cpus.get(ev[1])
-        comm = ev[5] or (self._comm_of(tid, c) if c is not None else self.comms.get(tid, ""))
-        track = VcpuTrack(pid, -1, tid, comm)
-        track.cpu = ev[1]
-        # Always an `unknown` head (maybe empty): finish() moves it to the trace's first event.
-        track.push(min(self.first_ns, ev[0]), State.UNKNOWN, -1)
-        self.by_tid[tid] = track
-        if vcpu_id >= 0:
-            return self._bind(track, vcpu_id)
-        return track
-
-    def _adopt(self, anonymous: int, tid: int, ev: Event) -> None:
-        """A CPU whose thread was unknown switches out `tid`: every event recorded there
-        since its provisional thread appeared is that thread's (a switch would have been
-        recorded, and lost events reset the CPU's thread to unknown)."""
-        track = self.by_tid.pop(anonymous, None)
-        if track is None:
-            return
-        if tid < 0 or tid in self.by_tid or tid in self.dropped_threads:
-            # Known elsewhere already: contradictory, the provisional lane is dropped.
-            if self.vcpus.get((track.vm, track.vcpu_id)) is track:
-                del self.vcpus[(track.vm, track.vcpu_id)]
-            self.unattributed += len(track.starts)
-            return
-        track.tid = tid
-        if ev[6]:
-            track.comm = ev[6]
-        self.by_tid[tid] = track
-        pid = self.tid2pid.get(tid, -1)
-        if pid < 0 or track.vm >= 0:
-            return
-        if track.vcpu_id < 0:
-            track.vm = pid
-        elif (pid, track.vcpu_id) not in self.vcpus:
-            del self.vcpus[(track.vm, track.vcpu_id)]
-            track.vm = pid
-            self.vcpus[(pid, track.vcpu_id)] = track
-            self.vm_pids.add(pid)
-
-    def _bind(self, track: VcpuTrack, vcpu_id: int) -> VcpuTrack:
-        """Give a track its vcpu_id (and a pseudo VM when the pid is unknown)."""
-        vm = track.vm
-        if vm < 0:
-            vm = self._pseudo_vm(vcpu_id)
-            track.vm = vm
-        existing = self.vcpus.get((vm, vcpu_id))
-        if existing is not None and existing is not track:
-            # Another thread already runs this vCPU (thread replaced, or weak identity):
-            # keep one lane per vCPU and follow the new thread from now on.
-            self.by_tid[track.tid] = existing
-            existing.tid = track.tid
-            self.dropped_threads.add(track.tid)
-            return existing
-        track.vcpu_id = vcpu_id
-        self.vcpus[(vm, vcpu_id)] = track
-        self.vm_pids.add(vm)
-        return track
-
-    def _pseudo_vm(self, vcpu_id: int) -> int:
-        for vm in self.pseudo_vms:
-            if (vm, vcpu_id) not in self.vcpus:
-                return vm
-        vm = -1 - len(self.pseudo_vms)
-        self.pseudo_vms.append(vm)
-        return vm
+        self.identity.on_exec(ev, ev[CPU])
 
     def irq_names(self) -> set[str]:
         """Names of the hardware interrupts handled in the trace (for guest detection)."""
@@ -794,24 +634,24 @@ class Analyzer:
 
     def _on_lost(self, ev: Event) -> None:
         """Warn, and stop trusting what runs on that CPU (see the module docstring)."""
-        count, begin, end = ev[6], ev[7], ev[8]
-        cpu = ev[1]
-        c = self._cpu(cpu)
+        ts, cpu = ev[TS], ev[CPU]
+        count, begin, end = ev[LOST_COUNT], ev[LOST_BEGIN], ev[LOST_END]
+        c = self.identity.cpu(cpu)
         if cpu not in self.open_lost:  # consecutive losses extend one window
-            c.lost_begin = ev[0]
+            c.lost_begin = ts
             c.lost_end = -1
             self.open_lost[cpu] = c
         c.tid = -1  # the switches were maybe lost: who runs here is unknown until the next
         c.comm = ""
         for v in {id(t): t for t in self.by_tid.values()}.values():
             if v.cpu == cpu:
-                self._lose_track(v, ev[0])
+                self._lose_track(v, ts)
             elif v.state == _READY:  # it may be switched in there unseen
-                v.push(ev[0], State.UNKNOWN, -1)
+                v.push(ts, State.UNKNOWN, -1)
                 self.lost_vcpu_spans += 1
-        entry = self.lost.get(ev[1])
+        entry = self.lost.get(cpu)
         if entry is None:
-            self.lost[ev[1]] = [count, begin, end, 1]
+            self.lost[cpu] = [count, begin, end, 1]
         else:
             entry[0] += count
             entry[2] = max(entry[2], end)
@@ -823,7 +663,29 @@ class Analyzer:
 
     def finish(self) -> AnalysisResult:
         """Close open gaps, classify every wait, and build the columnar result."""
-        return self.builder.build(self)
+        first, last = self.trace_range()
+        ident = self.identity
+        ident.resolve_provisional()
+        facts = AnalysisFacts(
+            meta=self.meta,
+            first_ns=first,
+            last_ns=last,
+            event_count=self.event_count,
+            vcpus=ident.vcpus,
+            vector_table=self.vector_table,
+            learned=self.learned,
+            io_tids=self.io_tids,
+            vhost_tids=self.vhost_tids,
+            guest_names=ident.guest_names,
+            comms=ident.comms,
+            lost=self.lost,
+            seen_waking=self.seen_waking,
+            seen_wakeup=self.seen_wakeup,
+            seen_inj=self.seen_inj,
+            unattributed=ident.unattributed,
+            evidence=self.evidence,
+        )
+        return build_result(facts)
 
 
 def analyze_events(

@@ -9,7 +9,9 @@ from rich.text import Text
 
 from w2a_tui.analysis.tables import ISA_SVM, ISA_VMX, exit_reason_label
 from w2a_tui.analysis.totals import Totals, VcpuTotals, VmTotals
+from w2a_tui.analysis.wording import STILL_WAITING
 from w2a_tui.model import State, TraceMeta
+from w2a_tui.printable import printable, printable_tree
 
 _STATE_COLUMNS = (
     ("guest", State.GUEST),
@@ -80,7 +82,10 @@ def _wait_line(vm: VmTotals) -> Text:
         for reason, ns in sorted(vm.wait_by_reason.items(), key=lambda kv: -kv[1])
         if ns
     ]
-    return line.append(", ".join(parts))
+    line.append(", ".join(parts))
+    if vm.still_waiting_ns:
+        line.append(f"; of unknown, {format_ns(vm.still_waiting_ns)} {STILL_WAITING}")
+    return line
 
 
 def _exit_lines(vm: VmTotals, top: int = 4) -> list[Text]:
@@ -100,11 +105,19 @@ def _preemptor_lines(vm: VmTotals) -> list[Text]:
     for v in vm.vcpus:
         if not v.top_preemptors:
             continue
-        parts = [f"{p.comm} {format_ns(p.time_ns)} x{p.count}" for p in v.top_preemptors[:2]]
+        parts = [
+            f"{_thread_name(p.comm, p.tid)} {format_ns(p.time_ns)} x{p.count}"
+            for p in v.top_preemptors[:2]
+        ]
         lines.append(Text(f"  vCPU {v.vcpu}: ").append(", ".join(parts)))
     if lines:
         lines.insert(0, Text("Preempted by:", style="bold"))
     return lines
+
+
+def _thread_name(comm: str, tid: int) -> str:
+    """Distinct threads may share a comm (several `vhost-<pid>` workers): show the tid."""
+    return f"{comm} (tid {tid})" if tid >= 0 else comm
 
 
 def _vectors_line(vm: VmTotals) -> Text | None:
@@ -139,7 +152,9 @@ def vm_section(vm: VmTotals) -> RenderableType:
 
 
 def render_report(totals: Totals, meta: TraceMeta, console: Console) -> None:
-    """Print the whole report: trace header, warnings, one section per VM."""
+    """Print the whole report: trace header, warnings, one section per VM. Names from
+    the trace are shown through `printable` (no control character reaches the terminal)."""
+    totals, meta = printable_tree(totals), printable_tree(meta)
     span = max(totals.last_ns - totals.first_ns, 0)
     where = meta.hostname or "unknown host"
     console.print(Text(f"Trace {meta.path}", style="bold"))
@@ -157,7 +172,7 @@ def render_report(totals: Totals, meta: TraceMeta, console: Console) -> None:
 
 def vcpu_summary(v: VcpuTotals) -> str:
     """One line per vCPU for callers that want plain text (the TUI's tooltips)."""
-    top = v.top_preemptors[0].comm if v.top_preemptors else "-"
+    top = printable(v.top_preemptors[0].comm) if v.top_preemptors else "-"
     return (
         f"vCPU {v.vcpu}: guest {_pct(v.time_by_state.get('guest', 0), v.span_ns)} %, "
         f"waits {v.waits.count}, top preemptor {top}"

@@ -10,7 +10,7 @@ from typing import Any, Final
 import numpy as np
 
 from w2a_tui.analysis.tables import exit_reason_name
-from w2a_tui.model import WAIT_STATES, AnalysisResult, LaneData, State, VmInfo
+from w2a_tui.model import WAIT_STATES, AnalysisResult, LaneData, Source, State, VmInfo
 
 # Wait-duration histogram: one bucket per decade of nanoseconds.
 DECADES: Final[tuple[tuple[int, str], ...]] = (
@@ -80,6 +80,8 @@ class VcpuTotals:
     exits: dict[int, int]
     waits: WaitStats
     top_preemptors: list[Preemptor]
+    # Part of the `unknown` waits: a wait still open at the trace's end (it did not wake).
+    still_waiting_ns: int = 0
 
     def fraction(self, state: State) -> float:
         return self.time_by_state.get(state.label, 0) / self.span_ns if self.span_ns else 0.0
@@ -99,6 +101,7 @@ class VmTotals:
     disk_vectors: list[int]
     net_vectors: list[int]
     verdict: str = ""
+    still_waiting_ns: int = 0  # see VcpuTotals
 
 
 @dataclass(slots=True)
@@ -155,8 +158,17 @@ def _lane_totals(result: AnalysisResult, lane: LaneData, top: int) -> _LaneFacts
         exits=dict(lane.exit_counts),
         waits=WaitStats.of(durations[wait_mask]),
         top_preemptors=preemptors[:top],
+        still_waiting_ns=_still_waiting_ns(result, lane, durations),
     )
     return vcpu, durations[wait_mask], preemptors
+
+
+def _still_waiting_ns(result: AnalysisResult, lane: LaneData, durations: np.ndarray) -> int:
+    """The lane's last interval when it is a wait the trace ended in (source `open`)."""
+    if not len(lane) or lane.evidence[-1] < 0:
+        return 0
+    ev = result.evidence[lane.evidence[-1]]
+    return int(durations[-1]) if ev.source is Source.OPEN else 0
 
 
 def _preemptors(
@@ -208,6 +220,7 @@ def _vm_totals(info: VmInfo, entries: list[_LaneFacts], top: int) -> VmTotals:
         top_preemptors=_ranked(ptime, pcount)[:top],
         disk_vectors=list(info.disk_vectors),
         net_vectors=list(info.net_vectors),
+        still_waiting_ns=sum(v.still_waiting_ns for v in vcpus),
     )
     totals.verdict = verdict(totals)
     return totals
@@ -295,6 +308,7 @@ def totals_to_json(totals: Totals) -> dict[str, Any]:
                 "top_preemptors": preemptors(vm.top_preemptors),
                 "disk_vectors": vm.disk_vectors,
                 "net_vectors": vm.net_vectors,
+                "still_waiting_ns": vm.still_waiting_ns,
                 "vcpus": [
                     {
                         "vcpu": v.vcpu,
@@ -306,6 +320,7 @@ def totals_to_json(totals: Totals) -> dict[str, Any]:
                         "exits": exits(vm.isa, v.exits),
                         "waits": waits(v.waits),
                         "top_preemptors": preemptors(v.top_preemptors),
+                        "still_waiting_ns": v.still_waiting_ns,
                     }
                     for v in vm.vcpus
                 ],

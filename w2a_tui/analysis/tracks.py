@@ -17,10 +17,12 @@ from w2a_tui.model import State
 # finish() counts exits from it, then stores plain HYPERVISOR. Not a State value.
 HYP_AFTER_EXIT: Final = len(State)
 
-# (time, apicid, vector, emitter tid, emitter comm, emitter context)
-PendingAccept = tuple[int, int, int, int, str, str]
-# (waker tid, waker comm, waker context, rule-3 reason value or 0)
-WakeInfo = tuple[int, str, str, int]
+# (time, apicid, vector, emitter tid, emitter comm, emitter context, emitter cpu, VM):
+# VM -1 when the vCPU the emitter wakes next names it, else the emitter's own VM (an
+# accept held while its target vCPU is not tied to that VM yet).
+PendingAccept = tuple[int, int, int, int, str, str, int, int]
+# (waker tid, waker comm, waker context, rule-3 reason value or 0, waker cpu)
+WakeInfo = tuple[int, str, str, int, int]
 
 
 class Gap:
@@ -33,6 +35,7 @@ class Gap:
     __slots__ = (
         "acc_class",
         "acc_comm",
+        "acc_cpu",
         "acc_ctx",
         "acc_tid",
         "acc_ts",
@@ -40,10 +43,12 @@ class Gap:
         "index",
         "inj_vec",
         "is_wait",
+        "open_at_end",
         "ready_index",
         "switched_in",
         "wake_ts",
         "waker_comm",
+        "waker_cpu",
         "waker_ctx",
         "waker_reason",
         "waker_tid",
@@ -61,13 +66,16 @@ class Gap:
         self.waker_comm = ""
         self.waker_ctx = ""
         self.waker_reason = 0  # a Reason value from rule 3, 0 = none
+        self.waker_cpu = -1
         self.acc_vec = -1
         self.acc_ts = -1  # when the rule-2 candidate was emitted: the latest one wins
         self.acc_tid = -1
         self.acc_comm = ""
         self.acc_ctx = ""
         self.acc_class = 0
+        self.acc_cpu = -1
         self.inj_vec = -1
+        self.open_at_end = False  # off-CPU when the trace ended (set by finish)
 
 
 class ClosedGap(NamedTuple):
@@ -83,15 +91,18 @@ class ClosedGap(NamedTuple):
     acc_tid: int
     acc_class: int
     inj_vec: int
+    waker_cpu: int
+    acc_cpu: int
     waker_comm: str
     waker_ctx: str
     acc_comm: str
     acc_ctx: str
     is_wait: bool
     woken: bool
+    open_at_end: bool
 
 
-_INT_FIELDS: Final = 9  # ClosedGap's int fields, in order, one row of GapLog._ints
+_INT_FIELDS: Final = 11  # ClosedGap's int fields, in order, one row of GapLog._ints
 _STR_FIELDS: Final = 4
 
 
@@ -122,10 +133,26 @@ class GapLog:
                 gap.acc_tid,
                 gap.acc_class,
                 gap.inj_vec,
+                gap.waker_cpu,
+                gap.acc_cpu,
             )
         )
         self._strs.extend((gap.waker_comm, gap.waker_ctx, gap.acc_comm, gap.acc_ctx))
-        self._flags.append(gap.is_wait | gap.woken << 1)
+        self._flags.append(gap.is_wait | gap.woken << 1 | gap.open_at_end << 2)
+
+    def extend_shifted(self, other: GapLog, index_of: Callable[[int], int]) -> None:
+        """Append `other`'s gaps with their interval indexes mapped by `index_of` (a lane
+        appended to another one)."""
+        for gap in other:
+            self._ints.extend(
+                (
+                    index_of(gap.interval),
+                    index_of(gap.ready_index) if gap.ready_index >= 0 else -1,
+                    *gap[2:_INT_FIELDS],
+                )
+            )
+            self._strs.extend((gap.waker_comm, gap.waker_ctx, gap.acc_comm, gap.acc_ctx))
+            self._flags.append(gap.is_wait | gap.woken << 1 | gap.open_at_end << 2)
 
     def __len__(self) -> int:
         return len(self._flags)
@@ -136,25 +163,26 @@ class GapLog:
         flags = self._flags
         waits = [bool(f & 1) for f in flags]
         woken = [bool(f & 2) for f in flags]
-        return map(ClosedGap._make, zip(*ints, *strs, waits, woken, strict=True))
+        still_open = [bool(f & 4) for f in flags]
+        return map(ClosedGap._make, zip(*ints, *strs, waits, woken, still_open, strict=True))
 
 
 class VcpuTrack:
     """One vCPU `(vm, vcpu_id)` and its thread: current state, last exit, lane columns."""
 
     __slots__ = (
+        "append_exit",
+        "append_start",
+        "append_state",
         "closed_gaps",
         "comm",
         "cpu",
         "early_wake",
-        "ex",
         "exits",
         "gap",
         "last_exit",
         "last_isa",
         "marks",
-        "sa",
-        "st",
         "starts",
         "state",
         "states",
@@ -174,9 +202,9 @@ class VcpuTrack:
         self.states: array[int] = array("B")
         self.exits: array[int] = array("q")
         # Bound appends: the hot loop calls these directly.
-        self.sa: Callable[[int], None] = self.starts.append
-        self.st: Callable[[int], None] = self.states.append
-        self.ex: Callable[[int], None] = self.exits.append
+        self.append_start: Callable[[int], None] = self.starts.append
+        self.append_state: Callable[[int], None] = self.states.append
+        self.append_exit: Callable[[int], None] = self.exits.append
         self.state = -1
         self.last_exit = -1
         self.last_isa = -1
@@ -193,17 +221,55 @@ class VcpuTrack:
         self.starts = array("q")
         self.states = array("B")
         self.exits = array("q")
-        self.sa = self.starts.append
-        self.st = self.states.append
-        self.ex = self.exits.append
+        self.append_start = self.starts.append
+        self.append_state = self.states.append
+        self.append_exit = self.exits.append
         self.closed_gaps = GapLog()
         self.marks = []
 
+    def absorb(self, later: VcpuTrack) -> bool:
+        """Continue this lane with the intervals of `later`, a provisional track of the same
+        thread whose events all come after ours (its `unknown` head is dropped): one lane
+        per thread, nothing lost or counted twice. False (nothing done) if they overlap."""
+        if len(later.starts) > 1 and later.starts[1] < self.starts[-1]:
+            return False
+        if self.gap is not None:
+            self.closed_gaps.append(self.gap)
+            self.gap = None
+        shift = len(self.starts) - 1
+
+        def index_of(i: int) -> int:
+            return shift + i if i > 0 else shift
+
+        self.starts.extend(later.starts[1:])
+        self.states.extend(later.states[1:])
+        self.exits.extend(later.exits[1:])
+        self.closed_gaps.extend_shifted(later.closed_gaps, index_of)
+        self.marks.extend((index_of(i), eid) for i, eid in later.marks)
+        gap = later.gap
+        if gap is not None:
+            gap.index = index_of(gap.index)
+            if gap.ready_index >= 0:
+                gap.ready_index = index_of(gap.ready_index)
+        self.gap = gap
+        self.early_wake = None
+        if later.early_wake is not None:
+            length, waker = later.early_wake
+            self.early_wake = (index_of(length), waker)
+        self.state = later.state if len(later.starts) > 1 else self.state
+        self.cpu = later.cpu
+        if later.last_exit >= 0:
+            self.last_exit = later.last_exit
+            self.last_isa = later.last_isa
+        if later.comm:
+            self.comm = later.comm
+        return True
+
     def push(self, ts: int, state: State | int, exit_reason: int) -> int:
         """Start a new interval at `ts`; returns its index."""
-        self.sa(ts)
-        self.st(state)
-        self.ex(exit_reason)
+        self.append_start(ts)
+        self.append_state(state)
+        self.append_exit(exit_reason)
         self.state = state
         return len(self.starts) - 1
 

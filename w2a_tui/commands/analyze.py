@@ -8,6 +8,7 @@ import json
 import sys
 
 from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
+from w2a_tui.commands.output import print_warnings, stdout_is_terminal
 from w2a_tui.errors import EXIT_OK
 
 
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     table = resolve_vector_table(args.vectors)
     result = load_result(args.trace, use_cache=not args.no_cache, vector_table=table)
     totals = compute_totals(result, top=max(args.top, 1))
+    print_warnings(result.warnings, already_on_terminal=not args.json and stdout_is_terminal())
     if args.json:
         json.dump(totals_to_json(totals), sys.stdout, indent=1)
         sys.stdout.write("\n")

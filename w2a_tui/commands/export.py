@@ -6,15 +6,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+import re
+from collections.abc import Iterable, Sequence
 from typing import IO
 
 from w2a_tui.analysis.rows import EXPORT_COLUMNS, Row, export_rows
 from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
-from w2a_tui.errors import EXIT_OK, W2AError
+from w2a_tui.commands.output import output_file, print_warnings
+from w2a_tui.errors import EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,31 +36,13 @@ def run(args: argparse.Namespace) -> int:
     table = resolve_vector_table(args.vectors)
     result = load_result(args.trace, use_cache=not args.no_cache, vector_table=table)
     rows = export_rows(result)
-    with _output(args.output) as out:
+    print_warnings(result.warnings)
+    with output_file(args.output, args.trace) as out:
         if args.format == "csv":
             write_csv(rows, out)
         else:
-            write_json(rows, out)
+            write_json(rows, out, result.warnings)
     return EXIT_OK
-
-
-@contextmanager
-def _output(path: str | None) -> Iterator[IO[str]]:
-    if path is None or path == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise W2AError(f"{path} is a directory: give -o a file name.")
-    try:
-        handle = target.open("w", newline="", encoding="utf-8")
-    except OSError as err:
-        raise W2AError(
-            f"cannot write {path}: {err.strerror or err}; choose another -o path."
-        ) from err
-    with handle:
-        yield handle
 
 
 def write_csv(rows: Iterable[Row], out: IO[str]) -> None:
@@ -72,16 +53,30 @@ def write_csv(rows: Iterable[Row], out: IO[str]) -> None:
         writer.writerow(["" if cell is None else cell for cell in row])
 
 
-def write_json(rows: Iterable[Row], out: IO[str]) -> None:
-    """A JSON array of objects with the CSV's keys; empty cells are null. Streamed."""
-    out.write("[")
+def write_json(rows: Iterable[Row], out: IO[str], warnings: Sequence[str] = ()) -> None:
+    """One object: `warnings` (the analysis' warnings, a list of sentences) and
+    `intervals`, an array of objects with the CSV's keys (empty cells are null). Streamed.
+    Names stay exact; a byte that was not UTF-8 in the trace is a `\\udcXX` escape."""
+    out.write('{"warnings": ')
+    out.write(_json_text(list(warnings)))
+    out.write(',\n "intervals": [')
     first = True
     for row in rows:
         record = {
             key: (None if cell == "" else cell)
             for key, cell in zip(EXPORT_COLUMNS, row, strict=True)
         }
-        out.write("\n " if first else ",\n ")
-        out.write(json.dumps(record, ensure_ascii=False))
+        out.write("\n  " if first else ",\n  ")
+        out.write(_json_text(record))
         first = False
-    out.write("\n]\n")
+    out.write("\n ]}\n")
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_text(value: object) -> str:
+    """`json.dumps` keeping non-ASCII as is, but lone surrogates (undecodable bytes kept
+    by `surrogateescape`) as `\\udcXX` escapes: the file stays valid UTF-8."""
+    text = json.dumps(value, ensure_ascii=False)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

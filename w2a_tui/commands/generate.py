@@ -20,6 +20,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vcpus", type=int, help="vCPUs per VM")
     parser.add_argument("--pcpus", type=int, help="host CPUs")
     parser.add_argument("--seed", type=int, help="random seed (same seed, same bytes)")
+    parser.add_argument(
+        "--format",
+        choices=("ctf", "trace-cmd"),
+        default="ctf",
+        help="ctf: an lttng-modules CTF folder (default); trace-cmd: OUT holds a trace.dat "
+        "(format 6) with the same events as the CTF, and the saved_tgids of record-tgid",
+    )
+    parser.add_argument(
+        "--dat-version", type=int, choices=(6, 7), default=6, help="trace.dat format (6 or 7)"
+    )
+    parser.add_argument(
+        "--compression",
+        choices=("none", "zlib", "zstd"),
+        default="none",
+        help="compress a format-7 trace.dat's sections and data",
+    )
     parser.add_argument("--list-scenarios", action="store_true", help="list the scenarios and exit")
 
 
@@ -33,11 +49,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise W2AError("missing the output folder; run `w2a-tui generate OUT --scenario NAME`.")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise W2AError(f"{args.out} exists and is not a folder: give generate a new folder name.")
     sc = with_overrides(
         get_scenario(args.scenario), args.seconds, args.vms, args.vcpus, args.pcpus, args.seed
     )
     started = time.perf_counter()
-    summary = generate(Path(args.out), sc)
+    if args.format == "trace-cmd":
+        from w2a_tui.sim.tracecmd import generate_dat
+
+        summary, _ = generate_dat(out, sc, args.dat_version, args.compression)
+    else:
+        summary = generate(out, sc)
     took = time.perf_counter() - started
     lost = f", {summary.discarded} discarded" if summary.discarded else ""
     print(

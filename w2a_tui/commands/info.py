@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
+from w2a_tui.commands.output import print_warnings, stdout_is_terminal
 from w2a_tui.errors import EXIT_BAD_INPUT, EXIT_OK, W2AError
 from w2a_tui.events import canonical_name
+from w2a_tui.printable import printable_tree
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.trace:
         raise W2AError("give a trace directory: w2a-tui info TRACE", EXIT_BAD_INPUT)
     report = gather(args.trace)
+    print_warnings(report["warnings"], already_on_terminal=not args.json and stdout_is_terminal())
     if args.json:
         json.dump(report, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -35,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 def gather(path: str) -> dict[str, Any]:
     """Everything `info` shows, as JSON-ready data (one count-only pass over the trace)."""
     from w2a_tui.trace import read_trace
-    from w2a_tui.trace.requirements import check, record_commands, usable
+    from w2a_tui.trace.requirements import check, usable
 
     source, counts = read_trace(path, lambda s: (s, s.count_events()))
     meta = source.meta
@@ -50,6 +54,7 @@ def gather(path: str) -> dict[str, Any]:
         "hostname": meta.hostname,
         "tracer": meta.tracer,
         "kernel": meta.kernel,
+        "clock": str(getattr(source, "clock", "")),
         "env": source.env,
         "cpus": counts.cpus,
         "first_ns": counts.first_ns,
@@ -67,16 +72,37 @@ def gather(path: str) -> dict[str, Any]:
             "requirements": [
                 {"what": r.label, "level": r.level, "ok": r.ok, "why": r.why} for r in requirements
             ],
-            "record_commands": [] if ready else record_commands(),
+            "record_commands": [] if ready else _record_commands(source.decoder),
         },
     }
 
 
+def _record_commands(decoder: str) -> list[str]:
+    """How to record a trace W2A can use: with the tracer this trace came from."""
+    from w2a_tui.trace.requirements import record_commands
+
+    if decoder in ("trace.dat", "ftrace-text"):
+        from pathlib import Path
+
+        from w2a_tui.trace.ftrace.tracefs import commands_for
+
+        return commands_for("trace-cmd", Path("w2a-trace"), 10, None)
+    return record_commands()
+
+
 def render(report: dict[str, Any]) -> None:
-    """Human output with rich, laid out for 80 columns."""
+    """Human output with rich, laid out for 80 columns. Every string from the trace is
+    shown through `printable` (no control character reaches the terminal) and escaped
+    for rich's markup (a `[` in a name is text, never a style)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    report = {
+        # `w2a` holds our own sentences and commands (printed without markup): no escape.
+        key: printable_tree(value) if key == "w2a" else _escape_tree(printable_tree(value), escape)
+        for key, value in report.items()
+    }
     console = Console(width=min(Console().width, 100), highlight=False)
     console.print(f"[bold]{report['description']}[/bold]")
     for skipped in report["skipped_dirs"]:
@@ -90,6 +116,7 @@ def render(report: dict[str, Any]) -> None:
         ("host", report["hostname"] or "?"),
         ("tracer", report["tracer"] or "?"),
         ("kernel", report["kernel"] or "?"),
+        *([("clock", report["clock"])] if report.get("clock") else []),
         ("CPUs", f"{len(report['cpus'])}: {_ranges(report['cpus'])}"),
         ("first", f"{report['first_ns']} ns"),
         ("last", f"{report['last_ns']} ns"),
@@ -126,10 +153,22 @@ def render(report: dict[str, Any]) -> None:
         console.print("[green]W2A can analyse this trace.[/green]")
         return
     console.print(
-        "[yellow]W2A cannot analyse this trace. Record one on the KVM host with:[/yellow]"
+        "[yellow]W2A cannot analyse this trace. Record one on the KVM host with "
+        "(or run `w2a-tui record OUT`):[/yellow]"
     )
     for command in w2a["record_commands"]:
         console.print(f"  {command}", soft_wrap=True, markup=False)
+
+
+def _escape_tree(value: Any, escape: Callable[[str], str]) -> Any:
+    """`escape` applied to every string in lists and dicts (keys too)."""
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, list):
+        return [_escape_tree(x, escape) for x in value]
+    if isinstance(value, dict):
+        return {_escape_tree(k, escape): _escape_tree(v, escape) for k, v in value.items()}
+    return value
 
 
 def _ranges(values: list[int]) -> str:

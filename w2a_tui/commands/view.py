@@ -7,6 +7,7 @@ import sys
 
 from w2a_tui.analysis.vectors import add_vectors_argument, resolve_vector_table
 from w2a_tui.errors import W2AError
+from w2a_tui.printable import printable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
     if app.error_message:
         # The app's screen is gone once it exits: repeat the sentence where it stays (the
         # terminal's scrollback), so the advice in it (a command to record) can be copied.
-        print(f"w2a-tui: {app.error_message}", file=sys.stderr)
+        print(f"w2a-tui: {printable(app.error_message)}", file=sys.stderr)
     return int(app.return_code or 0)

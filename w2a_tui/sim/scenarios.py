@@ -52,6 +52,13 @@ class Scenario:
     wakeup_events: bool = True  # sched_waking / sched_wakeup enabled
     context: bool = True  # pid/tid/procname event contexts
     lost_prob: float = 0.0  # chance that a new packet starts after discarded events
+    # How long the statedump takes to reach the listed threads (a busy host: lttng-sessiond
+    # enumerates thousands of processes and their files first); 0: right at the start.
+    statedump_delay_us: float = 0.0
+    # Each thread listed as it is when listed, a running one as WAIT_CPU (lttng-modules:
+    # "the viewer will sort out if the task was really running"); else as it was at the
+    # start, a running one as RUN.
+    statedump_live: bool = False
     packet_kib: int = 128
     halt_poll_ns: int = 0  # 0 disables halt-polling
     timer_accept: str = "hrtimer"  # who emits the LAPIC timer accept: hrtimer | vcpu
@@ -180,6 +187,18 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             "no pid/tid/procname contexts: identity from sched_switch and statedump",
             context=False,
             vms=2,
+        ),
+        _light(
+            "late-statedump",
+            "busy host traced without pid/tid contexts: the statedump names the vCPU threads "
+            "only after their first KVM events and context switches",
+            context=False,
+            vms=2,
+            vcpus=3,
+            batch_threads=2,
+            statedump_delay_us=12000.0,
+            statedump_live=True,
+            initial=("guest", "hypervisor", "halted", "preempted", "guest", "halted"),
         ),
         _light(
             "lost",

@@ -18,6 +18,7 @@ from w2a_tui.sim.entities import (
     RUNNING,
     SLEEPING,
     Kind,
+    Thread,
     Vcpu,
 )
 
@@ -44,21 +45,20 @@ class StartupMixin(SimCore):
             running = [v for vm in self.vms if vm.launch == 0 for v in vm.vcpus]
             for k, v in enumerate(running):
                 self._place(v, sc.initial[k % len(sc.initial)], t)
-        # The statedump, emitted by lttng-sessiond on CPU 0, lists every thread alive.
+        # The statedump, emitted by lttng-sessiond on CPU 0 in its session-start call, lists
+        # every thread alive. On a busy host it reaches the VMs' threads only after their
+        # first events (`statedump_delay_us`).
         self._emit(cpu0, t, tp.STATEDUMP_START)
-        ts = t + 2 * US
+        ts = t + 2 * US + int(sc.statedump_delay_us * US)
         for th in self.threads.values():
             if not th.born:
                 continue
-            status = 6 if th.run == RUNNING else (2 if th.run == RUNNABLE else 5)
-            kthread = 1 if th.ppid == 2 or th.tid == 2 else 0
-            self._emit(
-                cpu0, ts, tp.STATEDUMP_PROCESS,
-                th.tid, th.tid, th.pid, th.pid, th.ppid, th.ppid, th.comm_b,
-                kthread, 5 if th.run == SLEEPING else 0, 0, status, th.cpu,
-            )  # fmt: skip
+            # Live: as the thread is when listed (lttng-modules); else as at the start.
+            at_start = None if sc.statedump_live else (self._run_status(th), th.cpu)
+            self._at(ts, self._statedump_thread, th, at_start)
             ts += self._d(300, 900)
-        self._emit(cpu0, ts, tp.STATEDUMP_END)
+        self._at(ts, self._statedump_end)
+        cpu0.fixed_ts = ts  # lttng-sessiond holds CPU 0 until the dump ends
         self._at(ts + 5 * US, self._sessiond_sleep)
         # A halted vCPU has its LAPIC timer armed; the others run already.
         for vm in self.vms:
@@ -127,6 +127,32 @@ class StartupMixin(SimCore):
         if cpu.cur is not v.thread or self._postponed(cpu, t, self._first_entry, v, tok):
             return
         self._vcpu_enter(v, cpu, self._begin(cpu, t))
+
+    def _run_status(self, th: Thread) -> int:
+        """lttng_process_status: WAIT (5) asleep, WAIT_CPU (2) queued, RUN (6) running,
+        or, live as lttng-modules writes it, WAIT_CPU for running and queued alike."""
+        if th.run == SLEEPING:
+            return 5
+        return 6 if th.run == RUNNING and not self.sc.statedump_live else 2
+
+    def _statedump_thread(self, t: int, th: Thread, at_start: tuple[int, int] | None) -> None:
+        """One `lttng_statedump_process_state`, listing `th` with its status and CPU."""
+        cpu0 = self.cpus[0]
+        held = cpu0.fixed_ts
+        status, cpu = at_start if at_start is not None else (self._run_status(th), th.cpu)
+        kthread = 1 if th.ppid == 2 or th.tid == 2 else 0
+        self._emit(
+            cpu0, t, tp.STATEDUMP_PROCESS,
+            th.tid, th.tid, th.pid, th.pid, th.ppid, th.ppid, th.comm_b,
+            kthread, 5 if status == 5 else 0, 0, status, cpu,
+        )  # fmt: skip
+        cpu0.fixed_ts = max(held, t)
+
+    def _statedump_end(self, t: int) -> None:
+        cpu0 = self.cpus[0]
+        held = cpu0.fixed_ts
+        self._emit(cpu0, t, tp.STATEDUMP_END)
+        cpu0.fixed_ts = max(held, t)
 
     def _sessiond_sleep(self, t: int) -> None:
         cpu = self.cpus[0]

@@ -235,8 +235,8 @@ class VcpuWaitMixin(SimCore):
             self._resolve(v, w, inj)
         self._vcpu_enter(v, cpu, t)
 
-    def _resolve(self, v: Vcpu, w: Wait, inj: int) -> None:
-        """Apply the contract's rules to a finished (or still open) wait."""
+    def _resolve(self, v: Vcpu, w: Wait, inj: int, at_end: bool = False) -> None:
+        """Apply the contract's rules to a finished (or, `at_end`, still open) wait."""
         if inj >= 0:
             source, vector, reason = Source.INJ_VIRQ, inj, self._classify(v.vm, inj, -1)
         elif w.accept is not None:
@@ -252,6 +252,10 @@ class VcpuWaitMixin(SimCore):
                 E_SOFTIRQ_BLOCK: State.WAIT_DISK,
                 E_VCPU: State.WAIT_TASK,
             }[w.waker_kind]
+        elif at_end and not (w.woken and self.wake_events):
+            # It did not wake (or, without wake-up events, the wait lasts until switch-in):
+            # still waiting when the trace ended.
+            source, vector, reason = Source.OPEN, -1, State.WAIT_UNKNOWN
         else:
             source, vector, reason = Source.NONE, -1, State.WAIT_UNKNOWN
         rows = v.lane.rows
@@ -278,4 +282,4 @@ class VcpuWaitMixin(SimCore):
         for vm in self.vms:
             for v in vm.vcpus:
                 if v.wait is not None and v.wait.halted:
-                    self._resolve(v, v.wait, -1)
+                    self._resolve(v, v.wait, -1, at_end=True)

@@ -12,7 +12,15 @@ import numpy.typing as npt
 from w2a_tui.model import Evidence, Source
 from w2a_tui.store.columns import narrow_signed, narrow_unsigned_index
 
-INT_FIELDS: Final = ("vector", "emitter_tid", "waker_tid", "wakeup_ns", "next_tid")
+INT_FIELDS: Final = (
+    "vector",
+    "emitter_tid",
+    "emitter_cpu",
+    "waker_tid",
+    "wakeup_ns",
+    "waker_cpu",
+    "next_tid",
+)
 STR_FIELDS: Final = ("emitter_comm", "emitter_context", "waker_comm", "waker_context", "next_comm")
 COLUMNS: Final = ("source", *INT_FIELDS, *STR_FIELDS)
 
@@ -75,10 +83,12 @@ class EvidenceTable:
             emitter_tid=int(c["emitter_tid"][i]),
             emitter_comm=s[int(c["emitter_comm"][i])],
             emitter_context=s[int(c["emitter_context"][i])],
+            emitter_cpu=int(c["emitter_cpu"][i]),
             waker_tid=int(c["waker_tid"][i]),
             waker_comm=s[int(c["waker_comm"][i])],
             waker_context=s[int(c["waker_context"][i])],
             wakeup_ns=int(c["wakeup_ns"][i]),
+            waker_cpu=int(c["waker_cpu"][i]),
             next_tid=int(c["next_tid"][i]),
             next_comm=s[int(c["next_comm"][i])],
         )
@@ -94,10 +104,12 @@ class EvidenceTable:
                 emitter_tid=c["emitter_tid"][i],
                 emitter_comm=s[c["emitter_comm"][i]],
                 emitter_context=s[c["emitter_context"][i]],
+                emitter_cpu=c["emitter_cpu"][i],
                 waker_tid=c["waker_tid"][i],
                 waker_comm=s[c["waker_comm"][i]],
                 waker_context=s[c["waker_context"][i]],
                 wakeup_ns=c["wakeup_ns"][i],
+                waker_cpu=c["waker_cpu"][i],
                 next_tid=c["next_tid"][i],
                 next_comm=s[c["next_comm"][i]],
             )

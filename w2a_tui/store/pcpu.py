@@ -53,10 +53,11 @@ def load_pcpu(
     identity = cache.trace_identity(trace_path) if identity is None else identity
     if not identity:
         return None
+    trusted = cache._trusted_uids(trace_path)  # as the cache: files of trusted owners only
     for path in _sidecars(trace_path):
         if path.is_file():
             with contextlib.suppress(Exception):
-                return cache._read(path, identity)
+                return cache._read(path, identity, trusted)
     return None
 
 

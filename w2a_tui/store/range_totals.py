@@ -23,7 +23,7 @@ from w2a_tui.analysis.totals import (
     _ranked,
     _vm_totals,
 )
-from w2a_tui.model import WAIT_STATES, State, VmInfo
+from w2a_tui.model import WAIT_STATES, Source, State, VmInfo
 from w2a_tui.store.store import StateStore
 
 I64 = npt.NDArray[np.int64]
@@ -71,6 +71,7 @@ def range_totals(
             exits=exits,
             waits=WaitStats.of(durations),
             top_preemptors=preemptors[:top],
+            still_waiting_ns=_still_waiting(store, lane, t0, t1),
         )
         by_vm.setdefault(info.vm_pid, []).append((vcpu, durations, preemptors))
     infos = {vm.pid: vm for vm in store.vms}
@@ -78,6 +79,19 @@ def range_totals(
         _vm_totals(infos.get(pid) or VmInfo(pid=pid, name=f"pid {pid}"), entries, top)
         for pid, entries in sorted(by_vm.items())
     ]
+
+
+def _still_waiting(store: StateStore, lane: int, t0: int | None, t1: int | None) -> int:
+    """The lane's last interval, within the range, when it is a wait the trace ended in."""
+    n = store.lanes[lane].n_intervals
+    if not n:
+        return 0
+    last = store.interval(lane, n - 1)
+    if last.evidence is None or last.evidence.source is not Source.OPEN:
+        return 0
+    lo = last.start if t0 is None else max(last.start, t0)
+    hi = last.end if t1 is None else min(last.end, t1)
+    return max(0, hi - lo)
 
 
 def _count(values: I64) -> dict[int, int]:

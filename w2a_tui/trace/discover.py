@@ -21,8 +21,9 @@ MAX_DEPTH = 6
 _CTF_TEXT_MAGIC = b"/* CTF"
 _CTF_PACKET_MAGICS = (b"\x57\x1d\xd1\x75", b"\x75\xd1\x1d\x57")
 _WHAT_TO_GIVE = (
-    "give a CTF trace directory (the folder holding a `metadata` file) or an LTTng "
-    "session folder such as ~/lttng-traces/NAME/"
+    "give a CTF trace directory (the folder holding a `metadata` file), an LTTng "
+    "session folder such as ~/lttng-traces/NAME/, a trace-cmd trace.dat, or the text "
+    "of /sys/kernel/tracing/trace (plain, .xz or .gz)"
 )
 
 
@@ -35,7 +36,10 @@ def find_trace_dirs(path: str | os.PathLike[str]) -> list[Path]:
         if root.name == "metadata":
             root = root.parent
         else:
-            raise BadTraceError(f"{root} is a file, not a trace directory; {_WHAT_TO_GIVE}.")
+            raise BadTraceError(
+                f"{root} is a file, not a trace directory, a trace.dat nor ftrace text; "
+                f"{_WHAT_TO_GIVE}."
+            )
     if not root.is_dir():
         raise BadTraceError(f"{root} is not a directory; {_WHAT_TO_GIVE}.")
     try:

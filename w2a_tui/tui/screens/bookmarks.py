@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 
+from w2a_tui.printable import printable
 from w2a_tui.store import StateStore
 from w2a_tui.tui.view.timefmt import format_duration, format_time
 
@@ -31,7 +32,7 @@ def bookmark_line(store: StateStore, number: int, t: int, lane: int, previous: i
         info = store.lanes[lane]
         iv = store.interval_at(lane, t)
         state = iv.state.label if iv is not None else "-"
-        text.append(f"  {info.vm_name} vCPU {info.vcpu}: ")
+        text.append(f"  {printable(info.vm_name)} vCPU {info.vcpu}: ")
         text.append(state, style="bold")
     return text
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Label, ProgressBar
 
+from w2a_tui.printable import printable
 from w2a_tui.tui.view.timefmt import format_duration
 
 
@@ -57,7 +59,8 @@ class LoadingScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Reading [b]{self.path}[/b]", id="loading-title")
+            title = Text.assemble("Reading ", (printable(self.path), "bold"))
+            yield Label(title, id="loading-title")
             yield ProgressBar(total=100, show_eta=False, id="loading-bar")
             yield Label("starting…", id="loading-status")
             yield Label("", id="loading-error")
@@ -74,9 +77,10 @@ class LoadingScreen(Screen[None]):
 
     def show_error(self, message: str) -> None:
         self.add_class("-failed")
-        self.query_one("#loading-title", Label).update(f"Could not open [b]{self.path}[/b]")
+        title = Text.assemble("Could not open ", (printable(self.path), "bold"))
+        self.query_one("#loading-title", Label).update(title)
         self.query_one("#loading-status", Label).update("")
-        self.query_one("#loading-error", Label).update(f"w2a-tui: {message}")
+        self.query_one("#loading-error", Label).update(Text(f"w2a-tui: {printable(message)}"))
         self.query_one("#loading-hint", Label).update(
             "[dim]press q to quit (the message stays in the terminal)[/]"
         )

@@ -18,7 +18,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from w2a_tui.analysis.totals import VmTotals
-from w2a_tui.model import WAIT_STATES, State
+from w2a_tui.analysis.wording import STILL_WAITING, is_interrupt_context, short_cause
+from w2a_tui.model import WAIT_STATES, Source, State
+from w2a_tui.printable import printable
 from w2a_tui.store import Interval, StateStore
 from w2a_tui.store.range_totals import range_totals
 from w2a_tui.tui.view.chrome import legend_text
@@ -59,8 +61,9 @@ def vm_labels(store: StateStore) -> dict[int, str]:
     """How tables name each VM: its name, with the QEMU pid when two VMs share a name
     (QEMU without `-name`: every VM is `qemu-system-x86`)."""
     names = [vm.name for vm in store.vms]
+    shown = {vm.pid: printable(vm.name) for vm in store.vms}
     return {
-        vm.pid: vm.name if names.count(vm.name) == 1 else f"{vm.name} [{vm.pid}]"
+        vm.pid: shown[vm.pid] if names.count(vm.name) == 1 else f"{shown[vm.pid]} [{vm.pid}]"
         for vm in store.vms
     }
 
@@ -117,11 +120,16 @@ def cause_text(iv: Interval) -> str:
     parts = []
     if ev.vector >= 0:
         parts.append(vector_short(ev.vector))
-    if ev.waker_comm:
-        ctx = f" ({ev.waker_context})" if ev.waker_context else ""
-        parts.append(f"woken by {ev.waker_comm}{ctx}")
+    if ev.source is Source.OPEN:
+        parts.append(STILL_WAITING)
+    elif ev.waker_comm:
+        parts.append(
+            "woken by " + printable(short_cause(ev.waker_comm, ev.waker_context, ev.waker_cpu))
+        )
     elif ev.emitter_comm:
-        parts.append(f"sent by {ev.emitter_comm}")
+        sent = "sent from" if is_interrupt_context(ev.emitter_context) else "sent by"
+        who = short_cause(ev.emitter_comm, ev.emitter_context, ev.emitter_cpu)
+        parts.append(f"{sent} {printable(who)}")
     return ", ".join(parts)
 
 
@@ -177,7 +185,7 @@ class SummaryScreen(Screen[Interval | None]):
         for vm in store.vms:
             lanes = store.lanes_of_vm(vm.pid)
             if lanes:
-                self.scopes.append((f"VM {vm.name} [{vm.pid}]", lanes))
+                self.scopes.append((f"VM {printable(vm.name)} [{vm.pid}]", lanes))
         self.vm_label = vm_labels(store)
         self.scope = 0
         self.reason = 0  # index in REASON_FILTERS
@@ -214,8 +222,10 @@ class SummaryScreen(Screen[Interval | None]):
             span = format_duration(b - a)
             where = f" from {format_time(a, origin)} to {format_time(b, origin)} ({span})"
         self.query_one("#summary-title", Static).update(
-            f" Summary: {name}{where}   ({self.scope + 1}/{len(self.scopes)}, ←/→ other VMs,"
-            " Esc back)"
+            Text(
+                f" Summary: {name}{where}   ({self.scope + 1}/{len(self.scopes)}, ←/→ other VMs,"
+                " Esc back)"
+            )
         )
         self.render_bars()
         self.query_one("#summary-waits", Static).update(
@@ -257,10 +267,10 @@ class SummaryScreen(Screen[Interval | None]):
             table.add_row(
                 Text(format_duration(iv.duration), justify="right"),
                 iv.state.label.removeprefix("wait_"),
-                self.vm_label.get(info.vm_pid, info.vm_name),
+                Text(self.vm_label.get(info.vm_pid, printable(info.vm_name))),
                 str(info.vcpu),
                 format_time(iv.start, store.start_ns),
-                cause_text(iv),
+                Text(cause_text(iv)),
                 ev.source.label if ev is not None else "",
             )
 

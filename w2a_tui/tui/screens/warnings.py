@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from w2a_tui.printable import printable
 from w2a_tui.tui.view.timefmt import format_time
 
 # The analysis writes loss windows in raw clock ns (as the export does); on screen,
@@ -45,7 +46,7 @@ def warnings_text(warnings: Sequence[str], origin: int, lost_events: int) -> Tab
     table.add_column(justify="right", style="bold", no_wrap=True)
     table.add_column()
     for i, warning in enumerate(warnings, 1):
-        table.add_row(f"{i}.", readable(warning, origin))
+        table.add_row(f"{i}.", Text(printable(readable(warning, origin))))
     if lost_events:
         table.add_row("", "")
         table.add_row("", Text.assemble(("What it means: ", "bold"), LOST_HINT))

@@ -14,6 +14,7 @@ from typing import Protocol
 from rich.text import Text
 
 from w2a_tui.model import TraceMeta, VmInfo
+from w2a_tui.printable import printable
 from w2a_tui.store import Interval, LaneInfo
 from w2a_tui.tui.view.looks import LOOKS, StateLook
 from w2a_tui.tui.view.timefmt import WALL_CLOCK_FROM, format_duration, format_time, wall_clock
@@ -55,7 +56,7 @@ def header_text(
     reopened from the on-disk cache (so a stale result can be suspected: `--no-cache`);
     a `⚠ N warnings (!)` marker when the analysis warned (lost events...); the lane
     filter when one is on, and how to clear it."""
-    name = Path(meta.path).name or meta.path
+    name = printable(Path(meta.path).name or meta.path)
     pieces: list[Piece] = [(9, " w2a-tui ", "bold reverse"), (8, f" {name}", "bold")]
     if lane_filter:
         pieces.append((8, "  ", ""))
@@ -65,7 +66,7 @@ def header_text(
         pieces.append((7, "  ", ""))
         pieces.append((7, f" ⚠ {warnings} warning{plural}: press ! ", WARNING_STYLE))
     if meta.hostname:
-        pieces.append((3, f"  host {meta.hostname}", ""))
+        pieces.append((3, f"  host {printable(meta.hostname)}", ""))
     pieces.append((5, f"  {len(vms)} VM{'s' if len(vms) != 1 else ''}, {n_lanes} vCPUs", ""))
     pieces.append((6, f"  {format_duration(hi - lo)}", ""))
     if lo >= EPOCH_PLAUSIBLE_NS:
@@ -150,7 +151,7 @@ def status_text(
     if lane_text is not None:
         pieces.append((7, f"  {lane_text}", ""))
     elif lane is not None:
-        pieces.append((7, f"  {lane.vm_name} vCPU {lane.vcpu}", ""))
+        pieces.append((7, f"  {printable(lane.vm_name)} vCPU {lane.vcpu}", ""))
     if iv is not None:
         pieces.append((8, f"  {state_text or iv.state.label}", "bold"))
         pieces.append((7, f" {format_duration(iv.duration)}", ""))

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 
 from rich.text import Text
 
+from w2a_tui.analysis.wording import STILL_WAITING, in_context, is_interrupt_context
 from w2a_tui.model import Source, State, VmInfo
+from w2a_tui.printable import printable
 from w2a_tui.store import Interval, LaneInfo, StateStore
 from w2a_tui.tui.view.looks import LOOKS
 from w2a_tui.tui.view.names import exit_reason_text, vector_text
@@ -18,6 +20,7 @@ RULES = {
     Source.APIC_ACCEPT_IRQ: "rule 2 apic_accept_irq: the interrupt accepted for it while it slept",
     Source.WAKER: "rule 3 waker: the context of the thread's wake-up",
     Source.NONE: "rule 4 none: no evidence of why it woke",
+    Source.OPEN: STILL_WAITING,
 }
 
 
@@ -55,19 +58,20 @@ def meaning(iv: Interval, lost_events: int = 0) -> str:
 def thread_roles(store: StateStore) -> dict[int, str]:
     """What a tid is to the user, when it is a vCPU or a VM's main thread: `vCPU 2 of
     web01`. An IPI or a wake-up from another vCPU then reads as such."""
-    roles = {vm.pid: f"main thread of {vm.name}" for vm in store.vms}
+    roles = {vm.pid: f"main thread of {printable(vm.name)}" for vm in store.vms}
     for lane in store.lanes:
-        roles[lane.tid] = f"vCPU {lane.vcpu} of {lane.vm_name}"
+        roles[lane.tid] = f"vCPU {lane.vcpu} of {printable(lane.vm_name)}"
     return roles
 
 
-def _thread(tid: int, comm: str, context: str, roles: Mapping[int, str]) -> str:
+def _thread(tid: int, comm: str, context: str, roles: Mapping[int, str], cpu: int = -1) -> str:
     role = roles.get(tid) if tid >= 0 else None
+    comm, context = printable(comm), printable(context)
     if tid >= 0:
         who = f"{comm or '?'} (tid {tid}, {role})" if role else f"{comm or '?'} (tid {tid})"
     else:
         who = comm or "?"
-    return f"{who} in {context} context" if context else who
+    return in_context(who, context, cpu)
 
 
 def describe(
@@ -91,8 +95,8 @@ def describe(
     chip = f" {look.glyph} " if mono else "   "
     text.append(chip, style="" if mono else f"on {look.colour}")
     text.append(f" {state.label}", style="bold")
-    text.append(f"   {lane.vm_name} [{lane.vm_pid}]  vCPU {lane.vcpu}")
-    text.append(f"  thread {lane.tid} {lane.comm}")
+    text.append(f"   {printable(lane.vm_name)} [{lane.vm_pid}]  vCPU {lane.vcpu}")
+    text.append(f"  thread {lane.tid} {printable(lane.comm)}")
     if pcpu is not None:
         text.append(f"  on pCPU {pcpu}")
     text.append(f"\n{meaning(iv, lost_events)}", style="italic")
@@ -118,11 +122,14 @@ def describe(
                 elif ev.vector in vm.net_vectors:
                     text.append("  = a net vector of this VM")
         if ev.emitter_tid >= 0 or ev.emitter_comm:
-            emitter = _thread(ev.emitter_tid, ev.emitter_comm, ev.emitter_context, roles)
-            text.append("\ninterrupt emitted by " + emitter)
+            emitter = _thread(
+                ev.emitter_tid, ev.emitter_comm, ev.emitter_context, roles, ev.emitter_cpu
+            )
+            sent = "from" if is_interrupt_context(ev.emitter_context) else "by"
+            text.append(f"\ninterrupt sent {sent} {emitter}")
         if ev.waker_tid >= 0 or ev.waker_comm:
             woke = f" at {format_time(ev.wakeup_ns, origin)}" if ev.wakeup_ns >= 0 else ""
-            waker = _thread(ev.waker_tid, ev.waker_comm, ev.waker_context, roles)
+            waker = _thread(ev.waker_tid, ev.waker_comm, ev.waker_context, roles, ev.waker_cpu)
             text.append("\nwoken by " + waker + woke)
         if ev.next_tid >= 0 or ev.next_comm:
             text.append("\npreempted by " + _thread(ev.next_tid, ev.next_comm, "", roles))

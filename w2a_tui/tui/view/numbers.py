@@ -16,6 +16,7 @@ from rich.text import Text
 from w2a_tui.analysis.report import format_ns
 from w2a_tui.analysis.totals import VcpuTotals, VmTotals
 from w2a_tui.model import N_STATES, WAIT_STATES, State
+from w2a_tui.printable import printable
 from w2a_tui.tui.view.looks import LOOKS
 
 # (title, states summed) of the percentage columns, in the order they are dropped last.
@@ -117,7 +118,10 @@ def preemptor_table(vm: VmTotals) -> Table | None:
 def vm_heading(vm: VmTotals, label: str) -> Text:
     n = len(vm.vcpus)
     return Text.assemble(
-        (f"VM {label}", "bold"), f" · {n} vCPU{'s' if n != 1 else ''}", "\n→ ", (vm.verdict, "bold")
+        (f"VM {label}", "bold"),
+        f" · {n} vCPU{'s' if n != 1 else ''}",
+        "\n→ ",
+        (printable(vm.verdict), "bold"),
     )
 
 

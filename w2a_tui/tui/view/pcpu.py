@@ -10,6 +10,7 @@ from rich.text import Text
 
 from w2a_tui.analysis.pcpu import HOST_LOOK, IRQ_LOOK, Occupancy, vm_look
 from w2a_tui.model import VmInfo
+from w2a_tui.printable import printable
 from w2a_tui.store import Interval
 from w2a_tui.tui.view.looks import LOOKS
 from w2a_tui.tui.view.timefmt import format_exact, format_time
@@ -41,10 +42,10 @@ def occupant_text(iv: Interval, vm_names: Mapping[int, str]) -> str:
     if what is Occupancy.LOST:
         return "lost events"
     if what is Occupancy.IRQ:
-        return f"irq {ev.next_tid} {ev.next_comm}".rstrip()
+        return f"irq {ev.next_tid} {printable(ev.next_comm)}".rstrip()
     if what is Occupancy.SOFTIRQ:
-        return f"softirq {ev.next_comm}"
-    who = f"{ev.next_comm or '?'} {ev.next_tid}"
+        return f"softirq {printable(ev.next_comm)}"
+    who = f"{printable(ev.next_comm) or '?'} {ev.next_tid}"
     if ev.emitter_tid >= 0:
         vm = vm_names.get(ev.emitter_tid, str(ev.emitter_tid))
         return f"{who} ({vm} vCPU {ev.vector}, {what.label})"
@@ -86,7 +87,7 @@ def describe_pcpu(
 def pcpu_legend(vms: Sequence[VmInfo], vm_names: Mapping[int, str], mono: bool) -> Text:
     """One chip per VM (its guest and hypervisor time), then host threads, irq, idle."""
     pids = [vm.pid for vm in vms]
-    items = [(vm_look(pids, vm.pid), vm_names.get(vm.pid, vm.name)) for vm in vms]
+    items = [(vm_look(pids, vm.pid), vm_names.get(vm.pid, printable(vm.name))) for vm in vms]
     items += [(HOST_LOOK, "host thread"), (IRQ_LOOK, "irq/softirq")]
     text = Text()
     for state, name in items:

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from w2a_tui.printable import printable
+
 
 class LaneLike(Protocol):
     @property
@@ -44,14 +46,14 @@ class Row:
             arrow = "▸" if collapsed else "▾"
             if self.unit != "vCPU":
                 return f"{arrow} host: {self.n_lanes} {self.unit}"
-            return f"{arrow} {self.vm_name} [{self.vm_pid}] {self.n_lanes} vCPU"
+            return f"{arrow} {printable(self.vm_name)} [{self.vm_pid}] {self.n_lanes} vCPU"
         if self.unit != "vCPU":
             return f"  {self.unit} {self.vcpu}"
         return f"  vCPU {self.vcpu} {self.tid}"
 
     def detail(self) -> str:
         """The second line of a tall lane: the thread's name."""
-        return f"  {self.comm}" if self.comm and self.unit == "vCPU" else ""
+        return f"  {printable(self.comm)}" if self.comm and self.unit == "vCPU" else ""
 
 
 def build_rows(

@@ -1,0 +1,13 @@
+"""Helpers the test modules share (fixtures built on them live in `tests/conftest.py`):
+
+- `paths`: where the sample, the bundled real traces and the optional corpus are;
+- `trace_copies`: writable and deliberately damaged copies of small real traces;
+- `foreign_ctf`: CTF traces written in layouts other tracers use;
+- `host`: a hand-written KVM host (`Host`) whose events feed the analysis directly, and
+  readers of its result; `scenes`: the small hosts and moves the analysis tests share;
+- `sim`: reading the simulator's traces back through babeltrace2, generated once a session;
+- `handmade`: a small hand-built analysis result with exactly known intervals;
+- `cache_forge`: cache files read and rewritten with valid checksums (forged caches);
+- `agreement`: time-weighted agreement of an analysis with the ground truth;
+- `ftrace_report`: `trace-cmd report` as the reference our ftrace decoder is compared with.
+"""
