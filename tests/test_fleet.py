@@ -21,7 +21,7 @@ from w2a_tui.cli import main
 from w2a_tui.fleet.table import REASONS, RUN_STATES
 from w2a_tui.fleet.view import load_fleet
 from w2a_tui.tui.screens.fleet import FleetApp, TimelineAtVm
-from w2a_tui.tui.timeline import Timeline
+from w2a_tui.tui.widgets.timeline import Timeline
 
 SCENARIOS = ("preempt", "disk", "two-vms")
 

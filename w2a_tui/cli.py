@@ -50,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _with_default_command(argv: list[str]) -> list[str]:
-    """`w2a-tui TRACE ...` means `w2a-tui view TRACE ...`."""
-    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+    """`w2a-tui TRACE ...` (or `w2a-tui --no-cache TRACE`, options first) means
+    `w2a-tui view ...`; only `-h`, `--help` and `--version` belong to `w2a-tui` itself."""
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
         return ["view", *argv]
     return argv
 

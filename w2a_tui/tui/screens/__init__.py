@@ -1,1 +1,1 @@
-"""Screens of the terminal UI."""
+"""The screens of the app: the main timeline, the summary, and the modal dialogs."""

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from w2a_tui.fleet.view import SORT_KEYS, FleetTable, VmRank
 from w2a_tui.tui.app import W2AApp
-from w2a_tui.tui.timeline import Timeline
+from w2a_tui.tui.widgets.timeline import Timeline
 
 Choice = tuple[str, int]
 
