@@ -24,6 +24,7 @@ FULL: list[list[str]] = [
     ["sim_bench.py"],
     ["store_bench.py"],
     ["tui_bench.py"],
+    ["fleet_bench.py", "--seconds", "2"],
 ]
 QUICK: list[list[str]] = [
     ["speed_bench.py", "--quick"],
@@ -34,6 +35,7 @@ QUICK: list[list[str]] = [
     ["sim_bench.py", "--events", "200000"],
     ["store_bench.py", "--intervals", "1000000"],
     ["tui_bench.py", "--intervals", "1000000"],
+    ["fleet_bench.py", "--repeat", "1"],
 ]
 
 

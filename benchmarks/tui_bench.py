@@ -25,7 +25,7 @@ from store_bench import Report, build_store, timed
 
 from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
-from w2a_tui.tui.timeline import Timeline
+from w2a_tui.tui.widgets.timeline import Timeline
 
 FRAME_TARGET_S = 0.016
 LANE_COLS = 200
@@ -76,6 +76,23 @@ async def measure(store: StateStore, report: Report, repeat: int) -> None:
             report.row(f"frame, new window, {name}", seconds, FRAME_TARGET_S)
             seconds = timed(lambda: cursor_frame(tl), repeat)
             report.row(f"frame, cursor move, {name}", seconds, FRAME_TARGET_S)
+        # `p`: the pCPU lanes (64 host CPUs) in the same window, then frames there.
+        if store.pcpu is not None:
+            tl.view.show_all()
+
+            def toggle_frame() -> None:
+                tl.toggle_pcpu()
+                frame(tl)
+
+            report.row(
+                "p (pCPU <-> vCPU lanes) + frame", timed(toggle_frame, repeat), FRAME_TARGET_S
+            )
+            if not tl.pcpu:
+                tl.toggle_pcpu()
+            tl.view.zoom(0.01)
+            seconds = timed(lambda: new_window_frame(tl), repeat)
+            report.row("pCPU frame, new window, 1/100", seconds, FRAME_TARGET_S)
+            tl.toggle_pcpu()
         # A key press end to end: the binding, the widget refresh and the compositor.
         t = time.perf_counter()
         for _ in range(repeat):
@@ -99,6 +116,7 @@ def main() -> int:
     parser.add_argument("--intervals", type=int, default=10_000_000)
     parser.add_argument("--lanes", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--pcpus", type=int, default=64, help="host CPU lanes for `p`")
     args = parser.parse_args()
     t = time.perf_counter()
     store = build_store(args.intervals, args.lanes)
@@ -106,6 +124,9 @@ def main() -> int:
         f"built a {store.n_intervals:,}-interval, {len(store.lanes)}-lane store in "
         f"{time.perf_counter() - t:.1f} s"
     )
+    t = time.perf_counter()
+    store.pcpu = build_store(args.intervals // 2, args.pcpus)
+    print(f"built a {args.pcpus}-lane pCPU store in {time.perf_counter() - t:.1f} s")
     report = Report(baseline_s())
     asyncio.run(measure(store, report, args.repeat))
     return 0

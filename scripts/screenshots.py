@@ -30,6 +30,16 @@ SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
     # The longest disk waits of db01 (the second VM): summary, two VMs right, reason 3.
     "summary-disk-db01": ((100, 30), ("t", "right", "right", "3")),
     "drilldown-disk-db01": ((100, 30), ("t", "right", "right", "3", "enter")),
+    # The same summary, of a selected range only (space, 20 cells right, v, t).
+    "summary-selection": ((100, 30), ("w", "w", "space", *["right"] * 20, "v", "t")),
+    # Who ran on each host CPU: vCPUs coloured by VM, host threads grey, irq marked.
+    "pcpu": ((120, 36), ("p",)),
+    # Zoomed in on a pCPU with the drill-down of what ran there.
+    "pcpu-drilldown": ((120, 36), ("p", *["w"] * 6, *["down"] * 5, *["right"] * 30, "enter")),
+    # `/disk >5ms` then L: the matches as a list, in time order.
+    "search-results": ((120, 36), ("slash", *"disk >5ms", "enter", "L")),
+    # Ctrl+P: every action by name, with its key.
+    "command-palette": ((100, 30), ("ctrl+p", *"wait", "wait:300")),
     "help": ((120, 36), ("question_mark",)),
     "main-80x24": ((80, 24), ()),
 }
@@ -47,6 +57,9 @@ async def shoot(
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         for key in keys:
+            if key.startswith("wait:"):  # let a worker (the palette's search) answer
+                await pilot.pause(int(key.removeprefix("wait:")) / 1000)
+                continue
             await pilot.press(key)
         await pilot.pause()
         path = out / f"{name}.svg"

@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # Idempotent machine setup: Debian's babeltrace2 + python3-bt2 (not on PyPI), then a venv
 # on Debian's own Python 3.11 (the one python3-bt2 is built for) that sees dist-packages.
+# Chromium is for the test of `w2a-tui serve` (a real browser opens the served TUI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYS_PY=/usr/bin/python3
 # trace-cmd: the reference our trace.dat decoder is tested against (and `record`'s tool);
-# python3-zstandard: trace.dat v7 files compressed with zstd.
-APT_PKGS=(babeltrace2 python3-bt2 python3-venv trace-cmd python3-zstandard)
+# python3-zstandard: trace.dat v7 files compressed with zstd; chromium: the browser the
+# `serve` tests drive.
+APT_PKGS=(babeltrace2 python3-bt2 python3-venv trace-cmd python3-zstandard chromium)
 
 need_apt=0
 if ! [ -x "$SYS_PY" ] || ! "$SYS_PY" -c 'import bt2, venv, ensurepip, zstandard' >/dev/null 2>&1; then
     need_apt=1
 fi
-if ! command -v babeltrace2 >/dev/null 2>&1 || ! command -v trace-cmd >/dev/null 2>&1; then
-    need_apt=1
-fi
+for tool in babeltrace2 trace-cmd chromium; do
+    if ! command -v "$tool" >/dev/null 2>&1; then need_apt=1; fi
+done
 if [ "$need_apt" = 1 ]; then
     SUDO=""
     if [ "$(id -u)" != 0 ]; then

@@ -28,10 +28,10 @@ from w2a_tui.pipeline import analyze_trace
 from w2a_tui.printable import printable, printable_tree
 from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
-from w2a_tui.tui.main_screen import MainScreen
-from w2a_tui.tui.summary import SummaryScreen
-from w2a_tui.tui.timeline import Timeline
-from w2a_tui.tui.warnings import WarningsScreen
+from w2a_tui.tui.screens.main import MainScreen
+from w2a_tui.tui.screens.summary import SummaryScreen
+from w2a_tui.tui.screens.warnings import WarningsScreen
+from w2a_tui.tui.widgets.timeline import Timeline
 
 VM_COMM = b"\x1b[41mweb\x1b]0;x\x07"  # red background, then retitle the window
 CC1 = b"cc1\x1b[2J"  # clear the screen

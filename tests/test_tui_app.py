@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.console import Console
 from textual import events
+from textual.pilot import Pilot
 from textual.widgets import Static
 
 from tests.support.paths import SAMPLE_TRACE
@@ -20,15 +20,15 @@ from w2a_tui.model import WAIT_STATES, State
 from w2a_tui.sim import generate, get_scenario, with_overrides
 from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
-from w2a_tui.tui.bookmarks import BookmarksScreen
-from w2a_tui.tui.help import HelpScreen
-from w2a_tui.tui.loading import LoadingScreen
-from w2a_tui.tui.main_screen import MainScreen
-from w2a_tui.tui.prompt import Prompt
-from w2a_tui.tui.search import Matches, parse_query
-from w2a_tui.tui.summary import SummaryScreen
-from w2a_tui.tui.timeline import Timeline
-from w2a_tui.tui.warnings import WarningsScreen
+from w2a_tui.tui.screens.bookmarks import BookmarksScreen
+from w2a_tui.tui.screens.help import HelpScreen
+from w2a_tui.tui.screens.loading import LoadingScreen
+from w2a_tui.tui.screens.main import MainScreen
+from w2a_tui.tui.screens.prompt import Prompt
+from w2a_tui.tui.screens.summary import SummaryScreen
+from w2a_tui.tui.screens.warnings import WarningsScreen
+from w2a_tui.tui.view.search import Matches, parse_query
+from w2a_tui.tui.widgets.timeline import Timeline
 
 SIZE = (120, 40)
 
@@ -38,24 +38,18 @@ def store(sample_store: StateStore) -> StateStore:
     return sample_store
 
 
-Scenario = Callable[[W2AApp, Timeline], Awaitable[None]]
+@asynccontextmanager
+async def opened(
+    store: StateStore, size: tuple[int, int] = SIZE
+) -> AsyncIterator[tuple[W2AApp, Pilot[int], Timeline]]:
+    """The app running on `store`: its pilot and the main screen's timeline."""
+    app = W2AApp(store=store, mono=False)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        yield app, pilot, app.screen.query_one(Timeline)
 
 
-def drive(store: StateStore, scenario: Scenario, size: tuple[int, int] = SIZE) -> None:
-    """Run the app on `store` and hand the scenario the pilot's app and timeline."""
-
-    async def main() -> None:
-        app = W2AApp(store=store, mono=False)
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            app.pilot = pilot  # type: ignore[attr-defined]
-            await scenario(app, app.screen.query_one(Timeline))
-
-    asyncio.run(main())
-
-
-async def press(app: W2AApp, *keys: str) -> None:
-    pilot = app.pilot  # type: ignore[attr-defined]
+async def press(pilot: Pilot[int], *keys: str) -> None:
     await pilot.press(*keys)
     await pilot.pause()
 
@@ -65,209 +59,187 @@ def busiest_lane(store: StateStore) -> int:
     return max(range(len(store.lanes)), key=lambda i: store.lanes[i].n_intervals)
 
 
-def test_opens_on_the_whole_trace_with_the_first_lane_current(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
+async def test_opens_on_the_whole_trace_with_the_first_lane_current(store: StateStore) -> None:
+    async with opened(store) as (app, _pilot, tl):
         assert isinstance(app.screen, MainScreen)
         assert (tl.view.t0, tl.view.t1) == (store.start_ns, store.end_ns)
         assert tl.view.cursor == store.start_ns and tl.lane == 0
 
-    drive(store, scenario)
 
-
-def test_zoom_keys_halve_and_double_the_window(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
+async def test_zoom_keys_halve_and_double_the_window(store: StateStore) -> None:
+    async with opened(store) as (_app, pilot, tl):
         full = tl.view.span
         for key in ("w", "plus"):
-            await press(app, key)
+            await press(pilot, key)
         assert tl.view.span == pytest.approx(full / 4, rel=1e-6)
-        await press(app, "s")
+        await press(pilot, "s")
         assert tl.view.span == pytest.approx(full / 2, rel=1e-6)
-        await press(app, "minus")
+        await press(pilot, "minus")
         assert tl.view.span == full
 
-    drive(store, scenario)
 
-
-def test_pan_moves_a_quarter_window_and_home_end_move_the_cursor(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        await press(app, "w", "w")
+async def test_pan_moves_a_quarter_window_and_home_end_move_the_cursor(store: StateStore) -> None:
+    async with opened(store) as (_app, pilot, tl):
+        await press(pilot, "w", "w")
         t0, span = tl.view.t0, tl.view.span
-        await press(app, "d")
+        await press(pilot, "d")
         assert tl.view.t0 - t0 == pytest.approx(span / 4, abs=2)
-        await press(app, "a")
+        await press(pilot, "a")
         assert tl.view.t0 == t0
-        await press(app, "end")
+        await press(pilot, "end")
         assert tl.view.cursor == store.end_ns - 1 and tl.view.t1 == store.end_ns
-        await press(app, "home")
+        await press(pilot, "home")
         assert tl.view.cursor == store.start_ns and tl.view.t0 == store.start_ns
 
-    drive(store, scenario)
 
-
-def test_arrows_and_hjkl_move_cursor_by_a_cell_and_lane_by_a_row(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
+async def test_arrows_and_hjkl_move_cursor_by_a_cell_and_lane_by_a_row(store: StateStore) -> None:
+    async with opened(store) as (_app, pilot, tl):
         cell = round(tl.view.ns_per_col)
         start = tl.view.cursor
-        await press(app, "right", "l")
+        await press(pilot, "right", "l")
         assert tl.view.cursor == start + 2 * cell
-        await press(app, "h")
+        await press(pilot, "h")
         assert tl.view.cursor == start + cell
-        await press(app, "left")
+        await press(pilot, "left")
         assert tl.view.cursor == start
         row = tl.row
-        await press(app, "down", "j")
+        await press(pilot, "down", "j")
         assert tl.row == row + 2
-        await press(app, "k", "up")
+        await press(pilot, "k", "up")
         assert tl.row == row
 
-    drive(store, scenario)
 
-
-def test_comma_and_dot_step_through_state_changes(store: StateStore) -> None:
+async def test_comma_and_dot_step_through_state_changes(store: StateStore) -> None:
     lane = busiest_lane(store)
 
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
+    async with opened(store) as (_app, pilot, tl):
         tl.select_lane(lane)
         expected = store.next_transition(lane, tl.view.cursor)
         assert expected is not None
-        await press(app, "full_stop")
+        await press(pilot, "full_stop")
         assert tl.view.cursor == expected.start
         second = store.next_transition(lane, expected.start)
         assert second is not None
-        await press(app, "full_stop")
+        await press(pilot, "full_stop")
         assert tl.view.cursor == second.start
-        await press(app, "comma")
+        await press(pilot, "comma")
         assert tl.view.cursor == expected.start
 
-    drive(store, scenario)
 
-
-def test_brackets_jump_between_waits_on_the_lane(store: StateStore) -> None:
+async def test_brackets_jump_between_waits_on_the_lane(store: StateStore) -> None:
     lane = busiest_lane(store)
 
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
+    async with opened(store) as (_app, pilot, tl):
         tl.select_lane(lane)
         first = store.next_transition(lane, tl.view.cursor, WAIT_STATES)
         assert first is not None, "the sample must have waits"
-        await press(app, "right_square_bracket")
+        await press(pilot, "right_square_bracket")
         assert tl.view.cursor == first.start
         iv = tl.interval_under_cursor()
         assert iv is not None and iv.state in WAIT_STATES
         second = store.next_transition(lane, first.start, WAIT_STATES)
         assert second is not None, "the busiest lane has more than one wait"
-        await press(app, "right_square_bracket")
+        await press(pilot, "right_square_bracket")
         assert tl.view.cursor == second.start
-        await press(app, "left_square_bracket")
+        await press(pilot, "left_square_bracket")
         assert tl.view.cursor == first.start
 
-    drive(store, scenario)
 
-
-def test_go_to_takes_absolute_and_relative_times(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        await press(app, "g")
+async def test_go_to_takes_absolute_and_relative_times(store: StateStore) -> None:
+    async with opened(store) as (app, pilot, tl):
+        await press(pilot, "g")
         assert isinstance(app.screen, Prompt)
-        await press(app, *"1ms", "enter")
+        await press(pilot, *"1ms", "enter")
         assert tl.view.cursor == store.start_ns + 1_000_000
-        await press(app, "g", *"+250us", "enter")
+        await press(pilot, "g", *"+250us", "enter")
         assert tl.view.cursor == store.start_ns + 1_250_000
-        await press(app, "g", *"bogus", "enter")  # an error is a notification, not a crash
+        await press(pilot, "g", *"bogus", "enter")  # an error is a notification, not a crash
         assert tl.view.cursor == store.start_ns + 1_250_000 and isinstance(app.screen, MainScreen)
 
-    drive(store, scenario)
 
-
-def test_find_then_n_and_shift_n_walk_matches_in_time_order(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        await press(app, "slash", *"wait", "enter")
+async def test_find_then_n_and_shift_n_walk_matches_in_time_order(store: StateStore) -> None:
+    async with opened(store) as (_app, pilot, tl):
+        await press(pilot, "slash", *"wait", "enter")
         first = (tl.lane, tl.view.cursor)
         iv = tl.interval_under_cursor()
         assert iv is not None and iv.state in WAIT_STATES and iv.start == first[1]
-        await press(app, "n")
+        await press(pilot, "n")
         second = (tl.lane, tl.view.cursor)
         assert second[1] >= first[1] and second != first
         iv = tl.interval_under_cursor()
         assert iv is not None and iv.state in WAIT_STATES
-        await press(app, "N")
+        await press(pilot, "N")
         assert (tl.lane, tl.view.cursor) == first
 
-    drive(store, scenario)
 
-
-def test_bookmarks_are_set_with_m_and_visited_with_quote(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
+async def test_bookmarks_are_set_with_m_and_visited_with_quote(store: StateStore) -> None:
+    async with opened(store) as (_app, pilot, tl):
         marks = []
         for _ in range(2):
-            await press(app, "w", "right", "right", "m")
+            await press(pilot, "w", "right", "right", "m")
             marks.append(tl.view.cursor)
-        await press(app, "home", "apostrophe")
+        await press(pilot, "home", "apostrophe")
         assert tl.view.cursor == marks[0]
-        await press(app, "apostrophe")
+        await press(pilot, "apostrophe")
         assert tl.view.cursor == marks[1]
-        await press(app, "apostrophe")  # wraps around
+        await press(pilot, "apostrophe")  # wraps around
         assert tl.view.cursor == marks[0]
         assert list(tl.bookmarks) == sorted(marks)
 
-    drive(store, scenario)
 
-
-def test_selection_with_space_v_and_shift_arrows_then_f_zooms_to_it(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
+async def test_selection_with_space_v_and_shift_arrows_then_f_zooms_to_it(
+    store: StateStore,
+) -> None:
+    async with opened(store) as (_app, pilot, tl):
         cell = round(tl.view.ns_per_col)
         start = tl.view.cursor
-        await press(app, "space", *["right"] * 10, "v")
+        await press(pilot, "space", *["right"] * 10, "v")
         assert tl.view.selection == (start, start + 10 * cell)
-        await press(app, "shift+right", "shift+right")
+        await press(pilot, "shift+right", "shift+right")
         assert tl.view.selection == (start, start + 12 * cell)
-        await press(app, "f")
+        await press(pilot, "f")
         assert (tl.view.t0, tl.view.t1) == (start, start + 12 * cell)
         assert tl.view.selection is None
-        await press(app, "f")
+        await press(pilot, "f")
         assert (tl.view.t0, tl.view.t1) == (store.start_ns, store.end_ns)
-        await press(app, "space", "shift+left", "escape")
+        await press(pilot, "space", "shift+left", "escape")
         assert tl.view.selection is None
 
-    drive(store, scenario)
 
-
-def test_z_zooms_onto_the_interval_under_the_cursor(store: StateStore) -> None:
+async def test_z_zooms_onto_the_interval_under_the_cursor(store: StateStore) -> None:
     lane = busiest_lane(store)
 
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
+    async with opened(store) as (_app, pilot, tl):
         tl.select_lane(lane)
-        await press(app, "right_square_bracket")  # a wait, far thinner than a cell here
+        await press(pilot, "right_square_bracket")  # a wait, far thinner than a cell here
         here = tl.interval_under_cursor()
         assert here is not None and here.duration < tl.view.ns_per_col * 4
-        await press(app, "z")
+        await press(pilot, "z")
         assert tl.view.t0 <= here.start and here.end <= tl.view.t1
         assert tl.view.span < 2 * here.duration  # the wait fills most of the window
         assert tl.view.cursor == here.start and tl.lane == lane
 
-    drive(store, scenario)
 
-
-def test_tab_collapses_and_expands_a_vm(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
+async def test_tab_collapses_and_expands_a_vm(store: StateStore) -> None:
+    async with opened(store) as (_app, pilot, tl):
         rows = len(tl.rows)
         vm = tl.current_row.vm_pid
         hidden = len(store.lanes_of_vm(vm))
-        await press(app, "tab")
+        await press(pilot, "tab")
         assert vm in tl.collapsed and len(tl.rows) == rows - hidden
         assert tl.current_row.is_vm and tl.current_row.vm_pid == vm
-        await press(app, "tab")
+        await press(pilot, "tab")
         assert vm not in tl.collapsed and len(tl.rows) == rows
 
-    drive(store, scenario)
 
-
-def test_enter_opens_the_drill_down_and_angle_brackets_walk_the_same_state(
+async def test_enter_opens_the_drill_down_and_angle_brackets_walk_the_same_state(
     store: StateStore,
 ) -> None:
     lane = busiest_lane(store)
 
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
+    async with opened(store) as (app, pilot, tl):
         tl.select_lane(lane)
-        await press(app, "right_square_bracket", "enter")
+        await press(pilot, "right_square_bracket", "enter")
         assert app.screen.has_class("-details")
         here = tl.interval_under_cursor()
         assert here is not None
@@ -275,87 +247,76 @@ def test_enter_opens_the_drill_down_and_angle_brackets_walk_the_same_state(
         assert here.state.label in details and "duration" in details
         nxt = store.next_transition(lane, here.start, {here.state})
         if nxt is not None:
-            await press(app, "greater_than_sign")
+            await press(pilot, "greater_than_sign")
             assert tl.view.cursor == nxt.start
-            await press(app, "less_than_sign")
+            await press(pilot, "less_than_sign")
             assert tl.view.cursor == here.start
-        await press(app, "escape")
+        await press(pilot, "escape")
         assert not app.screen.has_class("-details")
 
-    drive(store, scenario)
 
-
-def test_summary_enter_jumps_to_the_longest_wait_with_details_open(store: StateStore) -> None:
+async def test_summary_enter_jumps_to_the_longest_wait_with_details_open(store: StateStore) -> None:
     longest = store.longest(WAIT_STATES, k=1)[0]
 
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        await press(app, "t")
+    async with opened(store) as (app, pilot, tl):
+        await press(pilot, "t")
         assert isinstance(app.screen, SummaryScreen)
-        await press(app, "enter")
+        await press(pilot, "enter")
         assert isinstance(app.screen, MainScreen) and app.screen.has_class("-details")
         assert tl.lane == longest.lane and tl.view.cursor == longest.start
         assert tl.view.t0 <= longest.start and longest.end <= tl.view.t1
 
-    drive(store, scenario)
 
-
-def test_summary_scopes_cycle_over_vms(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        await press(app, "t")
+async def test_summary_scopes_cycle_over_vms(store: StateStore) -> None:
+    async with opened(store) as (app, pilot, _tl):
+        await press(pilot, "t")
         screen = app.screen
         assert isinstance(screen, SummaryScreen)
         assert len(screen.scopes) == 1 + len(store.vms)
-        await press(app, "right")
+        await press(pilot, "right")
         _, lanes = screen.scopes[screen.scope]
         assert all(store.lanes[iv.lane].vm_pid == store.vms[0].pid for iv in screen.longest)
         assert lanes == store.lanes_of_vm(store.vms[0].pid)
-        await press(app, "escape")
+        await press(pilot, "escape")
         assert isinstance(app.screen, MainScreen)
 
-    drive(store, scenario)
 
-
-def test_longest_disk_wait_of_a_vm_is_four_keys_away(store: StateStore) -> None:
+async def test_longest_disk_wait_of_a_vm_is_four_keys_away(store: StateStore) -> None:
     """t (summary), → (first VM), 3 (disk), Enter: the timeline shows that wait, explained."""
     vm = store.vms[0]
     disk = {State.WAIT_DISK}
     expected = store.longest(disk, k=1, lanes=store.lanes_of_vm(vm.pid))
     assert expected, "the sample's first VM must have disk waits"
 
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        await press(app, "t", "right", "3")
+    async with opened(store) as (app, pilot, tl):
+        await press(pilot, "t", "right", "3")
         screen = app.screen
         assert isinstance(screen, SummaryScreen)
         assert screen.longest and all(iv.state is State.WAIT_DISK for iv in screen.longest)
         assert all(store.lanes[iv.lane].vm_pid == vm.pid for iv in screen.longest)
-        await press(app, "r")  # cycles on to the next reason
+        await press(pilot, "r")  # cycles on to the next reason
         assert all(iv.state is State.WAIT_NET for iv in screen.longest)
-        await press(app, "0")  # back to every reason
+        await press(pilot, "0")  # back to every reason
         every = store.longest(WAIT_STATES, k=20, lanes=store.lanes_of_vm(vm.pid))
         assert [(iv.lane, iv.start) for iv in screen.longest] == [(w.lane, w.start) for w in every]
-        await press(app, "3", "enter")
+        await press(pilot, "3", "enter")
         assert isinstance(app.screen, MainScreen) and app.screen.has_class("-details")
         here = tl.interval_under_cursor()
         assert here is not None and (here.lane, here.start) == (expected[0].lane, expected[0].start)
         details = str(app.screen.query_one("#details").render())
         assert "wait_disk" in details and "reason disk" in details
 
-    drive(store, scenario)
 
-
-def test_help_lists_every_key_and_closes(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        await press(app, "question_mark")
+async def test_help_lists_every_key_and_closes(store: StateStore) -> None:
+    async with opened(store) as (app, pilot, _tl):
+        await press(pilot, "question_mark")
         assert isinstance(app.screen, HelpScreen)
-        await press(app, "escape")
+        await press(pilot, "escape")
         assert isinstance(app.screen, MainScreen)
 
-    drive(store, scenario)
 
-
-def test_mouse_click_drag_and_wheel(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        pilot = app.pilot  # type: ignore[attr-defined]
+async def test_mouse_click_drag_and_wheel(store: StateStore) -> None:
+    async with opened(store) as (_app, pilot, tl):
         x = tl.label_width + 30
         await pilot.click(Timeline, offset=(x, 3))
         assert tl.view.cursor == tl.view.time_of(30) and tl.row == 1
@@ -375,12 +336,9 @@ def test_mouse_click_drag_and_wheel(store: StateStore) -> None:
         await pilot.pause()
         assert tl.view.span == span
 
-    drive(store, scenario)
 
-
-def test_a_small_terminal_gets_a_clear_message_and_recovers(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        pilot = app.pilot  # type: ignore[attr-defined]
+async def test_a_small_terminal_gets_a_clear_message_and_recovers(store: StateStore) -> None:
+    async with opened(store) as (app, pilot, tl):
         await pilot.resize_terminal(50, 12)
         await pilot.pause()
         assert app.screen.has_class("-too-small")
@@ -390,23 +348,19 @@ def test_a_small_terminal_gets_a_clear_message_and_recovers(store: StateStore) -
         assert not app.screen.has_class("-too-small")
         assert tl.view.cols == 80 - tl.label_width
 
-    drive(store, scenario)
 
-
-def test_q_quits_with_status_zero(store: StateStore) -> None:
+async def test_q_quits_with_status_zero(store: StateStore) -> None:
     app = W2AApp(store=store)
 
-    async def main() -> None:
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            await pilot.press("q")
-            await pilot.pause()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
 
-    asyncio.run(main())
     assert app.return_code == 0
 
 
-async def _wait_for_verdict(app: W2AApp, pilot: Any) -> LoadingScreen:
+async def _wait_for_verdict(app: W2AApp, pilot: Pilot[int]) -> LoadingScreen:
     """The loading screen once the worker has failed (the reader takes about a second)."""
     screen = app.screen
     assert isinstance(screen, LoadingScreen)
@@ -418,38 +372,36 @@ async def _wait_for_verdict(app: W2AApp, pilot: Any) -> LoadingScreen:
     return screen
 
 
-def _load_and_quit(path: Path, expect: str) -> int:
+async def _load_and_quit(path: Path, expect: str) -> int:
     """Open `path` in the app, check the one-sentence error it shows, quit with q."""
     app = W2AApp(str(path))
 
-    async def main() -> None:
-        async with app.run_test(size=SIZE) as pilot:
-            screen = await _wait_for_verdict(app, pilot)
-            shown = str(screen.query_one("#loading-error").render())
-            assert expect in shown and shown.startswith("w2a-tui: ") and shown.endswith(".")
-            assert "Traceback" not in shown
-            await pilot.press("q")
-            await pilot.pause()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _wait_for_verdict(app, pilot)
+        shown = str(screen.query_one("#loading-error").render())
+        assert expect in shown and shown.startswith("w2a-tui: ") and shown.endswith(".")
+        assert "Traceback" not in shown
+        await pilot.press("q")
+        await pilot.pause()
 
-    asyncio.run(main())
     # `view` prints this again on stderr once the app has closed (the screen is gone).
     assert expect in app.error_message
     return int(app.return_code or 0)
 
 
-def test_loading_a_trace_without_kvm_shows_the_error_and_q_exits_3() -> None:
+async def test_loading_a_trace_without_kvm_shows_the_error_and_q_exits_3() -> None:
     from tests.support.paths import REAL_TRACES
 
     trace = REAL_TRACES / "tracevizlab-wget-k-115406"
-    assert _load_and_quit(trace, "No KVM vCPU activity") == 3
+    assert await _load_and_quit(trace, "No KVM vCPU activity") == 3
 
 
-def test_a_corrupt_trace_shows_the_error_in_the_app_and_q_exits_2(tmp_path: Path) -> None:
+async def test_a_corrupt_trace_shows_the_error_in_the_app_and_q_exits_2(tmp_path: Path) -> None:
     trace = tmp_path / "sample"
     shutil.copytree(SAMPLE_TRACE, trace)
     metadata = trace / "metadata"
     metadata.write_text(metadata.read_text().replace("event {", "evXnt {", 1))
-    assert _load_and_quit(trace, "not a readable CTF trace") == 2
+    assert await _load_and_quit(trace, "not a readable CTF trace") == 2
 
 
 def _a_file(tmp: Path) -> Path:
@@ -476,7 +428,7 @@ def test_bad_paths_fail_before_the_ui_with_one_sentence_and_exit_2(
     assert err.count("\n") == 1 and err.startswith("w2a-tui: ") and words in err
 
 
-def test_vectors_option_reanalyses_the_trace_with_that_table(
+async def test_vectors_option_reanalyses_the_trace_with_that_table(
     tmp_path: Path, store: StateStore
 ) -> None:
     """`view --vectors linux-old`: the sample's guests use the new timer vector 0xEC, so
@@ -489,17 +441,14 @@ def test_vectors_option_reanalyses_the_trace_with_that_table(
     app = W2AApp(str(trace), vector_table=resolve_vector_table("linux-old"))
     loaded: list[StateStore] = []
 
-    async def main() -> None:
-        async with app.run_test(size=SIZE) as pilot:
-            for _ in range(600):
-                if isinstance(app.screen, MainScreen):
-                    break
-                await pilot.pause(0.05)
-            assert isinstance(app.screen, MainScreen)
-            loaded.append(app.screen.store)
-            await pilot.press("q")
-
-    asyncio.run(main())
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(600):
+            if isinstance(app.screen, MainScreen):
+                break
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, MainScreen)
+        loaded.append(app.screen.store)
+        await pilot.press("q")
 
     def timer_ns(s: StateStore) -> int:
         return sum(int(s.totals(lane.index)[State.WAIT_TIMER]) for lane in s.lanes)
@@ -516,63 +465,55 @@ def _status(app: W2AApp) -> str:
     return str(app.screen.query_one("#status", Static).render())
 
 
-def test_find_shows_the_match_rank_wraps_around_and_says_when_nothing_matches(
+async def test_find_shows_the_match_rank_wraps_around_and_says_when_nothing_matches(
     store: StateStore,
 ) -> None:
     matches = Matches(store, parse_query("disk"))
     last = matches.first(forward=False)
     assert matches.total > 1 and last is not None
 
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        await press(app, "slash", *"disk", "enter")
+    async with opened(store) as (app, pilot, tl):
+        await press(pilot, "slash", *"disk", "enter")
         assert f"/disk 1/{matches.total:,}" in _status(app)
-        await press(app, "N")  # before the first match: wraps to the last one
+        await press(pilot, "N")  # before the first match: wraps to the last one
         assert (tl.lane, tl.view.cursor) == (last.lane, last.start)
         assert f"/disk {matches.total:,}/{matches.total:,}" in _status(app)
-        await press(app, "n")  # and on past the last, back to the first
+        await press(pilot, "n")  # and on past the last, back to the first
         assert f"/disk 1/{matches.total:,}" in _status(app)
         at = tl.view.cursor
-        await press(app, "slash", "ctrl+u", *"no-such-thread", "enter")
+        await press(pilot, "slash", "ctrl+u", *"no-such-thread", "enter")
         assert tl.view.cursor == at and "/no-such" not in _status(app)
         assert any("nothing in this trace matches" in n.message for n in app._notifications)
 
-    drive(store, scenario)
 
-
-def test_bookmarks_are_listed_jumped_to_and_deleted(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        await press(app, "w", "m", *["right"] * 5, "down", "m")
+async def test_bookmarks_are_listed_jumped_to_and_deleted(store: StateStore) -> None:
+    async with opened(store) as (app, pilot, tl):
+        await press(pilot, "w", "m", *["right"] * 5, "down", "m")
         first, second = list(tl.bookmarks)
-        await press(app, "b")
+        await press(pilot, "b")
         screen = app.screen
         assert isinstance(screen, BookmarksScreen) and len(screen.marks) == 2
-        await press(app, "enter")  # the first (highlighted) bookmark, on its own lane
+        await press(pilot, "enter")  # the first (highlighted) bookmark, on its own lane
         assert isinstance(app.screen, MainScreen)
         assert (tl.view.cursor, tl.lane) == (first, 0)
-        await press(app, "b", "d", "escape")
+        await press(pilot, "b", "d", "escape")
         assert list(tl.bookmarks) == [second]
-        await press(app, "apostrophe", "m")  # m on a bookmark removes it
+        await press(pilot, "apostrophe", "m")  # m on a bookmark removes it
         assert not tl.bookmarks
 
-    drive(store, scenario)
 
-
-def test_the_linux_console_gets_glyphs(
-    monkeypatch: pytest.MonkeyPatch, store: StateStore
-) -> None:
+def test_the_linux_console_gets_glyphs(monkeypatch: pytest.MonkeyPatch, store: StateStore) -> None:
     monkeypatch.setenv("TERM", "linux")
     assert W2AApp(store=store).mono
 
 
-def test_help_is_one_column_on_a_narrow_terminal(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        await press(app, "question_mark")
+async def test_help_is_one_column_on_a_narrow_terminal(store: StateStore) -> None:
+    async with opened(store, (80, 24)) as (app, pilot, _tl):
+        await press(pilot, "question_mark")
         assert isinstance(app.screen, HelpScreen) and app.screen.has_class("-narrow")
 
-    drive(store, scenario, size=(80, 24))
 
-
-def test_lost_events_are_flagged_in_the_header_listed_by_bang_and_explained(
+async def test_lost_events_are_flagged_in_the_header_listed_by_bang_and_explained(
     tmp_path: Path,
 ) -> None:
     """A small generated trace with lost events: the header shows the marker, ! lists the
@@ -582,46 +523,41 @@ def test_lost_events_are_flagged_in_the_header_listed_by_bang_and_explained(
     generate(trace, with_overrides(get_scenario("lost"), seconds=0.1, seed=3))
     app = W2AApp(str(trace))
 
-    async def main() -> None:
-        async with app.run_test(size=SIZE) as pilot:
-            for _ in range(600):
-                if isinstance(app.screen, MainScreen):
-                    break
-                await pilot.pause(0.05)
-            screen = app.screen
-            assert isinstance(screen, MainScreen)
-            store = screen.store
-            assert store.meta.lost_events > 0 and store.warnings
-            header = str(screen.query_one("#header", Static).render())
-            assert f"⚠ {len(store.warnings)} warning" in header
-            await pilot.press("exclamation_mark")
-            await pilot.pause()
-            assert isinstance(app.screen, WarningsScreen)
-            console = Console(width=100, record=True)
-            console.print(app.screen.body)
-            shown = console.export_text()
-            assert "events were lost" in shown and "/unknown" in shown
-            assert str(store.start_ns) not in shown  # no raw clock ns
-            await pilot.press("escape")
-            await pilot.pause()
-            await pilot.press("slash", *"unknown", "enter")
-            tl = screen.query_one(Timeline)
-            while (iv := tl.interval_under_cursor()) is not None and iv.index == 0:
-                await pilot.press("n")
-            await pilot.press("enter")
-            await pilot.pause()
-            details = str(screen.query_one("#details", Static).render())
-            assert "events were lost" in details
-
-    asyncio.run(main())
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(600):
+            if isinstance(app.screen, MainScreen):
+                break
+            await pilot.pause(0.05)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        store = screen.store
+        assert store.meta.lost_events > 0 and store.warnings
+        header = str(screen.query_one("#header", Static).render())
+        assert f"⚠ {len(store.warnings)} warning" in header
+        await pilot.press("exclamation_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, WarningsScreen)
+        console = Console(width=100, record=True)
+        console.print(app.screen.body)
+        shown = console.export_text()
+        assert "events were lost" in shown and "/unknown" in shown
+        assert str(store.start_ns) not in shown  # no raw clock ns
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("slash", *"unknown", "enter")
+        tl = screen.query_one(Timeline)
+        while (iv := tl.interval_under_cursor()) is not None and iv.index == 0:
+            await pilot.press("n")
+        await pilot.press("enter")
+        await pilot.pause()
+        details = str(screen.query_one("#details", Static).render())
+        assert "events were lost" in details
 
 
-def test_the_summary_reopens_where_it_was_left(store: StateStore) -> None:
-    async def scenario(app: W2AApp, tl: Timeline) -> None:
-        await press(app, "t", "right", "3", "escape")
+async def test_the_summary_reopens_where_it_was_left(store: StateStore) -> None:
+    async with opened(store) as (app, pilot, _tl):
+        await press(pilot, "t", "right", "3", "escape")
         assert isinstance(app.screen, MainScreen)
-        await press(app, "t")
+        await press(pilot, "t")
         screen = app.screen
         assert isinstance(screen, SummaryScreen) and (screen.scope, screen.reason) == (1, 3)
-
-    drive(store, scenario)

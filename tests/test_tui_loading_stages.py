@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from textual.widgets import Label
 
-from w2a_tui.tui.loading import STAGES, LoadingScreen, stage_line
+from w2a_tui.tui.screens.loading import STAGES, LoadingScreen, stage_line
 
 
 def test_the_stage_line_highlights_the_running_stages() -> None:
@@ -18,24 +16,20 @@ def test_the_stage_line_highlights_the_running_stages() -> None:
     assert stage_line(frozenset({"index"})).count("reverse") == 1
 
 
-def test_the_screen_moves_to_the_index_stage() -> None:
+async def test_the_screen_moves_to_the_index_stage() -> None:
     from textual.app import App
 
     class Host(App[None]):
         def on_mount(self) -> None:
             self.push_screen(LoadingScreen("some/trace"))
 
-    async def run() -> tuple[str, str]:
-        app = Host()
-        async with app.run_test() as pilot:
-            await pilot.pause()
-            screen = app.screen
-            assert isinstance(screen, LoadingScreen)
-            before = str(screen.query_one("#loading-stages", Label).render())
-            screen.show_stage("indexing the vCPU states…")
-            await pilot.pause()
-            after = str(screen.query_one("#loading-stages", Label).render())
-            return before, after
-
-    before, after = asyncio.run(run())
+    app = Host()
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, LoadingScreen)
+        before = str(screen.query_one("#loading-stages", Label).render())
+        screen.show_stage("indexing the vCPU states…")
+        await pilot.pause()
+        after = str(screen.query_one("#loading-stages", Label).render())
     assert before.startswith(" decode ") and after.endswith(" index ")

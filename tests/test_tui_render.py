@@ -12,13 +12,24 @@ from tests.support.handmade import MS, T0, small_store
 from w2a_tui.errors import W2AError
 from w2a_tui.model import State
 from w2a_tui.store import Interval
-from w2a_tui.tui.chrome import header_text, legend_text, status_text
-from w2a_tui.tui.details import describe, meaning, thread_roles
-from w2a_tui.tui.help import help_columns
 from w2a_tui.tui.keys import KEYMAP
-from w2a_tui.tui.main_screen import MainScreen
-from w2a_tui.tui.palette import LOOKS, NO_DATA
-from w2a_tui.tui.render import (
+from w2a_tui.tui.screens.help import help_columns
+from w2a_tui.tui.screens.main import MainScreen
+from w2a_tui.tui.screens.summary import (
+    REASON_FILTERS,
+    bucket_span,
+    cause_text,
+    histogram,
+    reason_tabs,
+    vm_labels,
+    wait_durations,
+)
+from w2a_tui.tui.screens.warnings import readable, warnings_text
+from w2a_tui.tui.view.chrome import header_text, legend_text, status_text
+from w2a_tui.tui.view.details import describe, meaning, thread_roles
+from w2a_tui.tui.view.looks import LOOKS, NO_DATA
+from w2a_tui.tui.view.numbers import stacked_bar
+from w2a_tui.tui.view.render import (
     CURSOR_GLYPH,
     HALF_BLOCK,
     foot_samples,
@@ -27,22 +38,11 @@ from w2a_tui.tui.render import (
     lane_strip,
     ruler_strips,
 )
-from w2a_tui.tui.rows import build_rows, fits_tall, line_layout
-from w2a_tui.tui.search import Matches, find_next, parse_query
-from w2a_tui.tui.summary import (
-    REASON_FILTERS,
-    bucket_span,
-    cause_text,
-    histogram,
-    reason_tabs,
-    stacked_bar,
-    vm_labels,
-    wait_durations,
-)
-from w2a_tui.tui.timefmt import format_duration, nice_step, parse_time
-from w2a_tui.tui.timeline import merged_dominant
-from w2a_tui.tui.viewport import Viewport
-from w2a_tui.tui.warnings import readable, warnings_text
+from w2a_tui.tui.view.rows import build_rows, fits_tall, line_layout
+from w2a_tui.tui.view.search import Matches, find_next, parse_query
+from w2a_tui.tui.view.timefmt import format_duration, nice_step, parse_time
+from w2a_tui.tui.view.viewport import Viewport
+from w2a_tui.tui.widgets.timeline import merged_dominant
 
 # --- time ---------------------------------------------------------------------------------
 
@@ -265,7 +265,7 @@ def test_the_drill_down_explains_a_disk_wait() -> None:
     iv = store.interval_at(0, T0 + 20 * MS)
     assert iv is not None
     text = describe(iv, store.lanes[0], store.vms[0], store.start_ns).plain
-    assert "wait_disk" in text and "duration 20 ms" in text
+    assert "wait_disk" in text and "duration 20.000000 ms" in text
     assert "rule 1 inj_virq" in text
     assert "0x23 (35)" in text and "disk vector of this VM" in text
     assert "woken by IO iothread1 (tid 111) in task context at 0.031000s" in text

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from textual.pilot import Pilot
 
 from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
@@ -30,7 +31,14 @@ class TestMainView:
         self, snap_compare: SnapCompare, app: W2AApp
     ) -> None:
         keys = ["w", "w", "m", "space", *["right"] * 12, "v", "down"]
-        assert snap_compare(app, press=keys, terminal_size=(120, 36))
+
+        async def toast_gone(pilot: Pilot[int]) -> None:
+            # The `m` toast lasts 2 s: on a loaded machine the keys may take that long, so
+            # wait it out rather than snapshot a toast that is there or not.
+            await pilot.press(*keys)
+            await pilot.pause(2.5)
+
+        assert snap_compare(app, run_before=toast_gone, terminal_size=(120, 36))
 
     def test_collapsed_vm(self, snap_compare: SnapCompare, app: W2AApp) -> None:
         assert snap_compare(app, press=["tab"], terminal_size=(120, 36))
@@ -72,6 +80,10 @@ class TestSummaryAndHelp:
         self, snap_compare: SnapCompare, app: W2AApp
     ) -> None:
         assert snap_compare(app, press=["t", "right", "right", "3"], terminal_size=(80, 24))
+
+    def test_summary_of_a_selection(self, snap_compare: SnapCompare, app: W2AApp) -> None:
+        keys = ["w", "w", "space", *["right"] * 20, "v", "t"]
+        assert snap_compare(app, press=keys, terminal_size=(100, 30))
 
     def test_help(self, snap_compare: SnapCompare, app: W2AApp) -> None:
         assert snap_compare(app, press=["question_mark"], terminal_size=(120, 40))

@@ -14,8 +14,8 @@ from w2a_tui.analysis.totals import compute_totals, totals_to_json
 from w2a_tui.analysis.wording import in_context, interrupt_name, short_cause
 from w2a_tui.model import AnalysisResult
 from w2a_tui.store import Interval, StateStore
-from w2a_tui.tui.details import describe
-from w2a_tui.tui.summary import cause_text
+from w2a_tui.tui.screens.summary import cause_text
+from w2a_tui.tui.view.details import describe
 
 VM, V0, V1, VHOST, VHOST2, CC1 = 100, 101, 102, 104, 105, 6100
 HLT = 12

@@ -1,4 +1,5 @@
-"""Command line: `w2a-tui [view] TRACE`, `info`, `analyze`, `export`, `generate`, `record`.
+"""Command line: `w2a-tui [view] TRACE`, `info`, `analyze`, `export`, `generate`, `record`,
+`serve`, `fleet`.
 
 Each subcommand lives in `w2a_tui.commands.<name>` with `add_arguments(parser)` and
 `run(args) -> int`, imported only when used so that `info` never loads Textual.
@@ -20,9 +21,11 @@ COMMANDS: dict[str, str] = {
     "view": "open a trace in the terminal UI (the default: `w2a-tui TRACE`)",
     "info": "describe a trace: host, CPUs, time range, events, and whether W2A can use it",
     "analyze": "report every VM's vCPU states, wait reasons and exits",
-    "export": "write every vCPU interval as CSV or JSON (the contract's columns)",
+    "export": "write every vCPU interval as CSV, JSON, Perfetto trace JSON or Parquet",
     "generate": "write a synthetic KVM host trace with its ground truth",
     "record": "print (or, as root, run) the commands that record a trace W2A can use",
+    "serve": "serve the terminal UI of a trace to a web browser (textual-serve)",
+    "fleet": "analyse many hosts' traces on Dask into one table, or view such a table",
 }
 
 CONTRACT_NOTE = (
@@ -47,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _with_default_command(argv: list[str]) -> list[str]:
-    """`w2a-tui TRACE ...` means `w2a-tui view TRACE ...`."""
-    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+    """`w2a-tui TRACE ...` (or `w2a-tui --no-cache TRACE`, options first) means
+    `w2a-tui view ...`; only `-h`, `--help` and `--version` belong to `w2a-tui` itself."""
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
         return ["view", *argv]
     return argv
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 
 from w2a_tui.analysis import NEEDED_KINDS, Analyzer
 from w2a_tui.analysis.guest import guest_evidence
+from w2a_tui.analysis.pcpu import PcpuTracker
 from w2a_tui.errors import NoKvmActivityError
 from w2a_tui.events import Batch
 from w2a_tui.model import AnalysisResult, Reason
 from w2a_tui.store import StateStore
-from w2a_tui.store.cache import load_or_analyze, load_or_analyze_store
+from w2a_tui.store.cache import load_or_analyze, save_store, trace_identity
+from w2a_tui.store.cache import load_store as load_cached_store
+from w2a_tui.store.pcpu import load_pcpu, pcpu_store, save_pcpu
 from w2a_tui.trace import ReadProgress, TraceSource, read_trace
 
 ProgressCallback = Callable[[ReadProgress], None]
@@ -34,6 +38,7 @@ def analyze_trace(
     progress: ProgressCallback | None = None,
     vector_table: Mapping[int, Reason] | None = None,
     workers: int | None = None,
+    pcpu_out: list[StateStore] | None = None,
 ) -> AnalysisResult:
     """Read the trace once and run the W2A analysis over it (through `read_trace`, so a
     failure of our own decoder gets babeltrace2's second reading).
@@ -42,6 +47,9 @@ def analyze_trace(
     the reference path). The result is the same either way: a trace whose streams cannot
     be decoded apart with the same result (trace.parallel.NotParallel) is read in this
     process.
+
+    With `pcpu_out`, the same pass also builds the host CPUs' lanes (`analysis.pcpu`) and
+    appends their store to it.
 
     Raises BadTraceError (unreadable trace) or NoKvmActivityError (nothing to analyse).
     """
@@ -69,9 +77,15 @@ def analyze_trace(
 
     def analyze_batches(source: TraceSource, batches: Iterable[Batch]) -> AnalysisResult:
         analyzer = Analyzer(source.meta, vector_table)
+        pcpus = PcpuTracker() if pcpu_out is not None else None
         for batch in batches:
             analyzer.feed(batch)
+            if pcpus is not None:
+                pcpus.feed(batch)
         result = analyzer.finish()
+        if pcpus is not None and pcpu_out is not None and result.lanes:
+            end = max(lane.end_ns for lane in result.lanes)
+            pcpu_out.append(pcpu_store(result.meta, *pcpus.finish(result.lanes, end)))
         if not result.lanes:
             hints = guest_evidence(source.meta.hostname, analyzer.irq_names())
             raise NoKvmActivityError(
@@ -112,12 +126,27 @@ def load_store(
 ) -> tuple[StateStore, bool]:
     """(store, came_from_cache): what the TUI opens. A cached store reopens without
     building one Python object per interval, so a second opening is instant. A
-    non-default `vector_table` bypasses the cache (see load_result)."""
-    return load_or_analyze_store(
-        path,
-        lambda: analyze_trace(path, progress=progress, vector_table=vector_table),
-        use_cache=use_cache and vector_table is None,
-    )
+    non-default `vector_table` bypasses the cache (see load_result). The store carries
+    the host CPUs' lanes as `store.pcpu` (cached beside it)."""
+    cached = use_cache and vector_table is None
+    identity = trace_identity(path) if cached else []
+    if cached:
+        store = load_cached_store(path, identity)
+        if store is not None:
+            # A cache written before pCPU lanes existed has no sidecar: analyse again.
+            store.pcpu = load_pcpu(path, identity)
+            if store.pcpu is not None:
+                return store, True
+    pcpu: list[StateStore] = []
+    result = analyze_trace(path, progress=progress, vector_table=vector_table, pcpu_out=pcpu)
+    store = StateStore.from_result(result, release=True)
+    store.pcpu = pcpu[-1] if pcpu else None
+    if cached:
+        with contextlib.suppress(OSError, ValueError):
+            save_store(path, store, identity)
+            if store.pcpu is not None:
+                save_pcpu(path, store.pcpu, identity)
+    return store, False
 
 
 def no_kvm_message(seen_entry: bool, hostname: str, *, guest_hint: str = "") -> str:

@@ -11,5 +11,6 @@
 - `agreement`: time-weighted agreement of an analysis with the ground truth;
 - `ftrace_report`: `trace-cmd report` as the reference our ftrace decoder is compared with;
 - `random_result`: random analysis results full of cells that need quoting or escaping;
-- `damage`: copies of the sample with packet header fields or bytes deliberately damaged.
+- `damage`: copies of the sample with packet header fields or bytes deliberately damaged;
+- `browser`: Debian's headless Chromium driven over its DevTools protocol (loopback only).
 """

@@ -116,6 +116,26 @@ class IntervalStatistics(IndexedLanes):
             chosen = lane_or_lanes
         return self._rows_in_states(chosen, states, t0, t1)[1]
 
+    def rows_in_states(
+        self,
+        lanes: Collection[int],
+        states: Collection[State],
+        t0: int | None = None,
+        t1: int | None = None,
+    ) -> tuple[I64, I64, I64, I64, I64]:
+        """(lane, start, duration, evidence id, exit reason) columns of every interval of
+        `lanes` in `states` overlapping `[t0, t1)`; durations whole, as in `durations`.
+        For aggregates (who preempted a vCPU, exits) without an object per interval."""
+        rows, spent, _ = self._rows_in_states(lanes, states, t0, t1)
+        lane_of = np.searchsorted(self._lane_off, rows, "right") - 1
+        return (
+            lane_of.astype(np.int64),
+            self._starts[rows],
+            spent,
+            self._evidence[rows].astype(np.int64),
+            self._exits[rows].astype(np.int64),
+        )
+
     def longest(
         self, states: Collection[State], k: int = 20, lanes: Collection[int] | None = None
     ) -> list[Interval]:

@@ -51,7 +51,12 @@ class StateStore(FrameQueries, CursorQueries, IntervalStatistics):
     - statistics: `totals` (ns per state), `durations` (every interval's length in some
       states, for histograms), `longest` (the k longest in some states, e.g. the longest
       disk waits of one VM: pass that VM's `lanes_of_vm`).
-    All are exact; none walks a lane interval by interval."""
+    All are exact; none walks a lane interval by interval.
+
+    `pcpu` is the store of the host CPUs' lanes (`store.pcpu`), when the analysis kept
+    them; it answers the same queries."""
+
+    pcpu: StateStore | None = None
 
     @classmethod
     def from_result(

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any, ClassVar
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.markup import escape
+from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from w2a_tui.errors import EXIT_FAILURE, EXIT_OK, W2AError
 from w2a_tui.model import Reason
 from w2a_tui.store import StateStore
-from w2a_tui.tui.loading import LoadingScreen, LoadStatus
-from w2a_tui.tui.main_screen import MainScreen
+from w2a_tui.tui.keys import KEYMAP
+from w2a_tui.tui.screens.loading import LoadingScreen, LoadStatus
+from w2a_tui.tui.screens.main import MainScreen
 
 PROGRESS_EVERY_S = 0.1  # throttle: at most 10 progress updates per second
 
@@ -31,7 +35,11 @@ class LoadCancelled(Exception):
 
 class W2AApp(App[int]):
     TITLE = "w2a-tui"
-    ENABLE_COMMAND_PALETTE = False
+    # Ctrl+P: Textual's command palette, listing every key of the main view (see
+    # `get_system_commands`) so an action can be found by name, with its key beside it.
+    ENABLE_COMMAND_PALETTE = True
+    # Toasts cover the legend and the drill-down: 3 s, not Textual's 5, when not given.
+    NOTIFICATION_TIMEOUT = 3
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit_app", "quit", show=False),
         Binding("ctrl+c", "quit_app", "quit", show=False, priority=True),
@@ -60,6 +68,20 @@ class W2AApp(App[int]):
         self.mono = no_color if mono is None else mono
         self.status = EXIT_OK
         self.error_message = ""  # the load error shown in the app, for the CLI to repeat
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        if isinstance(screen, MainScreen):
+            for _, keys in KEYMAP:
+                for key in keys:
+                    if key.action == "palette":
+                        continue  # the palette itself
+                    title = key.help[:1].upper() + key.help[1:]
+                    yield SystemCommand(
+                        escape(f"{title}  ({key.shown})"),
+                        f"key {key.shown}",
+                        partial(self.call_later, screen.run_action, key.action),
+                    )
+        yield from super().get_system_commands(screen)
 
     def on_mount(self) -> None:
         if self.store is not None:
@@ -119,7 +141,9 @@ class W2AApp(App[int]):
             store, from_cache = loaded
             assert isinstance(store, StateStore)
             self.store = store
-            self.switch_screen(MainScreen(store, mono=self.mono, from_cache=from_cache))
+            self.switch_screen(
+                MainScreen(store, mono=self.mono, from_cache=from_cache, trace_path=self.path)
+            )
         elif event.state == WorkerState.ERROR:
             err = worker.error
             if isinstance(err, LoadCancelled):

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from rich.text import Text
 
 from w2a_tui.model import TraceMeta, VmInfo
 from w2a_tui.printable import printable
 from w2a_tui.store import Interval, LaneInfo
-from w2a_tui.tui.palette import LOOKS, StateLook
-from w2a_tui.tui.timefmt import format_duration, format_time
-from w2a_tui.tui.viewport import Viewport
+from w2a_tui.tui.view.looks import LOOKS, StateLook
+from w2a_tui.tui.view.timefmt import WALL_CLOCK_FROM, format_duration, format_time, wall_clock
 
 # Timestamps this large are ns since 1970 (LTTng folds the realtime offset in): worth
 # showing as a wall-clock date; smaller ones are a monotonic clock with no date.
@@ -50,12 +50,17 @@ def header_text(
     from_cache: bool = False,
     warnings: int = 0,
     width: int = 200,
+    lane_filter: str = "",
 ) -> Text:
     """Trace name, host, length, VM and vCPU counts; `(cached)` when the analysis was
     reopened from the on-disk cache (so a stale result can be suspected: `--no-cache`);
-    a `⚠ N warnings (!)` marker when the analysis warned (lost events...)."""
+    a `⚠ N warnings (!)` marker when the analysis warned (lost events...); the lane
+    filter when one is on, and how to clear it."""
     name = printable(Path(meta.path).name or meta.path)
     pieces: list[Piece] = [(9, " w2a-tui ", "bold reverse"), (8, f" {name}", "bold")]
+    if lane_filter:
+        pieces.append((8, "  ", ""))
+        pieces.append((8, f" filter: {lane_filter} · x clears ", "bold reverse"))
     if warnings:
         plural = "s" if warnings != 1 else ""
         pieces.append((7, "  ", ""))
@@ -105,25 +110,50 @@ def legend_text(mono: bool, width: int = 200) -> Text:
     return Text("\n").join(lines)
 
 
+class CursorWindow(Protocol):
+    """What the status line shows of the timeline (a `Viewport` or a `TimelineState`)."""
+
+    @property
+    def cursor(self) -> int: ...
+    @property
+    def selection(self) -> tuple[int, int] | None: ...
+    @property
+    def span(self) -> int: ...
+    @property
+    def ns_per_col(self) -> float: ...
+
+
 def status_text(
-    view: Viewport,
+    view: CursorWindow,
     lane: LaneInfo | None,
     iv: Interval | None,
     origin: int,
     *,
     find: str = "",
     width: int = 200,
+    lane_text: str | None = None,
+    state_text: str | None = None,
+    wall: bool = False,
 ) -> Text:
     """Cursor time, selection, lane, the state under the cursor and its length, the find
-    position (`/disk 3/120`), cell size and window; the last ones go first when narrow."""
-    pieces: list[Piece] = [(9, f" ▼ {format_time(view.cursor, origin)}", "bold")]
+    position (`/disk 3/120`), cell size and window; the last ones go first when narrow.
+    `lane_text` / `state_text` name the lane and what it does when the default (VM name,
+    vCPU, state) does not fit: a pCPU lane, VMs that share a name."""
+    # The cursor at the ruler's precision: to the ns when a cell is a few ns wide.
+    if wall and origin >= WALL_CLOCK_FROM:
+        when = wall_clock(view.cursor)
+    else:
+        when = format_time(view.cursor, origin, step_ns=min(view.ns_per_col, 1000.0))
+    pieces: list[Piece] = [(9, f" ▼ {when}", "bold")]
     sel = view.selection
     if sel is not None:
         pieces.append((6, f"  sel {format_duration(sel[1] - sel[0])}", ""))
-    if lane is not None:
+    if lane_text is not None:
+        pieces.append((7, f"  {lane_text}", ""))
+    elif lane is not None:
         pieces.append((7, f"  {printable(lane.vm_name)} vCPU {lane.vcpu}", ""))
     if iv is not None:
-        pieces.append((8, f"  {iv.state.label}", "bold"))
+        pieces.append((8, f"  {state_text or iv.state.label}", "bold"))
         pieces.append((7, f" {format_duration(iv.duration)}", ""))
     if find:
         pieces.append((5, f"  │ {find}", ""))

@@ -4,13 +4,19 @@ Line API: `render_line(y)` draws only the visible rows, and each lane asks the s
 per-column summary of just the visible window (two samples per cell), so a frame costs
 O(visible rows x columns), whatever the trace size. The widget owns the view state
 (viewport, current row, collapsed VMs, bookmarks); the app binds keys to its methods.
+
+The widget announces its state: every public move goes through `@announces`, which, once
+the outermost move returns, snapshots cursor, lane, window and selection into the reactive
+`state`. Its watcher redraws and posts one `Timeline.Changed` carrying the snapshot, at most
+once per message-loop turn however many moves a key or a drag made (a burst is coalesced).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from functools import wraps
+from typing import ClassVar, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -19,25 +25,76 @@ from sortedcontainers import SortedList
 from textual import events
 from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from w2a_tui.analysis.pcpu import IDLE_LOOK
 from w2a_tui.model import State
 from w2a_tui.store import ColumnSummary, Interval, StateStore
-from w2a_tui.tui.palette import NO_DATA
-from w2a_tui.tui.render import (
+from w2a_tui.store.pcpu import cpu_running, lane_of_cpu, lost_windows_of
+from w2a_tui.tui.view.looks import NO_DATA
+from w2a_tui.tui.view.render import (
+    MAX_MARKS,
     LaneRuns,
     foot_runs,
     foot_samples,
     label_strip,
     lane_runs,
+    mark_cells,
     ruler_strips,
 )
-from w2a_tui.tui.rows import Row, build_rows, fits_tall, line_layout, row_of_lane
-from w2a_tui.tui.viewport import PAN_FRACTION, ZOOM_STEP, Viewport
+from w2a_tui.tui.view.rows import Row, build_rows, fits_tall, line_layout, row_of_lane
+from w2a_tui.tui.view.viewport import PAN_FRACTION, ZOOM_STEP, Viewport
 
 RULER_ROWS = 2
 LABEL_WIDTH = 16
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineState:
+    """What listeners (status bar, drill-down, find) need to know of the timeline."""
+
+    cursor: int
+    lane: int
+    row: int
+    window: tuple[int, int]
+    cols: int
+    selection: tuple[int, int] | None = None
+    bookmarks: tuple[int, ...] = ()
+    pcpu: bool = False  # lanes are host CPUs (`p`), not vCPUs
+    lane_filter: str = ""  # what the shown lanes are limited to ("" = all lanes)
+
+    @property
+    def span(self) -> int:
+        return self.window[1] - self.window[0]
+
+    @property
+    def ns_per_col(self) -> float:
+        return self.span / max(1, self.cols)
+
+
+Move = Callable[Concatenate["Timeline", P], R]
+
+
+def announces(method: Move[P, R]) -> Move[P, R]:
+    """A move of the timeline: when the outermost one returns, publish the new state."""
+
+    @wraps(method)
+    def wrapper(self: Timeline, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        self._moving += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._moving -= 1
+            if not self._moving:
+                self._publish()
+
+    return wrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +110,13 @@ class Timeline(Widget, can_focus=True):
     """Lanes of vCPU states under a time ruler."""
 
     DEFAULT_CSS = """
-    Timeline { height: 1fr; }
+    Timeline { height: 1fr; background: $background; }
+    Timeline > .timeline--label { color: $text; }
+    Timeline > .timeline--label-current { background: $accent; color: $text; text-style: bold; }
+    Timeline > .timeline--vm { background: $boost; text-style: bold; }
+    Timeline > .timeline--vm-current { background: $accent; text-style: bold; }
+    Timeline > .timeline--ruler { color: $text-muted; }
+    Timeline > .timeline--mark { color: $warning; text-style: bold; }
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -68,9 +131,22 @@ class Timeline(Widget, can_focus=True):
     class Changed(Message):
         """Cursor, window, row or selection moved: status bar and drill-down follow."""
 
+        def __init__(self, timeline: Timeline, state: TimelineState) -> None:
+            super().__init__()
+            self.timeline = timeline
+            self.state = state
+
+        @property
+        def control(self) -> Timeline:
+            return self.timeline
+
+    # Set only by `_publish`; the watcher redraws and (coalesced) tells the listeners.
+    state: reactive[TimelineState | None] = reactive(None, init=False, layout=False)
+
     def __init__(self, store: StateStore, *, mono: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.store = store
+        self.vcpu_store = store
+        self.store = store  # the lanes shown: `vcpu_store`, or its `pcpu` store after `p`
         self.mono = mono
         self.view = Viewport.fit(store.start_ns, store.end_ns)
         self.collapsed: set[int] = set()
@@ -82,6 +158,15 @@ class Timeline(Widget, can_focus=True):
         self._runs: dict[_RunsKey, LaneRuns] = {}
         self._lines: tuple[tuple[int, int, int, int], list[tuple[int, int]]] | None = None
         self._drag_from: int | None = None
+        # (what, lanes shown) while a filter hides the other lanes (`o`, `i`, `u`).
+        self.lane_filter: tuple[str, frozenset[int]] | None = None
+        # Where the last search's matches start, per lane of `highlight_store` (`/`).
+        self.highlight: Sequence[npt.NDArray[np.int64]] | None = None
+        self.highlight_store: StateStore | None = None
+        self._vcpu_lane = 0  # the vCPU lane current when `p` left the vCPU view
+        self.lost = lost_windows_of(store.pcpu)  # marked `!` on the ruler
+        self._moving = 0  # depth of nested `@announces` moves
+        self._announce_pending = False
 
     # --- geometry -----------------------------------------------------------------------
     @property
@@ -121,16 +206,38 @@ class Timeline(Widget, can_focus=True):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return RULER_ROWS + len(self.rows)
 
+    @announces
     def on_resize(self, event: events.Resize) -> None:
         self.view.set_cols(self.lane_cols)
         self._runs.clear()
-        self._scroll_to_row()
-        self.post_message(self.Changed())
+
+    def on_mount(self) -> None:
+        self._publish()
 
     # --- state accessors ----------------------------------------------------------------
     @property
     def current_row(self) -> Row:
         return self.rows[self.row]
+
+    @property
+    def pcpu(self) -> bool:
+        return self.store is not self.vcpu_store
+
+    @property
+    def _unit(self) -> str:
+        return "pCPU" if self.pcpu else "vCPU"
+
+    @property
+    def cursor(self) -> int:
+        return self.view.cursor
+
+    @property
+    def window(self) -> tuple[int, int]:
+        return (self.view.t0, self.view.t1)
+
+    @property
+    def selection(self) -> tuple[int, int] | None:
+        return self.view.selection
 
     @property
     def lane(self) -> int:
@@ -158,10 +265,12 @@ class Timeline(Widget, can_focus=True):
                 self._runs.clear()
             n = cols if self.mono else 2 * cols
             summary = self.store.column_summary(lane, view.t0, view.t1, n)
+            samples = summary.dominant
             if foot:
-                runs = foot_runs(foot_samples(summary.time, summary.dominant), cols)
-            else:
-                runs = lane_runs(summary.dominant, cols, mono=self.mono)
+                samples = foot_samples(summary.time, samples)
+            if self.pcpu:  # an idle host CPU is drawn blank
+                samples = np.where(samples == IDLE_LOOK, NO_DATA, samples).astype(np.uint8)
+            runs = foot_runs(samples, cols) if foot else lane_runs(samples, cols, mono=self.mono)
             self._runs[key] = runs
         return runs
 
@@ -191,6 +300,11 @@ class Timeline(Widget, can_focus=True):
             sel_cols = (view.col_of(sel[0]), view.col_of(sel[1])) if sel else None
             marks = [view.col_of(t) for t in self.bookmarks.irange(view.t0, view.t1 - 1)]
             ruler_style = self.get_component_rich_style("timeline--ruler")
+            lost = [
+                (view.col_of(a), view.col_of(b - 1))
+                for a, b in self.lost
+                if b > view.t0 and a < view.t1
+            ]
             labels, tick_line = ruler_strips(
                 view.t0,
                 view.t1,
@@ -201,6 +315,7 @@ class Timeline(Widget, can_focus=True):
                 bookmark_cols=marks,
                 style=ruler_style,
                 mark_style=self.get_component_rich_style("timeline--mark"),
+                lost_cols=lost,
             )
             head = "time" if y == 0 else ""
             return Strip.join([label_strip(head, lw, ruler_style), labels if y == 0 else tick_line])
@@ -227,13 +342,50 @@ class Timeline(Widget, can_focus=True):
         )
         label = label_strip(row.label() if sub == 0 else row.detail(), lw, label_style)
         lane = self.runs_of(row.lane, cols, foot=sub == 1).strip(cursor)
-        return Strip([*label, *lane], lw + cols)
+        line = Strip([*label, *lane], lw + cols)
+        if sub == 0 and self.highlight is not None and self.highlight_store is self.store:
+            starts = self.highlight[row.lane]
+            a, b = np.searchsorted(starts, [view.t0, view.t1])
+            if 0 < b - a <= MAX_MARKS:
+                hit = ((starts[a:b] - view.t0) / view.ns_per_col).astype(np.int64).tolist()
+                line = mark_cells(line, [c for c in hit if c != cursor], lw)
+        return line
 
-    def changed(self) -> None:
-        """Redraw and tell listeners (status bar, drill-down)."""
-        self._scroll_to_row()
+    def set_highlight(
+        self, store: StateStore | None, starts: Sequence[npt.NDArray[np.int64]] | None
+    ) -> None:
+        """Mark the cells where these intervals of `store`'s lanes start (None: none)."""
+        self.highlight_store = store
+        self.highlight = starts
         self.refresh()
-        self.post_message(self.Changed())
+
+    def _publish(self) -> None:
+        """Snapshot the state after a move; the reactive fires only when it differs."""
+        self._scroll_to_row()
+        view = self.view
+        self.state = TimelineState(
+            cursor=view.cursor,
+            lane=self.lane,
+            row=self.row,
+            window=(view.t0, view.t1),
+            cols=view.cols,
+            selection=view.selection,
+            bookmarks=tuple(self.bookmarks),
+            pcpu=self.pcpu,
+            lane_filter=self.lane_filter[0] if self.lane_filter else "",
+        )
+        self.refresh()  # also for moves that leave the state as it was (collapse, scroll)
+
+    def watch_state(self, state: TimelineState | None) -> None:
+        if state is None or self._announce_pending:
+            return
+        self._announce_pending = True
+        self.call_later(self._announce)
+
+    def _announce(self) -> None:
+        self._announce_pending = False
+        if self.state is not None:
+            self.post_message(self.Changed(self, self.state))
 
     def _scroll_to_row(self) -> None:
         vis = self.visible_rows
@@ -244,9 +396,9 @@ class Timeline(Widget, can_focus=True):
         self.top = max(0, min(self.top, max(0, len(self.rows) - vis)))
 
     # --- actions (bound by the app) -------------------------------------------------------
+    @announces
     def zoom(self, factor: float, around: int | None = None) -> None:
         self.view.zoom(factor, around)
-        self.changed()
 
     def zoom_in(self) -> None:
         self.zoom(1 / ZOOM_STEP)
@@ -254,36 +406,97 @@ class Timeline(Widget, can_focus=True):
     def zoom_out(self) -> None:
         self.zoom(ZOOM_STEP)
 
+    @announces
     def pan(self, direction: int) -> None:
         self.view.pan(direction * PAN_FRACTION)
-        self.changed()
 
+    @announces
     def step_cursor(self, cells: int, *, extend: bool = False) -> None:
         self.view.step_cursor(cells)
         if extend:
             self.view.extend_selection_to_cursor()
-        self.changed()
 
+    @announces
     def goto(self, t: int, *, extend: bool = False) -> None:
         self.view.move_cursor(t)
         if extend:
             self.view.extend_selection_to_cursor()
-        self.changed()
 
+    @announces
     def move_row(self, delta: int) -> None:
         self.row = max(0, min(len(self.rows) - 1, self.row + delta))
-        self.changed()
 
+    def _rebuild_rows(self) -> None:
+        lanes = self.store.lanes
+        if self.lane_filter is not None:
+            lanes = [lane for lane in lanes if lane.index in self.lane_filter[1]]
+        self.rows = build_rows(lanes, self.collapsed, self._unit)
+        self._lines = None
+
+    @announces
+    def set_lane_filter(self, what: str, lanes: frozenset[int]) -> None:
+        """Show only `lanes` (the header says `what`); the current lane stays if shown."""
+        lane = self.lane
+        self.lane_filter = (what, lanes)
+        self.collapsed.clear()
+        self._rebuild_rows()
+        self.row = row_of_lane(self.rows, lane) if lane in lanes else min(1, len(self.rows) - 1)
+
+    @announces
+    def clear_lane_filter(self) -> None:
+        lane = self.lane
+        self.lane_filter = None
+        self._rebuild_rows()
+        self.row = row_of_lane(self.rows, lane)
+
+    @announces
+    def toggle_pcpu(self) -> bool:
+        """`p`: host CPU lanes <-> vCPU lanes, same window and cursor. The current row goes
+        to the CPU running the current vCPU's thread at the cursor, and back to the vCPU
+        of the thread under the cursor (when it is one). False when there are no pCPU lanes."""
+        pcpu = self.vcpu_store.pcpu
+        if pcpu is None or not pcpu.lanes:
+            return False
+        here = self.interval_under_cursor()
+        t = self.view.cursor
+        if not self.pcpu:
+            self._vcpu_lane = self.lane
+        if self.pcpu:
+            tid = here.evidence.next_tid if here is not None and here.evidence else -1
+            lane = next((x.index for x in self.vcpu_store.lanes if x.tid == tid), None)
+            self.store = self.vcpu_store
+            unit = "vCPU"
+        else:
+            cpu = cpu_running(pcpu, self.vcpu_store.lanes[self.lane].tid, t)
+            lane = lane_of_cpu(pcpu, cpu) if cpu is not None else None
+            self.store = pcpu
+            unit = "pCPU"
+        self.collapsed.clear()
+        self.lane_filter = None
+        self.rows = build_rows(self.store.lanes, unit=unit)
+        self._lines = None
+        self._runs.clear()
+        self.row = row_of_lane(self.rows, lane) if lane is not None else min(1, len(self.rows) - 1)
+        return True
+
+    @announces
+    def ensure_visible(self, t: int) -> None:
+        """Scroll (never zoom) so that `t` is on screen."""
+        self.view.ensure_visible(t)
+
+    @announces
     def select_lane(self, lane: int) -> None:
         """Make `lane` current, expanding its VM if collapsed."""
         vm = self.store.lanes[lane].vm_pid
-        if vm in self.collapsed:
+        hidden = self.lane_filter is not None and lane not in self.lane_filter[1]
+        if vm in self.collapsed or hidden:
             self.collapsed.discard(vm)
-            self.rows = build_rows(self.store.lanes, self.collapsed)
-            self._lines = None
+            if hidden:
+                self.lane_filter = None  # a jump to a hidden lane drops the filter
+            self._rebuild_rows()
         self.row = row_of_lane(self.rows, lane)
-        self.changed()
 
+    @announces
     def toggle_vm(self) -> None:
         """Collapse/expand the current row's VM; the cursor lands on its header row."""
         vm = self.current_row.vm_pid
@@ -291,11 +504,10 @@ class Timeline(Widget, can_focus=True):
             self.collapsed.discard(vm)
         else:
             self.collapsed.add(vm)
-        self.rows = build_rows(self.store.lanes, self.collapsed)
-        self._lines = None
+        self._rebuild_rows()
         self.row = next(i for i, r in enumerate(self.rows) if r.is_vm and r.vm_pid == vm)
-        self.changed()
 
+    @announces
     def fit(self) -> None:
         """`f`: zoom to the selection if there is one (then drop it), else show everything."""
         sel = self.view.selection
@@ -304,29 +516,33 @@ class Timeline(Widget, can_focus=True):
             self.view.clear_selection()
         else:
             self.view.show_all()
-        self.changed()
+        view = self.view
+        if not view.t0 <= view.cursor < view.t1:  # keep the cursor on screen
+            view.move_cursor(min(max(view.cursor, view.t0), view.t1 - 1))
 
+    @announces
     def show_interval(self, iv: Interval) -> None:
         """Cursor on `iv`'s start and its lane, zoomed so the whole interval is visible."""
         self.select_lane(iv.lane)
         self.view.show_range(iv.start, iv.end, margin=0.25)
         self.view.move_cursor(iv.start)
-        self.changed()
 
+    @announces
     def toggle_selection(self) -> None:
         self.view.start_or_extend_selection()
-        self.changed()
 
+    @announces
     def clear_selection(self) -> None:
         self.view.clear_selection()
-        self.changed()
 
+    @announces
     def add_bookmark(self) -> None:
         if self.view.cursor not in self.bookmarks:
             self.bookmarks.add(self.view.cursor)
-        self.bookmark_lanes[self.view.cursor] = self.lane
-        self.changed()
+        # Bookmarks name vCPU lanes: from the pCPU view, the vCPU lane it was opened from.
+        self.bookmark_lanes[self.view.cursor] = self._vcpu_lane if self.pcpu else self.lane
 
+    @announces
     def toggle_bookmark(self) -> bool:
         """`m`: bookmark the cursor time, or remove the bookmark the cursor is on (after
         `'` jumped there). True when a bookmark was set."""
@@ -336,16 +552,17 @@ class Timeline(Widget, can_focus=True):
         self.add_bookmark()
         return True
 
+    @announces
     def remove_bookmark(self, t: int) -> None:
         if t in self.bookmarks:
             self.bookmarks.remove(t)
         self.bookmark_lanes.pop(t, None)
-        self.changed()
 
     def marks(self) -> list[tuple[int, int]]:
         """(time, lane) of every bookmark, in time order."""
         return [(t, self.bookmark_lanes.get(t, self.lane)) for t in self.bookmarks]
 
+    @announces
     def next_bookmark(self) -> int | None:
         """The first bookmark after the cursor, wrapping around to the first one."""
         if not self.bookmarks:
@@ -362,6 +579,7 @@ class Timeline(Widget, can_focus=True):
             return None
         return self.view.time_of(col)
 
+    @announces
     def on_mouse_down(self, event: events.MouseDown) -> None:
         t = self._time_at_x(event.x)
         index = self.row_at(event.y)
@@ -372,8 +590,8 @@ class Timeline(Widget, can_focus=True):
             self.view.move_cursor(t)
             self._drag_from = t
             self.capture_mouse()
-        self.changed()
 
+    @announces
     def on_mouse_move(self, event: events.MouseMove) -> None:
         if self._drag_from is None or not event.button:
             return
@@ -383,7 +601,6 @@ class Timeline(Widget, can_focus=True):
         self.view.anchor = self._drag_from
         self.view.sel_end = t
         self.view.move_cursor(t)
-        self.changed()
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
         self._drag_from = None

@@ -35,6 +35,7 @@ class Row:
     tid: int = -1
     comm: str = ""
     n_lanes: int = 0
+    unit: str = "vCPU"  # what a lane is: a vCPU, or a host CPU ("pCPU")
 
     @property
     def is_vm(self) -> bool:
@@ -43,17 +44,23 @@ class Row:
     def label(self, collapsed: bool = False) -> str:
         if self.is_vm:
             arrow = "▸" if collapsed else "▾"
+            if self.unit != "vCPU":
+                return f"{arrow} host: {self.n_lanes} {self.unit}"
             return f"{arrow} {printable(self.vm_name)} [{self.vm_pid}] {self.n_lanes} vCPU"
+        if self.unit != "vCPU":
+            return f"  {self.unit} {self.vcpu}"
         return f"  vCPU {self.vcpu} {self.tid}"
 
     def detail(self) -> str:
         """The second line of a tall lane: the thread's name."""
-        return f"  {printable(self.comm)}" if self.comm else ""
+        return f"  {printable(self.comm)}" if self.comm and self.unit == "vCPU" else ""
 
 
-def build_rows(lanes: Sequence[LaneLike], collapsed: Iterable[int] = ()) -> list[Row]:
+def build_rows(
+    lanes: Sequence[LaneLike], collapsed: Iterable[int] = (), unit: str = "vCPU"
+) -> list[Row]:
     """VM header rows in lane order (lanes are sorted by vm pid, vcpu), each followed by its
-    lanes unless the VM pid is in `collapsed`."""
+    lanes unless the VM pid is in `collapsed`. `unit` "pCPU": host CPU lanes, one header."""
     hidden = set(collapsed)
     counts: dict[int, int] = {}
     for lane in lanes:
@@ -63,9 +70,11 @@ def build_rows(lanes: Sequence[LaneLike], collapsed: Iterable[int] = ()) -> list
     for lane in lanes:
         if lane.vm_pid != current:
             current = lane.vm_pid
-            rows.append(Row(lane.vm_pid, lane.vm_name, n_lanes=counts[lane.vm_pid]))
+            rows.append(Row(lane.vm_pid, lane.vm_name, n_lanes=counts[lane.vm_pid], unit=unit))
         if lane.vm_pid not in hidden:
-            rows.append(Row(lane.vm_pid, lane.vm_name, lane.index, lane.vcpu, lane.tid, lane.comm))
+            rows.append(
+                Row(lane.vm_pid, lane.vm_name, lane.index, lane.vcpu, lane.tid, lane.comm, 0, unit)
+            )
     return rows
 
 

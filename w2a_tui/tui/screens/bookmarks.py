@@ -15,7 +15,7 @@ from textual.widgets import Label, OptionList
 
 from w2a_tui.printable import printable
 from w2a_tui.store import StateStore
-from w2a_tui.tui.timefmt import format_duration, format_time
+from w2a_tui.tui.view.timefmt import format_duration, format_time
 
 # (time, lane) of each bookmark, in time order.
 Marks = list[tuple[int, int]]

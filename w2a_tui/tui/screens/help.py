@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from w2a_tui.model import State
 from w2a_tui.tui.keys import KEYMAP
-from w2a_tui.tui.palette import LOOKS
+from w2a_tui.tui.view.looks import LOOKS
 
 
 def key_groups(groups: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> Group:

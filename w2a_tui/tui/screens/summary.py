@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,14 +17,17 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from w2a_tui.analysis.totals import VmTotals
 from w2a_tui.analysis.wording import STILL_WAITING, is_interrupt_context, short_cause
-from w2a_tui.model import N_STATES, WAIT_STATES, Source, State
+from w2a_tui.model import WAIT_STATES, Source, State
 from w2a_tui.printable import printable
 from w2a_tui.store import Interval, StateStore
-from w2a_tui.tui.chrome import legend_text
-from w2a_tui.tui.names import vector_short
-from w2a_tui.tui.palette import LOOKS
-from w2a_tui.tui.timefmt import format_duration, format_time
+from w2a_tui.store.range_totals import range_totals
+from w2a_tui.tui.view.chrome import legend_text
+from w2a_tui.tui.view.looks import LOOKS
+from w2a_tui.tui.view.names import vector_short
+from w2a_tui.tui.view.numbers import vm_numbers
+from w2a_tui.tui.view.timefmt import format_duration, format_time
 
 WAITS: tuple[State, ...] = tuple(sorted(WAIT_STATES))
 # What the longest-waits table can be narrowed to: key 0 = all waits, 1..5 = one reason.
@@ -36,28 +40,6 @@ BUCKET_EDGES = np.array([1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_
 BUCKET_NAMES = ("<1µs", "<10µs", "<100µs", "<1ms", "<10ms", "<100ms", "<1s", "≥1s")
 
 
-def stacked_bar(totals: npt.NDArray[np.int64], width: int, mono: bool) -> Text:
-    """`width` cells split among states in proportion to their time (largest remainder, so
-    the cells add up exactly and any state with time gets at least its fair share)."""
-    text = Text()
-    total = int(totals.sum())
-    if total <= 0 or width <= 0:
-        return Text(" " * max(width, 0))
-    exact = totals.astype(np.float64) * width / total
-    cells = np.floor(exact).astype(np.int64)
-    for i in np.argsort(-(exact - cells), kind="stable")[: width - int(cells.sum())]:
-        cells[i] += 1
-    for state in range(N_STATES):
-        n = int(cells[state])
-        if n:
-            look = LOOKS[State(state)]
-            if mono:
-                text.append(look.glyph * n)
-            else:
-                text.append(" " * n, style=f"on {look.colour}")
-    return text
-
-
 def histogram(durations: npt.NDArray[np.int64]) -> list[int]:
     """Counts per decade bucket (`BUCKET_NAMES`)."""
     idx = np.searchsorted(BUCKET_EDGES, durations, "right")
@@ -65,10 +47,14 @@ def histogram(durations: npt.NDArray[np.int64]) -> list[int]:
     return counts
 
 
-def wait_durations(store: StateStore, lanes: Sequence[int]) -> dict[State, npt.NDArray[np.int64]]:
-    """Durations of every wait interval of `lanes`, per wait state (vectorised in the
-    store: no Python object per interval, so a 10 M-interval trace summarises at once)."""
-    return {s: store.durations(list(lanes), {s}) for s in WAITS}
+def wait_durations(
+    store: StateStore, lanes: Sequence[int], window: tuple[int, int] | None = None
+) -> dict[State, npt.NDArray[np.int64]]:
+    """Durations of every wait interval of `lanes` (overlapping `window`), per wait state
+    (vectorised in the store: no Python object per interval, so a 10 M-interval trace
+    summarises at once)."""
+    t0, t1 = window if window is not None else (None, None)
+    return {s: store.durations(list(lanes), {s}, t0, t1) for s in WAITS}
 
 
 def vm_labels(store: StateStore) -> dict[int, str]:
@@ -82,26 +68,10 @@ def vm_labels(store: StateStore) -> dict[int, str]:
     }
 
 
-def state_bars(store: StateStore, lanes: Sequence[int], width: int, mono: bool) -> Table:
-    labels = vm_labels(store)
-    table = Table.grid(padding=(0, 1))
-    table.add_column(no_wrap=True)
-    table.add_column(no_wrap=True)
-    table.add_column(no_wrap=True, justify="right")
-    for lane in lanes:
-        info = store.lanes[lane]
-        totals = store.totals(lane)
-        busy = int(totals[State.GUEST]) / max(1, int(totals.sum()))
-        table.add_row(
-            Text(f"{labels.get(info.vm_pid, printable(info.vm_name))} vCPU {info.vcpu}"),
-            stacked_bar(totals, width, mono),
-            f"guest {busy:.0%}",
-        )
-    return table
-
-
-def wait_table(store: StateStore, lanes: Sequence[int], mono: bool) -> Table:
-    durations = wait_durations(store, lanes)
+def wait_table(
+    store: StateStore, lanes: Sequence[int], mono: bool, window: tuple[int, int] | None = None
+) -> Table:
+    durations = wait_durations(store, lanes, window)
     totals = {s: int(d.sum()) for s, d in durations.items()}
     all_waits = max(1, sum(totals.values()))
     counts = {s: histogram(d) for s, d in durations.items()}
@@ -163,9 +133,24 @@ def cause_text(iv: Interval) -> str:
     return ", ".join(parts)
 
 
+def longest_in(
+    store: StateStore,
+    states: frozenset[State],
+    lanes: Sequence[int],
+    window: tuple[int, int],
+    k: int,
+) -> list[Interval]:
+    """The k longest intervals in `states` overlapping `window`, longest first."""
+    lane_of, starts, spent, _, _ = store.rows_in_states(lanes, states, *window)
+    order = np.lexsort((starts, -spent))[:k]
+    found = (store.interval_at(int(lane_of[i]), int(starts[i])) for i in order.tolist())
+    return [iv for iv in found if iv is not None]
+
+
 class SummaryScreen(Screen[Interval | None]):
     """Scope cycles with ←/→ (all VMs, then each VM), the longest-waits table's reason
-    with r or 0-5. Returns the chosen longest wait."""
+    with r or 0-5. Returns the chosen longest wait. With a `window` (a selection), every
+    figure is of that time range only and the title says which."""
 
     DEFAULT_CSS = """
     SummaryScreen #summary-title { height: 1; background: $panel; text-style: bold; }
@@ -189,10 +174,13 @@ class SummaryScreen(Screen[Interval | None]):
         ),
     ]
 
-    def __init__(self, store: StateStore, *, mono: bool = False) -> None:
+    def __init__(
+        self, store: StateStore, *, mono: bool = False, window: tuple[int, int] | None = None
+    ) -> None:
         super().__init__()
         self.store = store
         self.mono = mono
+        self.window = window
         self.scopes: list[tuple[str, list[int]]] = [("all VMs", list(range(len(store.lanes))))]
         for vm in store.vms:
             lanes = store.lanes_of_vm(vm.pid)
@@ -202,12 +190,12 @@ class SummaryScreen(Screen[Interval | None]):
         self.scope = 0
         self.reason = 0  # index in REASON_FILTERS
         self.longest: list[Interval] = []
+        self._totals: dict[tuple[int, tuple[int, int] | None], list[VmTotals]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("", id="summary-title")
         # Bars and wait tables scroll on their own, so the longest waits always show.
         with VerticalScroll(id="summary-top"):
-            yield Static("Time per state, per vCPU", classes="section")
             yield Static("", id="summary-legend")
             yield Static("", id="summary-bars")
             yield Static("Wait time per reason, and how long waits last", classes="section")
@@ -227,21 +215,37 @@ class SummaryScreen(Screen[Interval | None]):
 
     def render_scope(self) -> None:
         name, lanes = self.scopes[self.scope]
+        where = ""
+        if self.window is not None:
+            a, b = self.window
+            origin = self.store.start_ns
+            span = format_duration(b - a)
+            where = f" from {format_time(a, origin)} to {format_time(b, origin)} ({span})"
         self.query_one("#summary-title", Static).update(
             Text(
-                f" Summary: {name}   ({self.scope + 1}/{len(self.scopes)}, ←/→ other VMs, "
-                "Esc back)"
+                f" Summary: {name}{where}   ({self.scope + 1}/{len(self.scopes)}, ←/→ other VMs,"
+                " Esc back)"
             )
         )
         self.render_bars()
-        self.query_one("#summary-waits", Static).update(wait_table(self.store, lanes, self.mono))
+        self.query_one("#summary-waits", Static).update(
+            wait_table(self.store, lanes, self.mono, self.window)
+        )
         self.render_longest()
 
     def render_bars(self) -> None:
+        """Per VM of the scope: its verdict, its vCPUs' % per state, who preempted them."""
         _, lanes = self.scopes[self.scope]
-        width = max(10, self.size.width - 36)
-        bars = state_bars(self.store, lanes, width, self.mono)
-        self.query_one("#summary-bars", Static).update(bars)
+        key = (self.scope, self.window)
+        vms = self._totals.get(key)
+        if vms is None:
+            t0, t1 = self.window if self.window is not None else (None, None)
+            vms = self._totals[key] = range_totals(self.store, lanes, t0, t1)
+        width = max(40, self.size.width - 3)  # the scroll bar, a margin
+        numbers = [
+            vm_numbers(vm, self.vm_label.get(vm.pid, vm.name), width, self.mono) for vm in vms
+        ]
+        self.query_one("#summary-bars", Static).update(Group(*numbers))
         legend = legend_text(self.mono, self.size.width)
         self.query_one("#summary-legend", Static).update(legend)
 
@@ -251,7 +255,10 @@ class SummaryScreen(Screen[Interval | None]):
         _, lanes = self.scopes[self.scope]
         _, states = REASON_FILTERS[self.reason]
         self.query_one("#summary-longest-title", Static).update(reason_tabs(self.reason))
-        self.longest = store.longest(states, k=20, lanes=lanes)
+        if self.window is None:
+            self.longest = store.longest(states, k=20, lanes=lanes)
+        else:
+            self.longest = longest_in(store, states, lanes, self.window, 20)
         table = self.query_one(DataTable)
         table.clear()
         for iv in self.longest:

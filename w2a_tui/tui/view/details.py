@@ -11,9 +11,9 @@ from w2a_tui.analysis.wording import STILL_WAITING, in_context, is_interrupt_con
 from w2a_tui.model import Source, State, VmInfo
 from w2a_tui.printable import printable
 from w2a_tui.store import Interval, LaneInfo, StateStore
-from w2a_tui.tui.names import exit_reason_text, vector_text
-from w2a_tui.tui.palette import LOOKS
-from w2a_tui.tui.timefmt import format_duration, format_time
+from w2a_tui.tui.view.looks import LOOKS
+from w2a_tui.tui.view.names import exit_reason_text, vector_text
+from w2a_tui.tui.view.timefmt import format_exact, format_time
 
 RULES = {
     Source.INJ_VIRQ: "rule 1 inj_virq: the vector injected when the vCPU was switched back in",
@@ -83,6 +83,7 @@ def describe(
     roles: Mapping[int, str] | None = None,
     *,
     lost_events: int = 0,
+    pcpu: int | None = None,
 ) -> Text:
     """Several lines: header, meaning, timing, reason/rule, evidence, last exit, preemptor.
     `roles` names known threads (see `thread_roles`); `lost_events` (the trace's count)
@@ -96,10 +97,12 @@ def describe(
     text.append(f" {state.label}", style="bold")
     text.append(f"   {printable(lane.vm_name)} [{lane.vm_pid}]  vCPU {lane.vcpu}")
     text.append(f"  thread {lane.tid} {printable(lane.comm)}")
+    if pcpu is not None:
+        text.append(f"  on pCPU {pcpu}")
     text.append(f"\n{meaning(iv, lost_events)}", style="italic")
     text.append(
-        f"\nstart {format_time(iv.start, origin)}  end {format_time(iv.end, origin)}"
-        f"  duration {format_duration(iv.duration)}"
+        f"\nstart {format_time(iv.start, origin, 1)}  end {format_time(iv.end, origin, 1)}"
+        f"  duration {format_exact(iv.duration)}"
     )
     text.append("   < > same state", style="dim")
     ev = iv.evidence

@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Label, ProgressBar
 
 from w2a_tui.printable import printable
-from w2a_tui.tui.timefmt import format_duration
+from w2a_tui.tui.view.timefmt import format_duration
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from w2a_tui.tui.palette import LIGHT, LOOKS, NO_DATA, colour, glyph
-from w2a_tui.tui.timefmt import format_time, ticks
+from w2a_tui.tui.view.looks import LIGHT, LOOKS, NO_DATA, colour, glyph
+from w2a_tui.tui.view.timefmt import format_time, ticks
 
 HALF_BLOCK = "▌"  # fg = left half sample, bg = right half sample
 UPPER_HALF = "▀"  # a tall lane's second line: half height, so lanes stay apart
@@ -201,9 +201,11 @@ def ruler_strips(
     bookmark_cols: Sequence[int] = (),
     style: Style | None = None,
     mark_style: Style | None = None,
+    lost_cols: Sequence[tuple[int, int]] = (),
 ) -> tuple[Strip, Strip]:
     """Two lines: tick labels (seconds from the trace start, decimals adapted to the step),
-    then the tick marks with the selection band, bookmarks `◆` and the cursor `▼`."""
+    then the tick marks with the selection band, bookmarks `◆`, where events were lost `!`
+    (column ranges, inclusive) and the cursor `▼`."""
     base = style or Style()
     marks = mark_style or Style(bold=True)
     if cols <= 0:
@@ -228,6 +230,9 @@ def ruler_strips(
         for col in range(a, b + 1):
             tick_chars[col] = "━"
         sel_style = marks
+    for a, b in lost_cols:
+        for col in range(max(a, 0), min(b, cols - 1) + 1):
+            tick_chars[col] = "!"
     for col in bookmark_cols:
         if 0 <= col < cols:
             tick_chars[col] = "◆"
@@ -235,7 +240,7 @@ def ruler_strips(
         tick_chars[cursor_col] = "▼"
     label_line = Strip([Segment("".join(label_chars), base)], cols)
     segments: list[Segment] = []
-    special = {"━", "◆", "▼"}
+    special = {"━", "◆", "▼", "!"}
     run: list[str] = []
     run_special = False
     for ch in tick_chars:
@@ -248,3 +253,34 @@ def ruler_strips(
     if run:
         segments.append(Segment("".join(run), (sel_style or marks) if run_special else base))
     return label_line, Strip(segments, cols)
+
+
+MATCH_GLYPH = "•"
+MAX_MARKS = 64  # past this many marked cells on a line, mark none (all would be noise)
+
+
+def mark_cells(strip: Strip, cols: Sequence[int], offset: int) -> Strip:
+    """The lane line `strip` with the cells `cols` (counted from `offset`, the label
+    width) drawn as a bold dot over their colour: where the search's matches start."""
+    width = strip.cell_length
+    cells = sorted({offset + c for c in cols if 0 <= offset + c < width})
+    if not cells or len(cells) > MAX_MARKS:
+        return strip
+    cuts: list[int] = []
+    for c in cells:
+        cuts.extend((c, c + 1))
+    parts = list(strip.divide([*cuts, width]))
+    out: list[Segment] = []
+    marked = set(cells)
+    position = 0
+    for part in parts:
+        if position in marked and part.cell_length == 1:
+            seg = next(iter(part), None)
+            style = seg.style if seg is not None and seg.style is not None else Style()
+            bg = style.bgcolor or style.color
+            fg = "#000000" if bg is not None and bg.name in LIGHT else "#ffffff"
+            out.append(Segment(MATCH_GLYPH, Style(color=fg, bgcolor=bg, bold=True)))
+        else:
+            out.extend(part)
+        position += part.cell_length
+    return Strip(out, width)

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from w2a_tui.printable import printable
-from w2a_tui.tui.timefmt import format_time
+from w2a_tui.tui.view.timefmt import format_time
 
 # The analysis writes loss windows in raw clock ns (as the export does); on screen,
 # times read from the trace start like the ruler's.

@@ -1,0 +1,1 @@
+"""The screens of the app: the main timeline, the summary, and the modal dialogs."""
