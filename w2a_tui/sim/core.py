@@ -2,8 +2,9 @@
 a CPU's buffer, claiming a CPU (cutting the live guest plan), truth rows, the run loop,
 and flushing what can no longer change to the sinks.
 
-The parts of the simulator (setup, start-up, scheduler, vCPU, workers) are mixins on
-`SimCore`; each calls the others through `self`, declared below for the type checker.
+The parts of the simulator (host setup, start-up, scheduler, vCPU in the guest, vCPU
+waiting, workers, VM launch) are separate objects (`Part`) that share one `SimCore` and
+call each other through the collaborators `engine.Simulator` hands each one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import random
 from bisect import bisect_left
 from collections.abc import Callable
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from w2a_tui.sim import tracepoints as tp
 from w2a_tui.sim.constants import MIN_GAP_NS, SVM, VMX
@@ -57,31 +58,30 @@ class SimCore:
         self.wake_events = sc.wakeup_events
         self._flushed_max = t0
         self.libvirt_worker: Thread | None = None
-        self._build_host()
 
-    def _thread(self, tid: int, pid: int, ppid: int, comm: str, kind: Kind, cpu: int) -> Thread:
+    def add_thread(self, tid: int, pid: int, ppid: int, comm: str, kind: Kind, cpu: int) -> Thread:
         th = Thread(tid, pid, ppid, comm, kind, cpu)
         self.threads[tid] = th
         return th
 
-    def _at(self, t: int, fn: Callable[..., None], *args: Any) -> None:
+    def at(self, t: int, fn: Callable[..., None], *args: Any) -> None:
         self.seq += 1
         heapq.heappush(self.heap, (t, self.seq, fn, args))
 
-    def _emit(self, cpu: Cpu, t: int, key: str, *payload: Any) -> None:
+    def emit(self, cpu: Cpu, t: int, key: str, *payload: Any) -> None:
         cpu.buf.append((t, self.ids[key], cpu.cur.ctx, *payload))
         cpu.fixed_ts = t
 
-    def _postponed(self, cpu: Cpu, t: int, fn: Callable[..., None], *args: Any) -> bool:
+    def postponed(self, cpu: Cpu, t: int, fn: Callable[..., None], *args: Any) -> bool:
         """Handlers never run ahead of the clock: if `cpu` already has events at or after
         `t` (a sequence emitted at once), run `fn` again when the CPU is free."""
         free = cpu.fixed_ts + MIN_GAP_NS
         if t >= free:
             return False
-        self._at(free, fn, *args)
+        self.at(free, fn, *args)
         return True
 
-    def _begin(self, cpu: Cpu, t: int) -> int:
+    def begin(self, cpu: Cpu, t: int) -> int:
         """Claim `cpu` from `t` on: cut the live guest plan there; the effective start."""
         if t < cpu.fixed_ts + MIN_GAP_NS:
             t = cpu.fixed_ts + MIN_GAP_NS
@@ -109,7 +109,7 @@ class SimCore:
         if buf and buf[-1][0] > cpu.fixed_ts:
             cpu.fixed_ts = buf[-1][0]
 
-    def _row(self, v: Vcpu, t: int, state: int, **kw: int) -> None:
+    def row(self, v: Vcpu, t: int, state: int, **kw: int) -> None:
         if not v.known:
             return
         v.lane.rows.append(
@@ -124,20 +124,20 @@ class SimCore:
             )
         )
 
-    def _d(self, lo_ns: int, hi_ns: int) -> int:
+    def d(self, lo_ns: int, hi_ns: int) -> int:
         return self.rng.randint(lo_ns, hi_ns)
 
-    def _exp_ns(self, mean_ns: float) -> int:
+    def exp_ns(self, mean_ns: float) -> int:
         return max(1, int(self.rng.expovariate(1.0 / mean_ns)))
 
-    def _inj_payload(self, vector: int, soft: bool = False) -> tuple[int, ...]:
+    def inj_payload(self, vector: int, soft: bool = False) -> tuple[int, ...]:
         """kvm_inj_virq's payload in this kernel's layout (soft ones are re-injections)."""
         if self.profile.inj_virq_soft:
             return (vector, int(soft), int(soft))
         return (vector,)
 
     def run(self) -> None:
-        self._start()
+        """Run the events on the heap until simulated time is over."""
         heap = self.heap
         pop = heapq.heappop
         t_end = self.t_end
@@ -210,50 +210,30 @@ class SimCore:
             out[c.idle.ctx] = (0, 0, c.idle.comm_b)
         return out
 
-    if TYPE_CHECKING:
-        # Provided by the mixins that make up `Simulator` (engine.py); declared here only so
-        # that each part can call the others through `self`.
-        # host_setup.py
-        def _build_host(self) -> None: ...
-        # startup.py
-        def _start(self) -> None: ...
-        # vm_launch.py
-        def _launch(self, t: int, vm: Vm) -> None: ...
-        def _fork(self, cpu: Cpu, t: int, parent: Thread, child: Thread) -> int: ...
-        def _startup_work(self, vm: Vm) -> list[tuple[Any, ...]]: ...
-        def _vcpu_birth(self, t: int, v: Vcpu, tok: int) -> None: ...
-        def _start_vm(self, cpu: Cpu, t: int, vm: Vm) -> int: ...
-        # scheduler.py
-        def _block(
-            self, cpu: Cpu, t: int, th: Thread, state: int = tp.TASK_INTERRUPTIBLE
-        ) -> None: ...
-        def _ensure_slice(self, cpu: Cpu, t: int) -> None: ...
-        def _wake(self, cpu: Cpu, t: int, th: Thread, waker_kind: int) -> int: ...
-        def _enqueue(self, t2: int, th: Thread, target: Cpu) -> None: ...
-        def _select_cpu(self, th: Thread) -> Cpu: ...
-        def _resched(self, t: int, cpu: Cpu) -> None: ...
-        def _irq_enter(self, cpu: Cpu, t: int) -> int: ...
-        def _irq_leave(self, cpu: Cpu, t: int) -> None: ...
-        # vcpu_run.py
-        def _vcpu_exit(self, v: Vcpu, cpu: Cpu, t: int, reason: int) -> None: ...
-        def _vcpu_enter(self, v: Vcpu, cpu: Cpu, t: int) -> None: ...
-        def _plan(self, v: Vcpu, cpu: Cpu, t: int) -> None: ...
-        # vcpu_wait.py
-        def _after_hlt(self, v: Vcpu, cpu: Cpu, t: int) -> None: ...
-        def _arm_timer(self, v: Vcpu, due: int) -> None: ...
-        def _vcpu_block_halted(self, v: Vcpu, cpu: Cpu, t: int) -> None: ...
-        def _vcpu_block(self, v: Vcpu, cpu: Cpu, t: int, halted: bool) -> None: ...
-        def _vcpu_switched_out(
-            self, v: Vcpu, cpu: Cpu, t: int, prev_state: int, nxt: Thread
-        ) -> None: ...
-        def _vcpu_woken(self, v: Vcpu, t: int, waker: int, waker_kind: int) -> None: ...
-        def _accept(self, cpu: Cpu, t: int, v: Vcpu, vec: int, emitter: int) -> int: ...
-        def _vcpu_switched_in(self, v: Vcpu, cpu: Cpu, t: int) -> None: ...
-        # workers.py
-        def _queue_work(
-            self, cpu: Cpu, t: int, th: Thread, item: tuple[Any, ...], kind: int
-        ) -> int: ...
-        def _step(self, t: int, th: Thread, tok: int) -> None: ...
-        def _net_rx_tick(self, t: int, vm: Vm) -> None: ...
-        def _main_loop(self, t: int, vm: Vm) -> None: ...
-        def _kwork(self, t: int, cpu: Cpu) -> None: ...
+
+class Part:
+    """One of the simulator's collaborating objects. It works on the shared `core`, and keeps
+    at hand what every part uses: the core's fixed inputs and containers (the scenario, the
+    random stream, CPUs, threads, VMs) and its primitives, bound once (they are on the hot
+    path: a bound method here costs one attribute lookup, as a method of the part would)."""
+
+    def __init__(self, core: SimCore) -> None:
+        self.core = core
+        self.sc = core.sc
+        self.rng = core.rng
+        self.x = core.x
+        self.profile = core.profile
+        self.wake_events = core.wake_events
+        self.ids = core.ids
+        self.cpus = core.cpus
+        self.threads = core.threads
+        self.vms = core.vms
+        self.add_thread = core.add_thread
+        self.at = core.at
+        self.emit = core.emit
+        self.postponed = core.postponed
+        self.begin = core.begin
+        self.row = core.row
+        self.d = core.d
+        self.exp_ns = core.exp_ns
+        self.inj_payload = core.inj_payload

@@ -12,6 +12,7 @@ from typing import Any
 
 from w2a_tui.errors import W2AError
 from w2a_tui.sim import tracepoints as tp
+from w2a_tui.sim.core import SimCore
 from w2a_tui.sim.ctf import CtfWriter, metadata_text
 from w2a_tui.sim.engine import Simulator
 from w2a_tui.sim.scenarios import Scenario
@@ -61,9 +62,8 @@ def generate(trace_dir: Path, sc: Scenario) -> Summary:
     offset = EPOCH_OF_BOOT_NS + ids.randrange(10**9)
 
     writer_box: list[CtfWriter] = []
-    sim = Simulator(
-        sc, classes, profile, t0, lambda cpu, evs: writer_box[0].write(cpu, evs), offset
-    )
+    core = SimCore(sc, classes, profile, t0, lambda cpu, evs: writer_box[0].write(cpu, evs), offset)
+    sim = Simulator(core)
     writer = CtfWriter(
         trace_dir,
         list(classes.values()),

@@ -13,7 +13,7 @@ from w2a_tui.sim.constants import (
     US,
     PoolExit,
 )
-from w2a_tui.sim.core import SimCore
+from w2a_tui.sim.core import Part
 from w2a_tui.sim.entities import (
     M_BLOCKED,
     NEWBORN,
@@ -27,31 +27,32 @@ from w2a_tui.sim.scenarios import Scenario
 from w2a_tui.sim.truth import Lane
 
 
-class HostSetupMixin(SimCore):
+class HostSetup(Part):
     """Builds the host before the first event."""
 
-    def _build_host(self) -> None:
+    def build(self) -> None:
+        """CPUs, host threads, QEMU processes and their vCPUs, into the core."""
         sc, rng = self.sc, self.rng
         for c in range(sc.pcpus):
             idle = Thread(0, 0, 0, f"swapper/{c}", Kind.IDLE, c)
-            self.cpus.append(Cpu(c, idle, idle, fixed_ts=self.t0))
-        self._thread(1, 1, 0, "systemd", Kind.TOOL, 0)
-        self._thread(2, 2, 0, "kthreadd", Kind.TOOL, 0)
-        self.sessiond = self._thread(812, 812, 1, "lttng-sessiond", Kind.TOOL, 0)
+            self.cpus.append(Cpu(c, idle, idle, fixed_ts=self.core.t0))
+        self.add_thread(1, 1, 0, "systemd", Kind.TOOL, 0)
+        self.add_thread(2, 2, 0, "kthreadd", Kind.TOOL, 0)
+        self.core.sessiond = self.add_thread(812, 812, 1, "lttng-sessiond", Kind.TOOL, 0)
         for c in range(sc.pcpus):
-            kw = self._thread(40 + 6 * c, 40 + 6 * c, 2, f"kworker/{c}:1", Kind.KWORKER, c)
+            kw = self.add_thread(40 + 6 * c, 40 + 6 * c, 2, f"kworker/{c}:1", Kind.KWORKER, c)
             kw.allowed = (c,)
-            self.kworkers.append(kw)
+            self.core.kworkers.append(kw)
         for b in range(sc.batch_threads):
             tid = 6100 + b
             cpus = sc.batch_cpus or (*range(1, sc.pcpus), 0)
-            th = self._thread(tid, tid, 6099, sc.batch_comm, Kind.BATCH, cpus[b % len(cpus)])
+            th = self.add_thread(tid, tid, 6099, sc.batch_comm, Kind.BATCH, cpus[b % len(cpus)])
             th.allowed = sc.batch_cpus or None
-            self.batch.append(th)
+            self.core.batch.append(th)
         late = [p for p in sc.vm_profiles[: sc.vms] if p.start_at > 0]
         if late:  # libvirtd, whose RPC worker forks the QEMU of each late VM
-            self._thread(LIBVIRTD_PID, LIBVIRTD_PID, 1, "libvirtd", Kind.TOOL, 0)
-            self.libvirt_worker = self._thread(
+            self.add_thread(LIBVIRTD_PID, LIBVIRTD_PID, 1, "libvirtd", Kind.TOOL, 0)
+            self.core.libvirt_worker = self.add_thread(
                 LIBVIRTD_PID + 1, LIBVIRTD_PID, 1, "rpc-worker", Kind.TOOL, 1 % sc.pcpus
             )
         for i in range(sc.vms):
@@ -59,15 +60,15 @@ class HostSetupMixin(SimCore):
             prof = sc.vm_profiles[i] if i < len(sc.vm_profiles) else None
             vsc = replace(sc, **dict(prof.guest)) if prof is not None else sc
             name = f"qemu:{prof.name}"[:15] if prof is not None else "qemu-system-x86"
-            main = self._thread(pid, pid, 1, name, Kind.MAIN, i % sc.pcpus)
+            main = self.add_thread(pid, pid, 1, name, Kind.MAIN, i % sc.pcpus)
             # call_rcu starts before QEMU renames its main thread: it keeps the binary's name.
-            self._thread(pid + 1, pid, 1, "qemu-system-x86", Kind.TOOL, 0)
+            self.add_thread(pid + 1, pid, 1, "qemu-system-x86", Kind.TOOL, 0)
             use_io = vsc.iothread == "all" or (vsc.iothread == "odd" and i % 2 == 1)
             io = main
             if use_io:
-                io = self._thread(pid + 2, pid, 1, "IO iothread0", Kind.IOTHREAD, i % sc.pcpus)
+                io = self.add_thread(pid + 2, pid, 1, "IO iothread0", Kind.IOTHREAD, i % sc.pcpus)
             vhost_tid = pid + 150
-            vhost = self._thread(vhost_tid, vhost_tid, 2, f"vhost-{pid}", Kind.VHOST, 0)
+            vhost = self.add_thread(vhost_tid, vhost_tid, 2, f"vhost-{pid}", Kind.VHOST, 0)
             vm = Vm(
                 index=i,
                 pid=pid,
@@ -89,15 +90,15 @@ class HostSetupMixin(SimCore):
             for v in range(n_vcpus):
                 tid = pid + 10 + v
                 cpu = pinned[v % len(pinned)] if pinned else (i * sc.vcpus + v) % sc.pcpus
-                th = self._thread(tid, pid, 1, f"CPU {v}/KVM", Kind.VCPU, cpu)
+                th = self.add_thread(tid, pid, 1, f"CPU {v}/KVM", Kind.VCPU, cpu)
                 th.allowed = (cpu,) if pinned else None
                 pool = self._exit_pool(vsc, v)
-                vc = Vcpu(vm, v, th, Lane(pid, vm.name, v, tid, self.t0), pool)
+                vc = Vcpu(vm, v, th, Lane(pid, vm.name, v, tid, self.core.t0), pool)
                 vc.pool_i = rng.randrange(len(vc.exits))
                 th.vm, th.vcpu = vm, vc
                 vm.vcpus.append(vc)
             if prof is not None and prof.start_at > 0:
-                self._make_late(vm, self.t0 + int(prof.start_at * sc.seconds * 1e9))
+                self._make_late(vm, self.core.t0 + int(prof.start_at * sc.seconds * 1e9))
             self.vms.append(vm)
         for th in self.threads.values():
             if th.kind is not Kind.VCPU:
@@ -155,8 +156,8 @@ class HostSetupMixin(SimCore):
                 payload += (intr, 0, vid)
             inject: tuple[int, ...] = ()
             if name == "preempt_timer" and not sc.apicv:
-                inject = self._inj_payload(sc.timer_vector)
+                inject = self.inj_payload(sc.timer_vector)
             elif name == "ept_violation" and soft and rng.random() < sc.soft_int_prob:
-                inject = self._inj_payload(SYSCALL_INT_VECTOR, soft=True)
+                inject = self.inj_payload(SYSCALL_INT_VECTOR, soft=True)
             pool.append((burst, handle, payload, inject))
         return pool

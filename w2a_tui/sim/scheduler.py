@@ -3,6 +3,8 @@ interrupt entry/exit that makes a running guest leave to the host."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from w2a_tui.sim import tracepoints as tp
 from w2a_tui.sim.constants import (
     MIN_GRANULARITY_NS,
@@ -11,7 +13,7 @@ from w2a_tui.sim.constants import (
     TICK_SCHED_TIMER_FN,
     US,
 )
-from w2a_tui.sim.core import SimCore
+from w2a_tui.sim.core import Part
 from w2a_tui.sim.entities import (
     GUEST,
     HYPER,
@@ -26,21 +28,41 @@ from w2a_tui.sim.entities import (
     Thread,
 )
 
+if TYPE_CHECKING:
+    from w2a_tui.sim.vcpu_run import VcpuRun
+    from w2a_tui.sim.vcpu_wait import VcpuWait
+    from w2a_tui.sim.vm_launch import VmLauncher
+    from w2a_tui.sim.workers import Workers
 
-class SchedulerMixin(SimCore):
+
+class Scheduler(Part):
     """Decides which thread runs on each pCPU, and when."""
+
+    guest: VcpuRun
+    waits: VcpuWait
+    workers: Workers
+    launcher: VmLauncher
+
+    def wire(
+        self, *, guest: VcpuRun, waits: VcpuWait, workers: Workers, launcher: VmLauncher
+    ) -> None:
+        """The parts this one calls."""
+        self.guest = guest
+        self.waits = waits
+        self.workers = workers
+        self.launcher = launcher
 
     def _switch(self, cpu: Cpu, t: int, nxt: Thread, prev_state: int) -> None:
         """sched_switch on `cpu` at `t` from its current thread to `nxt`."""
         prev = cpu.cur
-        self._emit(
+        self.emit(
             cpu, t, tp.SCHED_SWITCH,
             prev.comm_b, prev.tid, prev.prio, prev_state, nxt.comm_b, nxt.tid, nxt.prio,
         )  # fmt: skip
         prev.switch_out = t
         pv = prev.vcpu
         if pv is not None:
-            self._vcpu_switched_out(pv, cpu, t, prev_state, nxt)
+            self.waits.switched_out(pv, cpu, t, prev_state, nxt)
         cpu.cur = nxt
         cpu.slice_tok += 1
         cpu.slice_armed = False
@@ -52,15 +74,15 @@ class SchedulerMixin(SimCore):
         nv = nxt.vcpu
         if nv is not None and nv.starting == NEWBORN:
             nv.plan_tok += 1
-            self._at(t + self._d(3 * US, 10 * US), self._vcpu_birth, nv, nv.plan_tok)
+            self.at(t + self.d(3 * US, 10 * US), self.launcher.vcpu_birth, nv, nv.plan_tok)
         elif nv is not None:
             nv.starting = 0
-            self._vcpu_switched_in(nv, cpu, t)
+            self.waits.switched_in(nv, cpu, t)
         elif nxt.kind is not Kind.IDLE and nxt.kind is not Kind.BATCH:
             nxt.step_tok += 1
-            self._at(t + self._d(1 * US, 3 * US), self._step, nxt, nxt.step_tok)
+            self.at(t + self.d(1 * US, 3 * US), self.workers.step, nxt, nxt.step_tok)
         if cpu.rq:
-            self._ensure_slice(cpu, t)
+            self.ensure_slice(cpu, t)
 
     def _pick_next(self, cpu: Cpu, t: int) -> Thread:
         if cpu.rq:
@@ -83,7 +105,7 @@ class SchedulerMixin(SimCore):
                     return th
         return cpu.idle
 
-    def _block(self, cpu: Cpu, t: int, th: Thread, state: int = tp.TASK_INTERRUPTIBLE) -> None:
+    def block(self, cpu: Cpu, t: int, th: Thread, state: int = tp.TASK_INTERRUPTIBLE) -> None:
         th.run = SLEEPING
         self._switch(cpu, t, self._pick_next(cpu, t), state)
 
@@ -97,26 +119,26 @@ class SchedulerMixin(SimCore):
             cpu.rq.append(cur)
         self._switch(cpu, t, nxt, 0 if cur.kind is Kind.IDLE else self.profile.preempt_state)
 
-    def _ensure_slice(self, cpu: Cpu, t: int) -> None:
+    def ensure_slice(self, cpu: Cpu, t: int) -> None:
         if cpu.slice_armed or cpu.cur.kind is Kind.IDLE:
             return
         cpu.slice_armed = True
         slice_ns = max(MIN_GRANULARITY_NS, SCHED_LATENCY_NS // (1 + len(cpu.rq)))
         due = max(t, cpu.cur.switch_in + slice_ns)
         due = (due // TICK_NS + 1) * TICK_NS + cpu.id * 37 * US
-        self._at(due, self._tick, cpu, cpu.slice_tok)
+        self.at(due, self._tick, cpu, cpu.slice_tok)
 
     def _tick(self, t: int, cpu: Cpu, tok: int) -> None:
         if tok != cpu.slice_tok or not cpu.rq:
             cpu.slice_armed = False if tok == cpu.slice_tok else cpu.slice_armed
             return
-        if self._postponed(cpu, t, self._tick, cpu, tok):
+        if self.postponed(cpu, t, self._tick, cpu, tok):
             return
-        t = self._irq_enter(cpu, t)
-        self._emit(
+        t = self.irq_enter(cpu, t)
+        self.emit(
             cpu, t, tp.HRTIMER_ENTRY, 0xFFFF9A1F3FC1B8E0 + cpu.id * 0x40, t, TICK_SCHED_TIMER_FN
         )
-        self._emit(cpu, t + 900, tp.HRTIMER_EXIT, 0xFFFF9A1F3FC1B8E0 + cpu.id * 0x40)
+        self.emit(cpu, t + 900, tp.HRTIMER_EXIT, 0xFFFF9A1F3FC1B8E0 + cpu.id * 0x40)
         self._resched_now(cpu, t + 1500)
 
     def _should_preempt(self, cur: Thread, woken: Thread) -> bool:
@@ -129,46 +151,46 @@ class SchedulerMixin(SimCore):
                 return self.rng.random() < 0.3
         return False
 
-    def _wake(self, cpu: Cpu, t: int, th: Thread, waker_kind: int) -> int:
+    def wake(self, cpu: Cpu, t: int, th: Thread, waker_kind: int) -> int:
         """`cpu`'s current context wakes `th` at `t`; returns the time after the events."""
         if th.run != SLEEPING:
             return t
         if self.wake_events:
-            self._emit(cpu, t, tp.SCHED_WAKING, th.comm_b, th.tid, th.prio, th.cpu)
-        target = self._select_cpu(th)
+            self.emit(cpu, t, tp.SCHED_WAKING, th.comm_b, th.tid, th.prio, th.cpu)
+        target = self.select_cpu(th)
         v = th.vcpu
         if v is not None and v.wait is not None and not v.wait.woken:
-            self._vcpu_woken(v, t, cpu.cur.ctx, waker_kind)
-        t2 = t + self._d(300, 900)
+            self.waits.woken(v, t, cpu.cur.ctx, waker_kind)
+        t2 = t + self.d(300, 900)
         if self.wake_events:
-            self._emit(cpu, t2, tp.SCHED_WAKEUP, th.comm_b, th.tid, th.prio, target.id)
+            self.emit(cpu, t2, tp.SCHED_WAKEUP, th.comm_b, th.tid, th.prio, target.id)
         th.run = RUNNABLE
         # Other CPUs see the wake-up only from its time on (the handler may run ahead of
         # the simulation clock on its own CPU).
-        if t2 <= self.now and th.switch_out + US <= t2:
-            self._enqueue(t2, th, target)
+        if t2 <= self.core.now and th.switch_out + US <= t2:
+            self.enqueue(t2, th, target)
         else:
-            self._at(t2, self._enqueue, th, target)
-        return t2 + self._d(200, 600)
+            self.at(t2, self.enqueue, th, target)
+        return t2 + self.d(200, 600)
 
-    def _enqueue(self, t2: int, th: Thread, target: Cpu) -> None:
+    def enqueue(self, t2: int, th: Thread, target: Cpu) -> None:
         if th.switch_out + US > t2:
             # The wake-up raced with the thread's own switch-out: queue it once it is off.
-            self._at(th.switch_out + US, self._enqueue, th, target)
+            self.at(th.switch_out + US, self.enqueue, th, target)
             return
         target.rq.append(th)
         if target.cur.kind is Kind.IDLE:
             if not target.resched_armed:
                 target.resched_armed = True
-                self._at(t2 + self._d(2 * US, 20 * US), self._resched, target)
+                self.at(t2 + self.d(2 * US, 20 * US), self.resched, target)
         elif self._should_preempt(target.cur, th):
             if not target.resched_armed:
                 target.resched_armed = True
-                self._at(t2 + self._d(1 * US, 4 * US), self._resched, target)
+                self.at(t2 + self.d(1 * US, 4 * US), self.resched, target)
         else:
-            self._ensure_slice(target, t2)
+            self.ensure_slice(target, t2)
 
-    def _select_cpu(self, th: Thread) -> Cpu:
+    def select_cpu(self, th: Thread) -> Cpu:
         prev = self.cpus[th.cpu]
         allowed = th.allowed
         if prev.cur.kind is Kind.IDLE and not prev.rq:
@@ -180,19 +202,19 @@ class SchedulerMixin(SimCore):
                 return c
         return prev
 
-    def _resched(self, t: int, cpu: Cpu) -> None:
-        if self._postponed(cpu, t, self._resched, cpu):
+    def resched(self, t: int, cpu: Cpu) -> None:
+        if self.postponed(cpu, t, self.resched, cpu):
             return
         cpu.resched_armed = False
-        t = self._begin(cpu, t)
+        t = self.begin(cpu, t)
         if not cpu.rq:
             return
         cur = cpu.cur
         v = cur.vcpu
         if v is not None and v.phase == GUEST:
             # The reschedule IPI makes the guest exit first.
-            self._vcpu_exit(v, cpu, t, self.x["ext_intr"])
-            t += self._d(800, 2000)
+            self.guest.exit(v, cpu, t, self.x["ext_intr"])
+            t += self.d(800, 2000)
         self._resched_now(cpu, t)
 
     def _resched_now(self, cpu: Cpu, t: int) -> None:
@@ -201,27 +223,27 @@ class SchedulerMixin(SimCore):
         v = cur.vcpu
         if not cpu.rq:
             if v is not None and v.phase == HYPER and v.mode == M_RUN:
-                self._vcpu_enter(v, cpu, t + self._d(500, 1500))
+                self.guest.enter(v, cpu, t + self.d(500, 1500))
             return
         if v is not None and v.mode == M_POLL:
             # need_resched ends halt-polling: the vCPU blocks as it would have anyway.
-            self._vcpu_block_halted(v, cpu, t)
+            self.waits.block_halted(v, cpu, t)
             return
         self._preempt(cpu, t)
 
-    def _irq_enter(self, cpu: Cpu, t: int) -> int:
-        t = self._begin(cpu, t)
+    def irq_enter(self, cpu: Cpu, t: int) -> int:
+        t = self.begin(cpu, t)
         v = cpu.cur.vcpu
         if v is not None and v.phase == GUEST:
-            self._vcpu_exit(v, cpu, t, self.x["ext_intr"])
+            self.guest.exit(v, cpu, t, self.x["ext_intr"])
             v.kick_due = True
-            t += self._d(400, 900)
+            t += self.d(400, 900)
         return t
 
-    def _irq_leave(self, cpu: Cpu, t: int) -> None:
+    def irq_leave(self, cpu: Cpu, t: int) -> None:
         v = cpu.cur.vcpu
         if v is not None and v.kick_due:
             v.kick_due = False
             if cpu.resched_armed and cpu.rq:
                 return  # the pending reschedule decides what runs next
-            self._vcpu_enter(v, cpu, t + self._d(500, 1500))
+            self.guest.enter(v, cpu, t + self.d(500, 1500))

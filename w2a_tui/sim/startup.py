@@ -3,11 +3,13 @@ the LTTng statedump that lists them, and the periodic host activity being set go
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from w2a_tui.sim import tracepoints as tp
 from w2a_tui.sim.constants import (
     US,
 )
-from w2a_tui.sim.core import SimCore
+from w2a_tui.sim.core import Part
 from w2a_tui.sim.entities import (
     GUEST,
     HYPER,
@@ -22,17 +24,47 @@ from w2a_tui.sim.entities import (
     Vcpu,
 )
 
+if TYPE_CHECKING:
+    from w2a_tui.sim.scheduler import Scheduler
+    from w2a_tui.sim.vcpu_run import VcpuRun
+    from w2a_tui.sim.vcpu_wait import VcpuWait
+    from w2a_tui.sim.vm_launch import VmLauncher
+    from w2a_tui.sim.workers import Workers
 
-class StartupMixin(SimCore):
+
+class Startup(Part):
     """Sets the host going at the trace's start."""
 
-    def _start(self) -> None:
-        sc, rng, t = self.sc, self.rng, self.t0
+    sched: Scheduler
+    guest: VcpuRun
+    waits: VcpuWait
+    workers: Workers
+    launcher: VmLauncher
+
+    def wire(
+        self,
+        *,
+        sched: Scheduler,
+        guest: VcpuRun,
+        waits: VcpuWait,
+        workers: Workers,
+        launcher: VmLauncher,
+    ) -> None:
+        """The parts this one calls."""
+        self.sched = sched
+        self.guest = guest
+        self.waits = waits
+        self.workers = workers
+        self.launcher = launcher
+
+    def start(self) -> None:
+        """Place everything, emit the statedump and schedule the first periodic work."""
+        sc, rng, t = self.sc, self.rng, self.core.t0
         cpu0 = self.cpus[0]
-        cpu0.cur = self.sessiond
-        self.sessiond.run = RUNNING
+        cpu0.cur = self.core.sessiond
+        self.core.sessiond.run = RUNNING
         # Batch threads: running on their CPU or queued behind another batch thread.
-        for b in self.batch:
+        for b in self.core.batch:
             cpu = self.cpus[b.cpu]
             if cpu.cur.kind is Kind.IDLE:
                 cpu.cur = b
@@ -40,7 +72,7 @@ class StartupMixin(SimCore):
             else:
                 cpu.rq.append(b)
                 b.run = RUNNABLE
-                self._ensure_slice(cpu, t)
+                self.sched.ensure_slice(cpu, t)
         if sc.initial:
             running = [v for vm in self.vms if vm.launch == 0 for v in vm.vcpus]
             for k, v in enumerate(running):
@@ -48,37 +80,39 @@ class StartupMixin(SimCore):
         # The statedump, emitted by lttng-sessiond on CPU 0 in its session-start call, lists
         # every thread alive. On a busy host it reaches the VMs' threads only after their
         # first events (`statedump_delay_us`).
-        self._emit(cpu0, t, tp.STATEDUMP_START)
+        self.emit(cpu0, t, tp.STATEDUMP_START)
         ts = t + 2 * US + int(sc.statedump_delay_us * US)
         for th in self.threads.values():
             if not th.born:
                 continue
             # Live: as the thread is when listed (lttng-modules); else as at the start.
             at_start = None if sc.statedump_live else (self._run_status(th), th.cpu)
-            self._at(ts, self._statedump_thread, th, at_start)
-            ts += self._d(300, 900)
-        self._at(ts, self._statedump_end)
+            self.at(ts, self._statedump_thread, th, at_start)
+            ts += self.d(300, 900)
+        self.at(ts, self._statedump_end)
         cpu0.fixed_ts = ts  # lttng-sessiond holds CPU 0 until the dump ends
-        self._at(ts + 5 * US, self._sessiond_sleep)
+        self.at(ts + 5 * US, self._sessiond_sleep)
         # A halted vCPU has its LAPIC timer armed; the others run already.
         for vm in self.vms:
             for v in vm.vcpus:
                 if v.at_start == "halted":
                     v.wait = None
-                    self._arm_timer(v, ts + int(rng.uniform(50, 800) * US))
+                    self.waits.arm_timer(v, ts + int(rng.uniform(50, 800) * US))
                 else:
                     self._run_placed(v, t)
         for cpu in self.cpus:
-            self._at(t + int(rng.uniform(0.1, 1.0) * sc.kworker_period_us * US), self._kwork, cpu)
+            self.at(
+                t + int(rng.uniform(0.1, 1.0) * sc.kworker_period_us * US), self.workers.kwork, cpu
+            )
         for vm in self.vms:
             if vm.sc.main_loop_period_us > 0 and vm.started:
-                self._at(t + self._exp_ns(vm.sc.main_loop_period_us * US), self._main_loop, vm)
+                self.at(t + self.exp_ns(vm.sc.main_loop_period_us * US), self.workers.main_loop, vm)
         for vm in self.vms:
             if vm.sc.net_rx_per_s > 0 and vm.started:
-                self._at(t + self._exp_ns(1e9 / vm.sc.net_rx_per_s), self._net_rx_tick, vm)
+                self.at(t + self.exp_ns(1e9 / vm.sc.net_rx_per_s), self.workers.net_rx_tick, vm)
         for vm in self.vms:
             if not vm.started:
-                self._at(vm.launch, self._launch, vm)
+                self.at(vm.launch, self.launcher.launch, vm)
 
     def _place(self, v: Vcpu, where: str, t: int) -> None:
         """Put a vCPU where it is when the trace begins (before the statedump sees it).
@@ -108,25 +142,25 @@ class StartupMixin(SimCore):
         one waits for its CPU."""
         cpu = self.cpus[v.thread.cpu]
         if v.at_start == "guest":
-            self._plan(v, cpu, t)
+            self.guest.plan(v, cpu, t)
         elif v.at_start == "hypervisor":
             if not self.sc.apicv:
                 v.pending.append(self.sc.timer_vector)
             v.plan_tok += 1
-            self._at(t + self._d(2 * US, 20 * US), self._first_entry, v, v.plan_tok)
+            self.at(t + self.d(2 * US, 20 * US), self._first_entry, v, v.plan_tok)
         elif cpu.cur.kind is Kind.IDLE:
             cpu.resched_armed = True
-            self._at(t + self._d(2 * US, 20 * US), self._resched, cpu)
+            self.at(t + self.d(2 * US, 20 * US), self.sched.resched, cpu)
         else:
-            self._ensure_slice(cpu, t)
+            self.sched.ensure_slice(cpu, t)
 
     def _first_entry(self, t: int, v: Vcpu, tok: int) -> None:
         if tok != v.plan_tok or v.mode != M_RUN or v.phase != HYPER:
             return
         cpu = self.cpus[v.thread.cpu]
-        if cpu.cur is not v.thread or self._postponed(cpu, t, self._first_entry, v, tok):
+        if cpu.cur is not v.thread or self.postponed(cpu, t, self._first_entry, v, tok):
             return
-        self._vcpu_enter(v, cpu, self._begin(cpu, t))
+        self.guest.enter(v, cpu, self.begin(cpu, t))
 
     def _run_status(self, th: Thread) -> int:
         """lttng_process_status: WAIT (5) asleep, WAIT_CPU (2) queued, RUN (6) running,
@@ -141,7 +175,7 @@ class StartupMixin(SimCore):
         held = cpu0.fixed_ts
         status, cpu = at_start if at_start is not None else (self._run_status(th), th.cpu)
         kthread = 1 if th.ppid == 2 or th.tid == 2 else 0
-        self._emit(
+        self.emit(
             cpu0, t, tp.STATEDUMP_PROCESS,
             th.tid, th.tid, th.pid, th.pid, th.ppid, th.ppid, th.comm_b,
             kthread, 5 if status == 5 else 0, 0, status, cpu,
@@ -151,12 +185,12 @@ class StartupMixin(SimCore):
     def _statedump_end(self, t: int) -> None:
         cpu0 = self.cpus[0]
         held = cpu0.fixed_ts
-        self._emit(cpu0, t, tp.STATEDUMP_END)
+        self.emit(cpu0, t, tp.STATEDUMP_END)
         cpu0.fixed_ts = max(held, t)
 
     def _sessiond_sleep(self, t: int) -> None:
         cpu = self.cpus[0]
-        if self._postponed(cpu, t, self._sessiond_sleep):
+        if self.postponed(cpu, t, self._sessiond_sleep):
             return
-        if cpu.cur is self.sessiond:
-            self._block(cpu, self._begin(cpu, t), self.sessiond)
+        if cpu.cur is self.core.sessiond:
+            self.sched.block(cpu, self.begin(cpu, t), self.core.sessiond)

@@ -3,6 +3,8 @@ delivered, wake-ups, and the wait reason the contract gives each wait."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from w2a_tui.model import Source, State
 from w2a_tui.sim import tracepoints as tp
 from w2a_tui.sim.constants import (
@@ -11,7 +13,7 @@ from w2a_tui.sim.constants import (
     TIMER_VECTORS,
     US,
 )
-from w2a_tui.sim.core import SimCore
+from w2a_tui.sim.core import Part
 from w2a_tui.sim.entities import (
     E_HRTIMER,
     E_MAIN,
@@ -36,29 +38,41 @@ from w2a_tui.sim.entities import (
     Wait,
 )
 
+if TYPE_CHECKING:
+    from w2a_tui.sim.scheduler import Scheduler
+    from w2a_tui.sim.vcpu_run import VcpuRun
 
-class VcpuWaitMixin(SimCore):
+
+class VcpuWait(Part):
     """Drives a vCPU while it halts or waits, and settles why it waited."""
 
-    def _after_hlt(self, v: Vcpu, cpu: Cpu, t: int) -> None:
+    sched: Scheduler
+    guest: VcpuRun
+
+    def wire(self, *, sched: Scheduler, guest: VcpuRun) -> None:
+        """The parts this one calls."""
+        self.sched = sched
+        self.guest = guest
+
+    def after_hlt(self, v: Vcpu, cpu: Cpu, t: int) -> None:
         if v.pending or v.timer_pending:
             self._vcpu_resume_from_halt(v, cpu, t)
             return
         if not self._timer_armed(v):
-            self._arm_timer(v, t + int(self.rng.uniform(*v.vm.sc.idle_timer_us) * US))
+            self.arm_timer(v, t + int(self.rng.uniform(*v.vm.sc.idle_timer_us) * US))
         # Without halt-polling the thread still checks for events right before schedule():
         # a ~1 us window in which a delivered interrupt cancels the block.
-        poll_ns = self.sc.halt_poll_ns or self._d(300, 900)
+        poll_ns = self.sc.halt_poll_ns or self.d(300, 900)
         v.mode = M_POLL
         v.poll_tok += 1
-        self._at(t + poll_ns, self._poll_end, v, v.poll_tok)
+        self.at(t + poll_ns, self._poll_end, v, v.poll_tok)
 
     def _timer_armed(self, v: Vcpu) -> bool:
         return v.timer_tok > 0
 
-    def _arm_timer(self, v: Vcpu, due: int) -> None:
+    def arm_timer(self, v: Vcpu, due: int) -> None:
         v.timer_tok = abs(v.timer_tok) + 1
-        self._at(due, self._timer_fire, v, v.timer_tok)
+        self.at(due, self._timer_fire, v, v.timer_tok)
 
     def _disarm_timer(self, v: Vcpu) -> None:
         v.timer_tok = -abs(v.timer_tok) - 1
@@ -67,35 +81,35 @@ class VcpuWaitMixin(SimCore):
         if tok != v.poll_tok or v.mode != M_POLL:
             return
         cpu = self.cpus[v.thread.cpu]
-        if self._postponed(cpu, t, self._poll_end, v, tok):
+        if self.postponed(cpu, t, self._poll_end, v, tok):
             return
         if v.pending or v.timer_pending:
-            self._vcpu_resume_from_halt(v, cpu, self._begin(cpu, t))
+            self._vcpu_resume_from_halt(v, cpu, self.begin(cpu, t))
             return
-        self._vcpu_block_halted(v, cpu, self._begin(cpu, t))
+        self.block_halted(v, cpu, self.begin(cpu, t))
 
-    def _vcpu_block_halted(self, v: Vcpu, cpu: Cpu, t: int) -> None:
+    def block_halted(self, v: Vcpu, cpu: Cpu, t: int) -> None:
         v.poll_tok += 1
         v.mode = M_WAIT
-        self._vcpu_block(v, cpu, t, halted=True)
+        self.block(v, cpu, t, halted=True)
 
-    def _vcpu_block(self, v: Vcpu, cpu: Cpu, t: int, halted: bool) -> None:
-        self._block(cpu, max(t, cpu.fixed_ts), v.thread)
+    def block(self, v: Vcpu, cpu: Cpu, t: int, halted: bool) -> None:
+        self.sched.block(cpu, max(t, cpu.fixed_ts), v.thread)
 
-    def _vcpu_switched_out(self, v: Vcpu, cpu: Cpu, t: int, prev_state: int, nxt: Thread) -> None:
+    def switched_out(self, v: Vcpu, cpu: Cpu, t: int, prev_state: int, nxt: Thread) -> None:
         v.plan_tok += 1  # whatever the thread was about to do resumes at switch-in
         if prev_state & 0xFF:
             halted = v.mode == M_WAIT
             state = State.WAIT_UNKNOWN if halted else State.BLOCKED
-            self._row(v, t, int(state))
+            self.row(v, t, int(state))
             if v.known:
                 v.wait = Wait(row=v.lane.base + len(v.lane.rows) - 1, halted=halted)
         else:
             v.mode = M_PREEMPTED
-            self._row(v, t, int(State.PREEMPTED), next_tid=nxt.ctx)
+            self.row(v, t, int(State.PREEMPTED), next_tid=nxt.ctx)
         v.kick_due = False
 
-    def _vcpu_woken(self, v: Vcpu, t: int, waker: int, waker_kind: int) -> None:
+    def woken(self, v: Vcpu, t: int, waker: int, waker_kind: int) -> None:
         """The wake-up ends the wait (then `ready`), unless the trace cannot show it."""
         w = v.wait
         assert w is not None
@@ -109,18 +123,18 @@ class VcpuWaitMixin(SimCore):
             rows = v.lane.rows
             i = w.row - v.lane.base
             rows[i] = (*rows[i][:5], waker, rows[i][6])
-        self._row(v, t, int(State.READY), waker=waker)
+        self.row(v, t, int(State.READY), waker=waker)
 
-    def _accept(self, cpu: Cpu, t: int, v: Vcpu, vec: int, emitter: int) -> int:
+    def accept(self, cpu: Cpu, t: int, v: Vcpu, vec: int, emitter: int) -> int:
         """kvm_apic_accept_irq for `v` in `cpu`'s current context, then deliver it."""
-        self._emit(cpu, t, tp.KVM_ACCEPT_IRQ, v.vid, 0, 0, vec, 0)
+        self.emit(cpu, t, tp.KVM_ACCEPT_IRQ, v.vid, 0, 0, vec, 0)
         t_accept = t
         vm = v.vm
         if emitter == E_MAIN:
             vm.learned_disk.add(vec)
         elif emitter == E_VHOST:
             vm.learned_net.add(vec)
-        t += self._d(200, 700)
+        t += self.d(200, 700)
         w = v.wait
         # Rule 2 window: switch-out .. wake-up (switch-in when the trace has no wake-ups).
         in_window = w is not None and v.thread.switch_out <= t_accept
@@ -129,21 +143,21 @@ class VcpuWaitMixin(SimCore):
             w.accept = (vec, emitter)
         # Pending until the next kvm_entry (which injects it, or, with APICv, the guest
         # takes it from the posted-interrupt descriptor without kvm_inj_virq).
-        if t <= self.now:
+        if t <= self.core.now:
             self._add_pending(t, v, vec)
         else:
-            self._at(t, self._add_pending, v, vec)
+            self.at(t, self._add_pending, v, vec)
         if v.mode == M_WAIT and v.thread.run == SLEEPING:
             if vec not in TIMER_VECTORS:
                 self._disarm_timer(v)
-            return self._wake(cpu, t, v.thread, emitter)
+            return self.sched.wake(cpu, t, v.thread, emitter)
         if v.mode == M_POLL:
             v.poll_tok += 1
             if vec not in TIMER_VECTORS:
                 self._disarm_timer(v)
-            self._at(t + self._d(500, 1500), self._poll_wake, v, v.poll_tok)
+            self.at(t + self.d(500, 1500), self._poll_wake, v, v.poll_tok)
         elif v.mode == M_RUN and not v.kick_due:
-            self._at(t + self._d(800, 2000), self._kick, v, v.plan_tok)
+            self.at(t + self.d(800, 2000), self._kick, v, v.plan_tok)
         return t
 
     def _add_pending(self, t: int, v: Vcpu, vec: int) -> None:
@@ -157,83 +171,83 @@ class VcpuWaitMixin(SimCore):
         cpu = self.cpus[v.thread.cpu]
         if cpu.cur is not v.thread:
             return
-        if self._postponed(cpu, t, self._kick, v, tok):
+        if self.postponed(cpu, t, self._kick, v, tok):
             return
         if self.sc.apicv:
             v.pending.clear()  # posted: the running guest takes it without an exit
             return
-        t = self._begin(cpu, t)
+        t = self.begin(cpu, t)
         if v.kick_due:
             return  # an interrupt exit is already being handled; its re-entry injects
         if v.phase == GUEST:
-            self._vcpu_exit(v, cpu, t, self.x["ext_intr"])
-            t += self._d(500, 1200)
-        self._vcpu_enter(v, cpu, t + self._d(300, 900))
+            self.guest.exit(v, cpu, t, self.x["ext_intr"])
+            t += self.d(500, 1200)
+        self.guest.enter(v, cpu, t + self.d(300, 900))
 
     def _poll_wake(self, t: int, v: Vcpu, tok: int) -> None:
         if tok != v.poll_tok or v.mode != M_POLL:
             return
         cpu = self.cpus[v.thread.cpu]
-        if self._postponed(cpu, t, self._poll_wake, v, tok):
+        if self.postponed(cpu, t, self._poll_wake, v, tok):
             return
-        self._vcpu_resume_from_halt(v, cpu, self._begin(cpu, t))
+        self._vcpu_resume_from_halt(v, cpu, self.begin(cpu, t))
 
     def _vcpu_resume_from_halt(self, v: Vcpu, cpu: Cpu, t: int) -> None:
         v.poll_tok += 1
         v.mode = M_RUN
         if v.timer_pending:
             v.timer_pending = False
-            self._emit(cpu, t, tp.KVM_ACCEPT_IRQ, v.vid, 0, 0, self.sc.timer_vector, 0)
+            self.emit(cpu, t, tp.KVM_ACCEPT_IRQ, v.vid, 0, 0, self.sc.timer_vector, 0)
             if not self.sc.apicv:
                 v.pending.append(self.sc.timer_vector)
-            t += self._d(300, 800)
-        self._vcpu_enter(v, cpu, t)
+            t += self.d(300, 800)
+        self.guest.enter(v, cpu, t)
 
     def _timer_fire(self, t: int, v: Vcpu, tok: int) -> None:
         if tok != v.timer_tok:
             return
-        if self._postponed(self.cpus[v.thread.cpu], t, self._timer_fire, v, tok):
+        if self.postponed(self.cpus[v.thread.cpu], t, self._timer_fire, v, tok):
             return
         v.timer_tok = -tok
         if v.mode not in (M_WAIT, M_POLL) or (v.mode == M_WAIT and v.thread.run != SLEEPING):
             return
         cpu = self.cpus[v.thread.cpu]
-        t = self._irq_enter(cpu, t)
+        t = self.sched.irq_enter(cpu, t)
         hrtimer = 0xFFFF9A1F00000000 + v.thread.tid * 0x1000 + 0x2A8
-        self._emit(cpu, t, tp.HRTIMER_ENTRY, hrtimer, t, APIC_TIMER_FN)
-        t += self._d(300, 800)
+        self.emit(cpu, t, tp.HRTIMER_ENTRY, hrtimer, t, APIC_TIMER_FN)
+        t += self.d(300, 800)
         if self.sc.timer_accept == "hrtimer":
-            t = self._accept(cpu, t, v, self.sc.timer_vector, E_HRTIMER)
+            t = self.accept(cpu, t, v, self.sc.timer_vector, E_HRTIMER)
         else:
             v.timer_pending = True
             if v.mode == M_WAIT:
-                t = self._wake(cpu, t, v.thread, E_HRTIMER)
+                t = self.sched.wake(cpu, t, v.thread, E_HRTIMER)
             else:
                 v.poll_tok += 1
-                self._at(t + self._d(500, 1500), self._poll_wake, v, v.poll_tok)
-        self._emit(cpu, max(t, cpu.fixed_ts) + self._d(200, 600), tp.HRTIMER_EXIT, hrtimer)
-        self._irq_leave(cpu, cpu.fixed_ts + self._d(300, 800))
+                self.at(t + self.d(500, 1500), self._poll_wake, v, v.poll_tok)
+        self.emit(cpu, max(t, cpu.fixed_ts) + self.d(200, 600), tp.HRTIMER_EXIT, hrtimer)
+        self.sched.irq_leave(cpu, cpu.fixed_ts + self.d(300, 800))
 
-    def _vcpu_switched_in(self, v: Vcpu, cpu: Cpu, t: int) -> None:
+    def switched_in(self, v: Vcpu, cpu: Cpu, t: int) -> None:
         """Back on a pCPU: hypervisor until kvm_entry; settle the reason of the wait."""
-        self._row(v, t, HYPER)
+        self.row(v, t, HYPER)
         w = v.wait
         v.wait = None
         prev_mode = v.mode
         v.mode = M_RUN
-        t += self._d(2 * US, 8 * US)
+        t += self.d(2 * US, 8 * US)
         if prev_mode == M_BLOCKED:
-            t += self._d(3 * US, 10 * US)  # finish the userspace exit
+            t += self.d(3 * US, 10 * US)  # finish the userspace exit
         if v.timer_pending:
             v.timer_pending = False
-            self._emit(cpu, t, tp.KVM_ACCEPT_IRQ, v.vid, 0, 0, self.sc.timer_vector, 0)
+            self.emit(cpu, t, tp.KVM_ACCEPT_IRQ, v.vid, 0, 0, self.sc.timer_vector, 0)
             if not self.sc.apicv:
                 v.pending.append(self.sc.timer_vector)
-            t += self._d(300, 800)
+            t += self.d(300, 800)
         inj = max(v.pending) if v.pending and not self.sc.apicv else -1
         if w is not None and w.halted:
             self._resolve(v, w, inj)
-        self._vcpu_enter(v, cpu, t)
+        self.guest.enter(v, cpu, t)
 
     def _resolve(self, v: Vcpu, w: Wait, inj: int, at_end: bool = False) -> None:
         """Apply the contract's rules to a finished (or, `at_end`, still open) wait."""

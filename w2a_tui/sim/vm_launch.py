@@ -3,14 +3,14 @@ forks its helper and vCPU threads, and lets the guest run at `cont`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from w2a_tui.sim import tracepoints as tp
 from w2a_tui.sim.constants import (
     HRTIMER_WAKEUP_FN,
     US,
 )
-from w2a_tui.sim.core import SimCore
+from w2a_tui.sim.core import Part
 from w2a_tui.sim.entities import (
     AWAIT_START,
     E_MAIN,
@@ -24,47 +24,62 @@ from w2a_tui.sim.entities import (
     Vm,
 )
 
+if TYPE_CHECKING:
+    from w2a_tui.sim.scheduler import Scheduler
+    from w2a_tui.sim.vcpu_run import VcpuRun
+    from w2a_tui.sim.workers import Workers
 
-class VmLaunchMixin(SimCore):
+
+class VmLauncher(Part):
     """Launches a VM while tracing, as libvirtd and QEMU do."""
 
-    def _launch(self, t: int, vm: Vm) -> None:
+    sched: Scheduler
+    guest: VcpuRun
+    workers: Workers
+
+    def wire(self, *, sched: Scheduler, guest: VcpuRun, workers: Workers) -> None:
+        """The parts this one calls."""
+        self.sched = sched
+        self.guest = guest
+        self.workers = workers
+
+    def launch(self, t: int, vm: Vm) -> None:
         """libvirtd's RPC worker wakes (its poll times out) to start the VM's QEMU."""
-        worker = self.libvirt_worker
+        worker = self.core.libvirt_worker
         assert worker is not None
         cpu = self.cpus[worker.cpu]
-        if self._postponed(cpu, t, self._launch, vm):
+        if self.postponed(cpu, t, self.launch, vm):
             return
-        t = self._irq_enter(cpu, t)
+        t = self.sched.irq_enter(cpu, t)
         hrtimer = 0xFFFFA3C0C0000000 + worker.tid * 0x100
-        self._emit(cpu, t, tp.HRTIMER_ENTRY, hrtimer, t, HRTIMER_WAKEUP_FN)
+        self.emit(cpu, t, tp.HRTIMER_ENTRY, hrtimer, t, HRTIMER_WAKEUP_FN)
         worker.work.append(("spawn", vm))
-        t = self._wake(cpu, t + 400, worker, E_OTHER)
-        self._emit(cpu, max(t, cpu.fixed_ts) + 300, tp.HRTIMER_EXIT, hrtimer)
-        self._irq_leave(cpu, cpu.fixed_ts + 500)
+        t = self.sched.wake(cpu, t + 400, worker, E_OTHER)
+        self.emit(cpu, max(t, cpu.fixed_ts) + 300, tp.HRTIMER_EXIT, hrtimer)
+        self.sched.irq_leave(cpu, cpu.fixed_ts + 500)
 
-    def _fork(self, cpu: Cpu, t: int, parent: Thread, child: Thread) -> int:
+    def fork(self, cpu: Cpu, t: int, parent: Thread, child: Thread) -> int:
         """`parent` (current on `cpu`) forks `child`, which inherits its comm, and wakes it
         (sched_wakeup_new, no sched_waking); returns the time after the events."""
         ns = tp.PID_NS_INIT_INUM
-        self._emit(
+        self.emit(
             cpu, t, tp.SCHED_PROCESS_FORK,
             parent.comm_b, parent.tid, parent.pid, ns,
             child.comm_b, child.tid, (child.tid,), child.pid, ns,
         )  # fmt: skip
         child.born = True
         child.switch_out = t - US  # it exists from now on, runnable
-        target = self._select_cpu(child)
-        t2 = t + self._d(1 * US, 3 * US)
-        self._emit(cpu, t2, tp.SCHED_WAKEUP_NEW, child.comm_b, child.tid, child.prio, target.id)
+        target = self.sched.select_cpu(child)
+        t2 = t + self.d(1 * US, 3 * US)
+        self.emit(cpu, t2, tp.SCHED_WAKEUP_NEW, child.comm_b, child.tid, child.prio, target.id)
         child.run = RUNNABLE
-        if t2 <= self.now:
-            self._enqueue(t2, child, target)
+        if t2 <= self.core.now:
+            self.sched.enqueue(t2, child, target)
         else:
-            self._at(t2, self._enqueue, child, target)
-        return t2 + self._d(200, 600)
+            self.at(t2, self.sched.enqueue, child, target)
+        return t2 + self.d(200, 600)
 
-    def _startup_work(self, vm: Vm) -> list[tuple[Any, ...]]:
+    def startup_work(self, vm: Vm) -> list[tuple[Any, ...]]:
         """What the new QEMU main thread does before the guest runs: exec, the call_rcu
         thread, prctl(PR_SET_NAME, "qemu:NAME"), vhost-net (kthreadd forks `vhost-<pid>`),
         an iothread, one thread per vCPU, machine setup (firmware, ROMs), then `cont`."""
@@ -76,19 +91,19 @@ class VmLaunchMixin(SimCore):
         work += [("init",), ("cont", vm)]
         return work
 
-    def _vcpu_birth(self, t: int, v: Vcpu, tok: int) -> None:
+    def vcpu_birth(self, t: int, v: Vcpu, tok: int) -> None:
         """A new vCPU thread names itself `CPU n/KVM` and creates its KVM vCPU."""
         th = v.thread
         cpu = self.cpus[th.cpu]
         if tok != v.plan_tok or cpu.cur is not th:
             return
-        if self._postponed(cpu, t, self._vcpu_birth, v, tok):
+        if self.postponed(cpu, t, self.vcpu_birth, v, tok):
             return
-        t = self._begin(cpu, t)
+        t = self.begin(cpu, t)
         if th.stage < len(th.names) - 1:
             th.rename()
         v.plan_tok += 1  # KVM_CREATE_VCPU and the vCPU's setup take a while
-        self._at(t + self._d(20 * US, 60 * US), self._vcpu_created, v, v.plan_tok)
+        self.at(t + self.d(20 * US, 60 * US), self._vcpu_created, v, v.plan_tok)
 
     def _vcpu_created(self, t: int, v: Vcpu, tok: int) -> None:
         """Enter the guest if QEMU's `cont` came already, else wait for it."""
@@ -96,25 +111,25 @@ class VmLaunchMixin(SimCore):
         cpu = self.cpus[th.cpu]
         if tok != v.plan_tok or cpu.cur is not th:
             return
-        if self._postponed(cpu, t, self._vcpu_created, v, tok):
+        if self.postponed(cpu, t, self._vcpu_created, v, tok):
             return
-        t = self._begin(cpu, t)
+        t = self.begin(cpu, t)
         if v.vm.started:
             v.starting = 0
             v.mode = M_RUN
-            self._vcpu_enter(v, cpu, t)
+            self.guest.enter(v, cpu, t)
         else:
             v.starting = AWAIT_START
-            self._block(cpu, t, th)
+            self.sched.block(cpu, t, th)
 
-    def _start_vm(self, cpu: Cpu, t: int, vm: Vm) -> int:
+    def start_vm(self, cpu: Cpu, t: int, vm: Vm) -> int:
         """QEMU's `cont`: wake the vCPU threads waiting for it; the VM's timers start."""
         vm.started = True
         for v in vm.vcpus:
             if v.starting == AWAIT_START and v.thread.run == SLEEPING:
-                t = self._wake(cpu, t, v.thread, E_MAIN)
+                t = self.sched.wake(cpu, t, v.thread, E_MAIN)
         if vm.sc.main_loop_period_us > 0:
-            self._at(t + self._exp_ns(vm.sc.main_loop_period_us * US), self._main_loop, vm)
+            self.at(t + self.exp_ns(vm.sc.main_loop_period_us * US), self.workers.main_loop, vm)
         if vm.sc.net_rx_per_s > 0:
-            self._at(t + self._exp_ns(1e9 / vm.sc.net_rx_per_s), self._net_rx_tick, vm)
+            self.at(t + self.exp_ns(1e9 / vm.sc.net_rx_per_s), self.workers.net_rx_tick, vm)
         return t
