@@ -25,7 +25,8 @@ _TS = itemgetter(0)
 
 
 class SimCore:
-    """Runs one scenario; `run()` returns when simulated time is over."""
+    """The state every part shares (scenario, clock, heap, CPUs, threads, VMs) and the
+    primitives they use; `run()` runs the heap until simulated time is over."""
 
     sessiond: Thread  # lttng-sessiond, set up with the host
 

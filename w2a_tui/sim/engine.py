@@ -8,7 +8,7 @@ state the contract (docs/vcpu-states.md) assigns, from those very events.
 Speed: guest exits that interact with nothing are *planned* ahead in one tight loop
 (written straight to the CPU buffer and the truth lane) up to the vCPU's next
 interacting action; anything that later touches that CPU earlier cuts the plan at its
-time (`_begin`). Guest behaviour is memoryless, so a cut plan is simply redrawn.
+time (`SimCore.begin`). Guest behaviour is memoryless, so a cut plan is simply redrawn.
 
 Layout (one job per module; this module puts them together):
   constants.py   exit codes, noise-exit mix, vectors, kernel addresses, scheduler timings
