@@ -4,7 +4,6 @@ each trace's `analyze --json`; a broken trace is one row; the ranking TUI."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import subprocess
@@ -179,49 +178,42 @@ def test_bad_input_is_one_sentence(
     assert words in err and err.count("\n") == 1
 
 
-def test_view_ranks_filters_and_opens_a_vm(local_table: Path) -> None:
+async def test_view_ranks_filters_and_opens_a_vm(local_table: Path) -> None:
     table = load_fleet(local_table)
-
-    async def scenario() -> tuple[list[str], list[str], list[str], Any]:
-        app = FleetApp(table)
-        async with app.run_test(size=(160, 30)) as pilot:
-            await pilot.pause()
-            by_preempted = [f"{v.trace}:{v.vm_pid}" for v in app.shown]
-            top = app.shown[0]
-            assert top.share("preempted") == max(v.share("preempted") for v in table.vms)
-            await pilot.press("w")
-            by_wait = [f"{v.trace}:{v.vm_pid}" for v in app.shown]
-            shares = [v.share("wait") for v in app.shown if not v.error]
-            assert shares == sorted(shares, reverse=True)
-            await pilot.press("slash", *"two-vms", "enter")
-            filtered = [Path(v.trace).name for v in app.shown]
-            await pilot.press("down", "enter")
-            await pilot.pause()
-        return by_preempted, by_wait, filtered, app.return_value
-
-    by_preempted, by_wait, filtered, choice = asyncio.run(scenario())
+    app = FleetApp(table)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        by_preempted = [f"{v.trace}:{v.vm_pid}" for v in app.shown]
+        top = app.shown[0]
+        assert top.share("preempted") == max(v.share("preempted") for v in table.vms)
+        await pilot.press("w")
+        by_wait = [f"{v.trace}:{v.vm_pid}" for v in app.shown]
+        shares = [v.share("wait") for v in app.shown if not v.error]
+        assert shares == sorted(shares, reverse=True)
+        await pilot.press("slash", *"two-vms", "enter")
+        filtered = [Path(v.trace).name for v in app.shown]
+        await pilot.press("down", "enter")
+        await pilot.pause()
+    choice = app.return_value
     assert by_preempted[0].split(":")[0].endswith("preempt")
     assert by_wait != by_preempted and by_wait[-1].split(":")[0].endswith("broken")
     assert filtered == ["two-vms", "two-vms"]
+    assert choice is not None
     trace, pid = choice
     assert Path(trace).name == "two-vms" and pid in (3100, 3300)
 
 
-def test_enter_opens_the_timeline_at_that_vm(hosts: Path) -> None:
+async def test_enter_opens_the_timeline_at_that_vm(hosts: Path) -> None:
     trace = str((hosts / "two-vms").resolve())
-
-    async def scenario() -> tuple[int, int]:
-        app = TimelineAtVm(trace, 3300)
-        async with app.run_test(size=(120, 40)) as pilot:
-            for _ in range(100):
-                await pilot.pause(0.05)
-                if app.placed:
-                    break
-            timeline = app.screen.query_one(Timeline)
-            row = timeline.current_row
-            return row.vm_pid, len(timeline.store.lanes)
-
-    vm_pid, lanes = asyncio.run(scenario())
+    app = TimelineAtVm(trace, 3300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.placed:
+                break
+        timeline = app.screen.query_one(Timeline)
+        row = timeline.current_row
+        vm_pid, lanes = row.vm_pid, len(timeline.store.lanes)
     assert vm_pid == 3300 and lanes == 4
 
 

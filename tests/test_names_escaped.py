@@ -9,7 +9,6 @@ a folder name with an escape (it appears in paths and in the warning of an empty
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import dataclasses
 import io
@@ -157,31 +156,27 @@ def _visible(app: W2AApp) -> str:
     return "\n".join(lines)
 
 
-def test_the_tui_draws_no_control_character(result: AnalysisResult) -> None:
+async def test_the_tui_draws_no_control_character(result: AnalysisResult) -> None:
     store = StateStore.from_result(result)
     seen: dict[str, str] = {}
-
-    async def run() -> None:
-        app = W2AApp(store=store, mono=False)
-        async with app.run_test(size=(140, 45)) as pilot:
-            await pilot.pause()
-            assert isinstance(app.screen, MainScreen)
-            assert "web" in store.lanes[app.screen.query_one(Timeline).lane].vm_name
-            await pilot.press("enter")  # the drill-down of the interval under the cursor
-            await pilot.pause()
-            seen["main"] = _visible(app)
-            await pilot.press("t")
-            await pilot.pause()
-            assert isinstance(app.screen, SummaryScreen)
-            await pilot.press("right")
-            await pilot.pause()
-            seen["summary"] = _visible(app)
-            await pilot.press("escape", "exclamation_mark")
-            await pilot.pause()
-            assert isinstance(app.screen, WarningsScreen)
-            seen["warnings"] = _visible(app)
-
-    asyncio.run(run())
+    app = W2AApp(store=store, mono=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert "web" in store.lanes[app.screen.query_one(Timeline).lane].vm_name
+        await pilot.press("enter")  # the drill-down of the interval under the cursor
+        await pilot.pause()
+        seen["main"] = _visible(app)
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, SummaryScreen)
+        await pilot.press("right")
+        await pilot.pause()
+        seen["summary"] = _visible(app)
+        await pilot.press("escape", "exclamation_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, WarningsScreen)
+        seen["warnings"] = _visible(app)
     for where, text in seen.items():
         assert not any(c in text for c in "\x1b\x07\x9b"), where
     assert "\\x1b[41mweb" in seen["main"] and "kvm\\x1b[31mhost" in seen["main"]

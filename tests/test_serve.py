@@ -54,10 +54,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=20)
 
 
-def test_chromium_shows_the_lanes_and_a_key_changes_the_view(served: str, tmp_path: Path) -> None:
+async def test_chromium_shows_the_lanes_and_a_key_changes_the_view(
+    served: str, tmp_path: Path
+) -> None:
     shots = (tmp_path / "lanes.png", tmp_path / "help.png")
-
-    async def scenario(chromium: Chromium) -> tuple[str, str]:
+    with Chromium() as chromium:
         connection, page = await open_page(chromium, served)
         try:
             before = await page.wait_for_text("qemu:db01", timeout=90)
@@ -67,12 +68,8 @@ def test_chromium_shows_the_lanes_and_a_key_changes_the_view(served: str, tmp_pa
             after = await page.wait_for_text("w2a-tui keys", timeout=30)
             await asyncio.sleep(1.0)
             await page.screenshot(shots[1])
-            return before, after
         finally:
             await connection.close()
-
-    with Chromium() as chromium:
-        before, after = asyncio.run(scenario(chromium))
     # The app's own screen reached the browser: VM groups and vCPU lanes, then the help.
     for name in ("qemu:web01", "qemu:db01", "qemu:batch01", "vCPU 0", "vCPU 3"):
         assert name in before

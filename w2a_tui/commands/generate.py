@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from w2a_tui.errors import W2AError
 
@@ -39,6 +41,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-scenarios", action="store_true", help="list the scenarios and exit")
 
 
+class Progress:
+    """How far `generate` got, on stderr: on a terminal one line redrawn in place (at most
+    five times a second, erased at the end); otherwise (a log, a pipe) a plain line at each
+    quarter, once a second has passed, so a short run stays quiet."""
+
+    REDRAW_S = 0.2
+    QUIET_S = 1.0
+
+    def __init__(
+        self,
+        what: str,
+        stream: TextIO,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.what = what
+        self.stream = stream
+        self.tty = stream.isatty() if tty is None else tty
+        self.clock = clock
+        self.started = clock()
+        self.drawn = -1.0  # when the terminal line was last drawn (-1: never)
+        self.quarter = 0  # the last quarter written as a plain line
+
+    def __call__(self, fraction: float) -> None:
+        now = self.clock()
+        elapsed = now - self.started
+        if self.tty:
+            if self.drawn >= 0 and now - self.drawn < self.REDRAW_S:
+                return
+            self.drawn = now
+            self.stream.write(f"\r{self.what}: {fraction:4.0%} simulated, {elapsed:.0f} s")
+            self.stream.flush()
+            return
+        quarter = min(3, int(fraction * 4))
+        if quarter > self.quarter and elapsed >= self.QUIET_S:
+            self.quarter = quarter
+            print(f"{self.what}: {quarter * 25}% simulated, {elapsed:.1f} s", file=self.stream)
+            self.stream.flush()
+
+    def done(self) -> None:
+        """Erase the terminal line (the summary line takes its place)."""
+        if self.tty and self.drawn >= 0:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
 def run(args: argparse.Namespace) -> int:
     from w2a_tui.sim import SCENARIOS, generate, get_scenario, with_overrides
 
@@ -56,12 +104,16 @@ def run(args: argparse.Namespace) -> int:
         get_scenario(args.scenario), args.seconds, args.vms, args.vcpus, args.pcpus, args.seed
     )
     started = time.perf_counter()
-    if args.format == "trace-cmd":
-        from w2a_tui.sim.tracecmd import generate_dat
+    progress = Progress(f"generate {sc.name} ({sc.seconds:g} s)", sys.stderr)
+    try:
+        if args.format == "trace-cmd":
+            from w2a_tui.sim.tracecmd import generate_dat
 
-        summary, _ = generate_dat(out, sc, args.dat_version, args.compression)
-    else:
-        summary = generate(out, sc)
+            summary, _ = generate_dat(out, sc, args.dat_version, args.compression, progress)
+        else:
+            summary = generate(out, sc, progress)
+    finally:
+        progress.done()
     took = time.perf_counter() - started
     lost = f", {summary.discarded} discarded" if summary.discarded else ""
     print(

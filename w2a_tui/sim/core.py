@@ -137,8 +137,10 @@ class SimCore:
             return (vector, int(soft), int(soft))
         return (vector,)
 
-    def run(self) -> None:
-        """Run the events on the heap until simulated time is over."""
+    def run(self, progress: Callable[[float], None] | None = None) -> None:
+        """Run the events on the heap until simulated time is over; `progress` hears the
+        fraction of simulated time done every few thousand events (the caller decides how
+        often to show it)."""
         heap = self.heap
         pop = heapq.heappop
         t_end = self.t_end
@@ -153,6 +155,8 @@ class SimCore:
             steps += 1
             if steps % 4096 == 0:
                 self.flush(t)
+                if progress is not None:
+                    progress((t - self.t0) / max(1, t_end - self.t0))
         for cpu in self.cpus:
             if cpu.plan is not None:
                 self._cut(cpu.plan, cpu, t_end)

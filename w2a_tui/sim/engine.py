@@ -26,6 +26,8 @@ Layout (one job per module; this module puts them together):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from w2a_tui.sim.core import SimCore
 from w2a_tui.sim.entities import Vm
 from w2a_tui.sim.host_setup import HostSetup
@@ -60,10 +62,11 @@ class Simulator:
         self.clock_offset = core.clock_offset
         self.vms: list[Vm] = core.vms
 
-    def run(self) -> None:
-        """Set the host going, then run the events until simulated time is over."""
+    def run(self, progress: Callable[[float], None] | None = None) -> None:
+        """Set the host going, then run the events until simulated time is over
+        (`progress`: see SimCore.run)."""
         self.startup.start()
-        self.core.run()
+        self.core.run(progress)
 
     def who(self, key: int) -> tuple[int, str]:
         """The tid and comm of a context key."""

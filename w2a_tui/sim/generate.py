@@ -6,6 +6,7 @@ import json
 import random
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,11 @@ def truth_paths(trace_dir: Path) -> tuple[Path, Path]:
     return base.with_name(base.name + ".truth.csv"), base.with_name(base.name + ".truth.json")
 
 
-def generate(trace_dir: Path, sc: Scenario) -> Summary:
-    """Simulate `sc` and write the CTF trace into `trace_dir` with its truth files."""
+def generate(
+    trace_dir: Path, sc: Scenario, progress: Callable[[float], None] | None = None
+) -> Summary:
+    """Simulate `sc` and write the CTF trace into `trace_dir` with its truth files;
+    `progress` hears the fraction of simulated time done (`Simulator.run`)."""
     if trace_dir.exists() and any(trace_dir.iterdir()):
         raise W2AError(f"'{trace_dir}' exists and is not empty; choose a new output folder.")
     try:
@@ -77,7 +81,7 @@ def generate(trace_dir: Path, sc: Scenario) -> Summary:
         drop_until=sim.t_end - 10_000_000,
     )
     writer_box.append(writer)
-    sim.run()
+    sim.run(progress)
     sim.finish_open_waits()
     last = sim.last_ts()
     sim.flush(last, final=True)

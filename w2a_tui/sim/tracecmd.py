@@ -553,7 +553,11 @@ def _section(section: int, content: bytes, compress: Callable[[bytes], bytes] | 
 
 
 def generate_dat(
-    out: Path, sc: Scenario, version: int = 6, compression: str = "none"
+    out: Path,
+    sc: Scenario,
+    version: int = 6,
+    compression: str = "none",
+    progress: Callable[[float], None] | None = None,
 ) -> tuple[Summary, int]:
     """Simulate `sc` as `generate` does, but write the folder `out` holding `trace.dat`
     and `saved_tgids`, as `w2a-tui record` leaves a trace-cmd recording (its CTF twin is
@@ -572,7 +576,7 @@ def generate_dat(
         raise W2AError(f"cannot create '{out}': {err.strerror}.") from None
     try:
         ctf = scratch / "ctf"
-        summary = generate(ctf, sc)
+        summary = generate(ctf, sc, progress)
         profile = PROFILES[sc.kernel]
         uname = f"Linux kvm-host-sim {profile.kernel_release} x86_64"
         # Raw times since (about) boot; OFFSET brings them back to the CTF clock's origin.

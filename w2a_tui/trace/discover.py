@@ -15,9 +15,11 @@ from pathlib import Path
 
 from w2a_tui.errors import BadTraceError
 
-# How deep below the given folder trace directories are searched (an LTTng session
-# folder puts UST traces at NAME/ust/uid/1000/64-bit/, five levels down).
-MAX_DEPTH = 6
+# How many levels below the given folder trace directories are searched: enough for
+# ~/lttng-traces/ (NAME/kernel/, two levels) and a folder of sessions (three), not so many
+# that a big shared folder (/tmp) is walked into unrelated trees. UST traces
+# (NAME/ust/uid/1000/64-bit/) lie deeper, and W2A reads kernel traces only.
+MAX_DEPTH = 3
 # The largest metadata file read (LTTng kernel traces: about 0.5 MB; babeltrace2 needs
 # minutes to parse tens of MB).
 MAX_METADATA_BYTES = 16 << 20
@@ -51,7 +53,11 @@ def find_trace_dirs(path: str | os.PathLike[str], warnings: list[str] | None = N
     except PermissionError as err:
         raise BadTraceError(f"{err.filename} cannot be listed (permission denied).") from err
     if not found:
-        what = "is empty" if not any(root.iterdir()) else "holds no CTF trace (no `metadata` file)"
+        what = (
+            "is empty"
+            if not any(root.iterdir())
+            else f"holds no CTF trace (no `metadata` file in it or up to {MAX_DEPTH} levels below)"
+        )
         raise BadTraceError(f"{root} {what}; {_WHAT_TO_GIVE}.")
     for trace_dir in found:
         check_trace_files(trace_dir)

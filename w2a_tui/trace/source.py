@@ -441,7 +441,19 @@ def open_described(
                     f"{info.path} is not a readable CTF trace ({problem}); check that the "
                     "trace was copied completely, or record it again."
                 )
+    if len(kernel) > 1:
+        warnings = [*warnings, merged_warning(root, [i.path for i in kernel])]
     return TraceSource(root, kernel, skipped, decoder, fast, warnings)
+
+
+def merged_warning(root: Path, dirs: Sequence[Path]) -> str:
+    """The sentence saying that several trace directories were read as one trace (the
+    user may have meant one of them)."""
+    names = ", ".join(str(d.relative_to(root)) if d.is_relative_to(root) else str(d) for d in dirs)
+    return (
+        f"{root} holds {len(dirs)} kernel traces, read together as one trace: {names}; "
+        "give one of these folders to read it alone."
+    )
 
 
 def reader_choice() -> str:

@@ -92,14 +92,37 @@ def fits_tall(rows: Sequence[Row], lines: int) -> bool:
     return len(rows) + lanes <= lines
 
 
-def line_layout(rows: Sequence[Row], top: int, lines: int, tall: bool) -> list[tuple[int, int]]:
+MAX_LANE_LINES = 4  # past this a bar only grows thicker, it shows nothing more
+SPARE_LINES = 10  # what a lane taller than two lines must leave blank (the drill-down's height)
+
+
+def lane_lines(rows: Sequence[Row], lines: int, *, mono: bool = False) -> int:
+    """Screen lines per lane when `lines` are free under the ruler: one; two when every row
+    fits that way; more (up to MAX_LANE_LINES) only on a tall terminal, where all rows fit
+    with SPARE_LINES still blank. So 80x24 keeps one line, 120x36 two (the 1.5-line look)
+    and 200x60 four instead of leaving a third of the screen empty. With NO_COLOR
+    always one: a half block would read as one more glyph."""
+    if mono or not fits_tall(rows, lines):
+        return 1
+    lanes = sum(1 for r in rows if not r.is_vm)
+    heads = len(rows) - lanes
+    height = 2
+    while height < MAX_LANE_LINES and heads + (height + 1) * lanes <= lines - SPARE_LINES:
+        height += 1
+    return height
+
+
+def line_layout(
+    rows: Sequence[Row], top: int, lines: int, tall: bool = False, *, lane_height: int = 0
+) -> list[tuple[int, int]]:
     """(row index, line within the row) for each of `lines` screen lines from row `top`;
-    rows past the end are left out. A tall lane takes two lines: its second line shows
-    the lane again (a thicker bar, easier to read) beside the thread's name."""
+    rows past the end are left out. A lane takes `lane_height` lines (`tall`: 2, else 1):
+    its last line draws the lane again as a half-height bar (a gap to the next lane), the
+    lines between as full bars, the second one beside the thread's name."""
+    height = lane_height or (2 if tall else 1)
     out: list[tuple[int, int]] = []
     for index in range(top, len(rows)):
-        height = 2 if tall and not rows[index].is_vm else 1
-        for sub in range(height):
+        for sub in range(1 if rows[index].is_vm else height):
             if len(out) == lines:
                 return out
             out.append((index, sub))

@@ -44,7 +44,7 @@ from w2a_tui.tui.view.render import (
     mark_cells,
     ruler_strips,
 )
-from w2a_tui.tui.view.rows import Row, build_rows, fits_tall, line_layout, row_of_lane
+from w2a_tui.tui.view.rows import Row, build_rows, lane_lines, line_layout, row_of_lane
 from w2a_tui.tui.view.viewport import PAN_FRACTION, ZOOM_STEP, Viewport
 
 RULER_ROWS = 2
@@ -156,7 +156,7 @@ class Timeline(Widget, can_focus=True):
         self.bookmarks: SortedList = SortedList()
         self.bookmark_lanes: dict[int, int] = {}  # time -> the lane current when set
         self._runs: dict[_RunsKey, LaneRuns] = {}
-        self._lines: tuple[tuple[int, int, int, int], list[tuple[int, int]]] | None = None
+        self._lines: tuple[tuple[int, int, int, int], int, list[tuple[int, int]]] | None = None
         self._drag_from: int | None = None
         # (what, lanes shown) while a filter hides the other lanes (`o`, `i`, `u`).
         self.lane_filter: tuple[str, frozenset[int]] | None = None
@@ -183,19 +183,28 @@ class Timeline(Widget, can_focus=True):
 
     @property
     def tall(self) -> bool:
-        """Two lines per lane when every row fits that way (few VMs, big terminal); not
-        with NO_COLOR, where a half block would read as one more glyph."""
-        return not self.mono and fits_tall(self.rows, self.visible_rows)
+        """More than one line per lane (few VMs, big terminal; never with NO_COLOR)."""
+        return self.lane_height > 1
+
+    @property
+    def lane_height(self) -> int:
+        """Screen lines per lane at the current size (`rows.lane_lines`)."""
+        return lane_lines(self.rows, self.visible_rows, mono=self.mono)
 
     def screen_lines(self, height: int | None = None) -> list[tuple[int, int]]:
         """(row, line in row) of every lane line on screen, top to bottom (memoised: every
         `render_line` of a frame asks; `height` saves a `size` lookup)."""
+        return self._layout(height)[1]
+
+    def _layout(self, height: int | None = None) -> tuple[int, list[tuple[int, int]]]:
+        """(lines per lane, `screen_lines`), memoised per scroll position and size."""
         visible = self.visible_rows if height is None else max(1, height - RULER_ROWS)
         key = (self.top, id(self.rows), len(self.rows), visible)
         if self._lines is None or self._lines[0] != key:
-            tall = not self.mono and fits_tall(self.rows, visible)
-            self._lines = (key, line_layout(self.rows, self.top, visible, tall))
-        return self._lines[1]
+            per_lane = lane_lines(self.rows, visible, mono=self.mono)
+            layout = line_layout(self.rows, self.top, visible, lane_height=per_lane)
+            self._lines = (key, per_lane, layout)
+        return self._lines[1], self._lines[2]
 
     def row_at(self, y: int) -> int | None:
         """The row drawn on widget line `y`, if any."""
@@ -319,7 +328,7 @@ class Timeline(Widget, can_focus=True):
             )
             head = "time" if y == 0 else ""
             return Strip.join([label_strip(head, lw, ruler_style), labels if y == 0 else tick_line])
-        layout = self.screen_lines(size.height)
+        per_lane, layout = self._layout(size.height)
         if y - RULER_ROWS >= len(layout):
             return Strip.blank(width, self.rich_style)
         index, sub = layout[y - RULER_ROWS]
@@ -340,8 +349,10 @@ class Timeline(Widget, can_focus=True):
         label_style = self.get_component_rich_style(
             "timeline--label-current" if current else "timeline--label"
         )
-        label = label_strip(row.label() if sub == 0 else row.detail(), lw, label_style)
-        lane = self.runs_of(row.lane, cols, foot=sub == 1).strip(cursor)
+        text = row.label() if sub == 0 else row.detail() if sub == 1 else ""
+        label = label_strip(text, lw, label_style)
+        foot = sub > 0 and sub == per_lane - 1  # a tall lane's last line: the half bar
+        lane = self.runs_of(row.lane, cols, foot=foot).strip(cursor)
         line = Strip([*label, *lane], lw + cols)
         if sub == 0 and self.highlight is not None and self.highlight_store is self.store:
             starts = self.highlight[row.lane]
