@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 
 FULL: list[list[str]] = [
     ["reader_bench.py"],
+    ["ftrace_bench.py"],
     ["analysis_bench.py"],
     ["pipeline_bench.py"],
     ["sim_bench.py"],
@@ -25,6 +26,7 @@ FULL: list[list[str]] = [
 ]
 QUICK: list[list[str]] = [
     ["reader_bench.py"],
+    ["ftrace_bench.py", "--repeat", "1"],
     ["analysis_bench.py", "--events", "200000"],
     ["pipeline_bench.py", "--events", "200000"],
     ["sim_bench.py", "--events", "200000"],

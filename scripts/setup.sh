@@ -5,13 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYS_PY=/usr/bin/python3
-APT_PKGS=(babeltrace2 python3-bt2 python3-venv)
+# trace-cmd: the reference our trace.dat decoder is tested against (and `record`'s tool);
+# python3-zstandard: trace.dat v7 files compressed with zstd.
+APT_PKGS=(babeltrace2 python3-bt2 python3-venv trace-cmd python3-zstandard)
 
 need_apt=0
-if ! [ -x "$SYS_PY" ] || ! "$SYS_PY" -c 'import bt2, venv, ensurepip' >/dev/null 2>&1; then
+if ! [ -x "$SYS_PY" ] || ! "$SYS_PY" -c 'import bt2, venv, ensurepip, zstandard' >/dev/null 2>&1; then
     need_apt=1
 fi
-if ! command -v babeltrace2 >/dev/null 2>&1; then
+if ! command -v babeltrace2 >/dev/null 2>&1 || ! command -v trace-cmd >/dev/null 2>&1; then
     need_apt=1
 fi
 if [ "$need_apt" = 1 ]; then

@@ -20,6 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vcpus", type=int, help="vCPUs per VM")
     parser.add_argument("--pcpus", type=int, help="host CPUs")
     parser.add_argument("--seed", type=int, help="random seed (same seed, same bytes)")
+    parser.add_argument(
+        "--format",
+        choices=("ctf", "trace-cmd"),
+        default="ctf",
+        help="ctf: an lttng-modules CTF folder (default); trace-cmd: OUT holds a trace.dat "
+        "(format 6) with the same events as the CTF, and the saved_tgids of record-tgid",
+    )
     parser.add_argument("--list-scenarios", action="store_true", help="list the scenarios and exit")
 
 
@@ -37,7 +44,12 @@ def run(args: argparse.Namespace) -> int:
         get_scenario(args.scenario), args.seconds, args.vms, args.vcpus, args.pcpus, args.seed
     )
     started = time.perf_counter()
-    summary = generate(Path(args.out), sc)
+    if args.format == "trace-cmd":
+        from w2a_tui.sim.tracecmd import generate_dat
+
+        summary, _ = generate_dat(Path(args.out), sc)
+    else:
+        summary = generate(Path(args.out), sc)
     took = time.perf_counter() - started
     lost = f", {summary.discarded} discarded" if summary.discarded else ""
     print(

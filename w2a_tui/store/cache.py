@@ -103,6 +103,9 @@ def trace_identity(trace_path: str | os.PathLike[str]) -> Identity:
     """(relative path, size, mtime ns) of every file of every CTF trace under the path,
     sorted; empty when the path holds no CTF trace."""
     root = Path(trace_path)
+    if root.is_file():  # a one-file trace: trace-cmd's trace.dat, ftrace text
+        st = root.stat()
+        return [(root.name, st.st_size, st.st_mtime_ns)]
     if not root.is_dir():
         return []
     found: Identity = []

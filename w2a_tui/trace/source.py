@@ -286,6 +286,11 @@ def open_trace(path: str | os.PathLike[str], decoder: str | None = None) -> Trac
     raises BadTraceError with one clear sentence when it cannot be read. `decoder` (one of
     READERS) overrides the `W2A_READER` choice."""
     root = Path(path).expanduser()
+    from w2a_tui.trace.ftrace import open_ftrace  # here: it imports this module
+
+    ftrace = open_ftrace(root)
+    if ftrace is not None:
+        return ftrace
     directories = find_trace_dirs(root)
     load_bt2()
     infos = [_read_dir(d) for d in directories]
