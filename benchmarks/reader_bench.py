@@ -3,8 +3,11 @@ trace, reported as ratios measured in the same run (machines differ; ratios trav
 
     .venv/bin/python benchmarks/reader_bench.py [TRACE ...] [--readers fast,bt2] [--repeat N]
 
-Without TRACE: the largest real trace (tracevizlab-yum) and a generated 1 M-event KVM host
-trace (`mixed` scenario, 3.2 s, seed 1; written once under the temp directory). Three
+Without TRACE: the largest real trace, tracevizlab-yum, when a corpus of real traces is at
+hand (`$W2A_TRACE_CORPUS`, else `../shared/traces/real` beside the repository, as for the
+tests), else the largest bundled one babeltrace2 reads whole (tc-bug446190, 31 k events, too
+small for steady figures); and a generated 1 M-event KVM host trace (`mixed` scenario, 3.2 s,
+seed 1; written once under the temp directory). Three
 passes per decoder: count only (what `info` does), decode the W2A kinds (what the analysis
 does), decode all known kinds. Decoders: `fast` (our CTF decoder), `bt2` (babeltrace2's
 SWIG layer), `public` (babeltrace2's public API).
@@ -30,9 +33,18 @@ from w2a_tui.sim.generate import generate  # noqa: E402
 from w2a_tui.sim.scenarios import get_scenario, with_overrides  # noqa: E402
 from w2a_tui.trace import TraceSource, open_trace  # noqa: E402
 
-DEFAULT_TRACE = REPO.parent / "shared" / "traces" / "real" / "tracevizlab-yum"
+CORPUS_VAR = "W2A_TRACE_CORPUS"
+BUNDLED_TRACE = REPO / "tests" / "data" / "real" / "tc-bug446190"
 # What the analysis really asks the reader for.
 W2A_KINDS = NEEDED_KINDS
+
+
+def default_trace() -> Path:
+    """tracevizlab-yum from the corpus the tests would use, else the bundled fallback."""
+    named = os.environ.get(CORPUS_VAR, "")
+    corpus = Path(named).expanduser() if named else REPO.parent / "shared" / "traces" / "real"
+    yum = corpus / "tracevizlab-yum"
+    return yum if yum.is_dir() else BUNDLED_TRACE
 
 
 def best_time(run: Callable[[], object], repeat: int) -> float:
@@ -110,7 +122,7 @@ def main() -> None:
     parser.add_argument("--readers", default="fast,bt2", help="comma-separated decoders")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    traces = args.traces or [str(DEFAULT_TRACE), mixed_trace()]
+    traces = args.traces or [str(default_trace()), mixed_trace()]
     readers = [r for r in args.readers.split(",") if r]
     for trace in traces:
         bench(trace, readers, args.repeat)

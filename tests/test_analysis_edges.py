@@ -6,7 +6,9 @@ Each test says which kernel behaviour or contract sentence it pins."""
 from __future__ import annotations
 
 import pytest
-from test_analysis import (
+
+from tests.support.host import PREEMPTED_MARK, RUNNING, SLEEPING, interval_at, lane, lane_states
+from tests.support.scenes import (
     B0,
     HLT,
     IO,
@@ -23,8 +25,6 @@ from test_analysis import (
     resume,
     timer_wake,
 )
-from test_analysis_builder import PREEMPTED_MARK, RUNNING, SLEEPING, interval_at, lane, lane_states
-
 from w2a_tui.model import Source
 
 HRTIMER_SOFTIRQ, NET_RX = 8, 3

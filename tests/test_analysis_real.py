@@ -1,32 +1,46 @@
 """The analysis end to end on every real trace (none has KVM events): exit 3 and one
 sentence, which says "recorded inside a guest" exactly for the three guest traces, each
-with its evidence. About 4 s for the 14 traces: the only real-data check of the no-KVM
-path of analyze and export."""
+with its evidence. About 2 s for the 7 bundled traces (4 s with the 14 of the corpus): the
+only real-data check of the no-KVM path of analyze and export."""
 
 from __future__ import annotations
 
 import pytest
-from paths import REAL_TRACES, real_manifest
 
+from tests.support.paths import (
+    NO_CORPUS,
+    REAL_TRACES,
+    corpus,
+    real_manifest,
+    real_trace,
+    real_trace_names,
+)
 from w2a_tui.analysis.guest import guest_evidence
 from w2a_tui.cli import main
 
-GUEST_TRACES = {"tc-scp-src", "tc-scp-dest", "tc-flipping-endianness"}
+BUNDLED_GUESTS = {"tc-scp-src", "tc-flipping-endianness"}
+GUEST_TRACES = {*BUNDLED_GUESTS, "tc-scp-dest"}
 
 
-def _names() -> list[str]:
-    return sorted(real_manifest())
+def test_every_bundled_trace_is_listed() -> None:
+    folders = sorted(p.name for p in REAL_TRACES.iterdir() if p.is_dir())
+    assert folders == sorted(real_manifest()) and len(folders) == 7
+    assert set(folders) >= BUNDLED_GUESTS
+    assert all((REAL_TRACES / name / "README.md").is_file() for name in folders)
 
 
-def test_every_real_trace_is_listed() -> None:
-    names = _names()
-    assert len(names) == 14 and set(names) >= GUEST_TRACES
+def test_every_corpus_trace_is_listed() -> None:
+    found = corpus()
+    if found is None:
+        pytest.skip(NO_CORPUS)
+    folders = sorted(p.name for p in found.root.iterdir() if p.is_dir())
+    assert folders == sorted(found.manifest)
 
 
-@pytest.mark.parametrize("name", _names())
+@pytest.mark.parametrize("name", real_trace_names())
 def test_real_traces_have_no_kvm_activity(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     command = "export" if name.startswith("tc-") else "analyze"
-    assert main([command, str(REAL_TRACES / name), "--no-cache"]) == 3
+    assert main([command, str(real_trace(name)), "--no-cache"]) == 3
     captured = capsys.readouterr()
     assert captured.out == ""
     err = captured.err.strip()

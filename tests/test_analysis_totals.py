@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from paths import REAL_TRACES
 from rich.console import Console
-from test_analysis_builder import RUNNING, SLEEPING, Host
 
+from tests.support.host import RUNNING, SLEEPING, Host
+from tests.support.paths import REAL_TRACES
 from w2a_tui.analysis.report import render_report
 from w2a_tui.analysis.totals import DECADES, WaitStats, compute_totals, totals_to_json
 from w2a_tui.cli import main

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from fixtures_reader import SMALL_TRACE, copy_trace, trace_with_lost_events
-from paths import REPO_ROOT
 
+from tests.support.paths import REPO_ROOT
+from tests.support.trace_copies import SMALL_TRACE, copy_trace, trace_with_lost_events
 from w2a_tui.cli import main
 
 

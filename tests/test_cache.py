@@ -12,10 +12,11 @@ from pathlib import Path
 import bt2
 import pytest
 
+from tests.support.paths import real_trace
 from w2a_tui.model import AnalysisResult, Evidence, LaneData, Source, State, TraceMeta, VmInfo
 from w2a_tui.store import StateStore, cache
 
-REAL = Path("/work/shared/traces/real/tc-perf-taskset2")
+REAL = real_trace("tc-perf-taskset2")
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from test_analysis_builder import RUNNING, SLEEPING, Host
 
+from tests.support.host import RUNNING, SLEEPING, Host
 from w2a_tui.analysis.rows import EXPORT_COLUMNS, export_rows
 from w2a_tui.cli import main
 from w2a_tui.commands.export import write_csv, write_json

@@ -7,8 +7,7 @@ import csv
 import io
 import json
 
-from test_analysis_builder import RUNNING, SLEEPING, Host
-
+from tests.support.host import RUNNING, SLEEPING, Host
 from w2a_tui.analysis.rows import export_rows
 from w2a_tui.commands.export import write_csv, write_json
 from w2a_tui.model import AnalysisResult

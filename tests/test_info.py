@@ -6,11 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from paths import REAL_TRACES, real_manifest
 
+from tests.support.paths import manifest_entry, real_trace, real_trace_names
 from w2a_tui.cli import main
-
-MANIFEST = real_manifest()
 
 
 def _info_json(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
@@ -19,10 +17,10 @@ def _info_json(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, obje
     return report
 
 
-@pytest.mark.parametrize("name", sorted(MANIFEST))
+@pytest.mark.parametrize("name", real_trace_names())
 def test_info_json_matches_manifest(name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    expected = MANIFEST[name]
-    report = _info_json(REAL_TRACES / name, capsys)
+    expected = manifest_entry(name)
+    report = _info_json(real_trace(name), capsys)
     assert report["counts"] == expected["counts"]
     assert report["cpus"] == expected["cpus"]
     assert report["first_ns"] == expected["first_ns"]
@@ -37,7 +35,7 @@ def test_info_json_matches_manifest(name: str, capsys: pytest.CaptureFixture[str
 
 
 def test_info_canonical_names_for_old_tracers(capsys: pytest.CaptureFixture[str]) -> None:
-    report = _info_json(REAL_TRACES / "tc-bug446190", capsys)
+    report = _info_json(real_trace("tc-bug446190"), capsys)
     names = report["canonical_names"]
     assert isinstance(names, dict)
     assert names["softirq_entry"] == "irq_softirq_entry"
@@ -47,7 +45,7 @@ def test_info_canonical_names_for_old_tracers(capsys: pytest.CaptureFixture[str]
 
 def test_info_requirements_follow_the_trace(capsys: pytest.CaptureFixture[str]) -> None:
     # tracevizlab-wget-k-115406 has sched_switch and sched_wakeup but no sched_waking.
-    report = _info_json(REAL_TRACES / "tracevizlab-wget-k-115406", capsys)
+    report = _info_json(real_trace("tracevizlab-wget-k-115406"), capsys)
     w2a = report["w2a"]
     assert isinstance(w2a, dict)
     ok = {r["what"].split(" (")[0]: r["ok"] for r in w2a["requirements"]}
@@ -62,7 +60,7 @@ def test_info_requirements_follow_the_trace(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_info_human_output_fits_80_columns(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["info", str(REAL_TRACES / "tracevizlab-simple-kernel")]) == 0
+    assert main(["info", str(real_trace("tracevizlab-simple-kernel"))]) == 0
     out = capsys.readouterr().out
     assert "host wilbrod" in out and "11,980" in out and "lttng enable-event -k" in out
     assert "sched_switch" in out and "W2A cannot analyse this trace" in out

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from paths import SAMPLE_TRACE
 
+from tests.support.paths import SAMPLE_TRACE
 from w2a_tui.analysis import NEEDED_KINDS, Analyzer
 from w2a_tui.analysis.tracks import Gap, GapLog
 from w2a_tui.model import AnalysisResult

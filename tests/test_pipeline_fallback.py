@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from paths import SAMPLE_TRACE
 
+from tests.support.paths import SAMPLE_TRACE
 from w2a_tui.analysis.rows import export_rows
 from w2a_tui.cli import main
 from w2a_tui.errors import BadTraceError

@@ -7,15 +7,16 @@ import gc
 import os
 import shutil
 import sys
+from collections.abc import Generator
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import bt2
 import pytest
-from fixtures_reader import SMALL_TRACE, copy_trace, trace_with_lost_events
-from paths import REAL_TRACES, real_manifest
 
+from tests.support.paths import ctf_dir, manifest_entry, real_trace, real_trace_names
+from tests.support.trace_copies import LOST_CPU, SMALL_TRACE, copy_trace, trace_with_lost_events
 from w2a_tui.errors import BadTraceError, MissingDependencyError
 from w2a_tui.events import CANONICAL_NAME, EventKind, kind_of
 from w2a_tui.trace import ReadProgress, open_trace
@@ -23,22 +24,17 @@ from w2a_tui.trace import _bt as trace_bt
 from w2a_tui.trace.decode_public import PublicPortDecoder
 from w2a_tui.trace.graph import Reading, TraceGraph
 
-MANIFEST = real_manifest()
-NAMES = sorted(MANIFEST)
-
-
-def _trace_dir(name: str) -> Path:
-    return REAL_TRACES.parent.parent.parent / MANIFEST[name]["trace_dir"]
+NAMES = real_trace_names()
 
 
 def _known_kind_total(name: str) -> int:
-    return sum(n for ev, n in MANIFEST[name]["counts"].items() if kind_of(ev) is not None)
+    return sum(n for ev, n in manifest_entry(name)["counts"].items() if kind_of(ev) is not None)
 
 
 def _opened(name: str, reader: str) -> Any:
     os.environ["W2A_READER"] = reader
     try:
-        return open_trace(REAL_TRACES / name)
+        return open_trace(real_trace(name))
     finally:
         del os.environ["W2A_READER"]
 
@@ -51,17 +47,18 @@ def _all_events(source: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
 def test_every_known_event_is_decoded_in_time_order(name: str) -> None:
     """Nothing silently dropped (tc-scp-* included): as many tuples as the manifest counts
     events of known kinds, timestamps never go back, and meta is exact afterwards."""
-    source = open_trace(REAL_TRACES / name)
+    expected = manifest_entry(name)
+    source = open_trace(real_trace(name))
     events = _all_events(source)
     assert len(events) == _known_kind_total(name)
     stamps = [e[0] for e in events]
     assert stamps == sorted(stamps)
-    assert source.meta.event_count == MANIFEST[name]["events"]
+    assert source.meta.event_count == expected["events"]
     assert (source.meta.first_ns, source.meta.last_ns) == (
-        MANIFEST[name]["first_ns"],
-        MANIFEST[name]["last_ns"],
+        expected["first_ns"],
+        expected["last_ns"],
     )
-    assert {e[1] for e in events} <= set(MANIFEST[name]["cpus"])
+    assert {e[1] for e in events} <= set(expected["cpus"])
 
 
 def _muxer_sample(path: Path, limit: int) -> list[tuple[int, int, int]]:
@@ -88,11 +85,11 @@ def _muxer_sample(path: Path, limit: int) -> list[tuple[int, int, int]]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_first_events_match_babeltrace2_muxer(name: str) -> None:
-    expected = _muxer_sample(_trace_dir(name), 2000)
+    expected = _muxer_sample(ctf_dir(name), 2000)
     ours = [
         (e[0], e[1], e[2])
         for e in islice(
-            (e for b in open_trace(REAL_TRACES / name).iter_batches() for e in b), len(expected)
+            (e for b in open_trace(real_trace(name)).iter_batches() for e in b), len(expected)
         )
     ]
     # Equal timestamps on different CPUs may come in either order.
@@ -124,7 +121,7 @@ def test_native_decoder_equals_public_decoder_on_whole_trace(name: str) -> None:
 def test_payload_fields_follow_payload_order() -> None:
     """sched_switch tuples carry prev_comm, prev_tid, prev_state, next_comm, next_tid,
     checked against the public API's own field access."""
-    path = _trace_dir("tracevizlab-simple-kernel")
+    path = ctf_dir("tracevizlab-simple-kernel")
     expected = []
     for msg in bt2.TraceCollectionMessageIterator(str(path)):
         if type(msg) is bt2._EventMessageConst and msg.event.name == "sched_switch":
@@ -140,15 +137,15 @@ def test_payload_fields_follow_payload_order() -> None:
             )
     source = open_trace(path)
     ours = [e[6:] for e in _all_events(source, kinds={EventKind.SCHED_SWITCH})]
-    assert len(ours) == MANIFEST["tracevizlab-simple-kernel"]["counts"]["sched_switch"]
+    assert len(ours) == manifest_entry("tracevizlab-simple-kernel")["counts"]["sched_switch"]
     assert sorted(ours) == sorted(expected)
 
 
 def test_kind_filter_decodes_only_requested_kinds() -> None:
-    source = open_trace(REAL_TRACES / "tc-bug446190")
+    source = open_trace(real_trace("tc-bug446190"))
     wanted = {EventKind.SOFTIRQ_ENTRY, EventKind.HRTIMER_EXPIRE_ENTRY}
     events = _all_events(source, kinds=wanted)
-    counts = MANIFEST["tc-bug446190"]["counts"]
+    counts = manifest_entry("tc-bug446190")["counts"]
     assert {e[2] for e in events} == {int(k) for k in wanted}
     # Old names (softirq_entry, hrtimer_expire_entry) map onto the canonical kinds.
     assert len(events) == counts["softirq_entry"] + counts["hrtimer_expire_entry"]
@@ -156,26 +153,26 @@ def test_kind_filter_decodes_only_requested_kinds() -> None:
 
 
 def test_perf_trace_takes_cpu_and_tid_from_payload() -> None:
-    events = _all_events(open_trace(REAL_TRACES / "tc-perf-taskset2"))
+    events = _all_events(open_trace(real_trace("tc-perf-taskset2")))
     assert {e[1] for e in events} == {0, 1, 3}
     assert all(e[3] >= 0 and e[4] >= 0 for e in events)  # perf_tid / perf_pid
 
 
 def test_batches_respect_size_and_report_progress() -> None:
-    source = open_trace(REAL_TRACES / "tracevizlab-wget-k-115043")
+    source = open_trace(real_trace("tracevizlab-wget-k-115406"))
     seen: list[ReadProgress] = []
     batches = list(source.iter_batches(batch_size=500, progress=seen.append))
     assert all(len(b) == 500 for b in batches[:-1]) and 0 < len(batches[-1]) <= 500
     assert len(seen) == len(batches)  # one callback per batch
     fractions = [p.fraction for p in seen]
     assert fractions == sorted(fractions) and 0.0 <= fractions[0] < 1.0 == fractions[-1]
-    assert seen[-1].events == MANIFEST["tracevizlab-wget-k-115043"]["events"]
+    assert seen[-1].events == manifest_entry("tracevizlab-wget-k-115406")["events"]
     assert [p.ts for p in seen] == [b[-1][0] for b in batches]
 
 
 def test_count_progress_reaches_the_end() -> None:
     seen: list[ReadProgress] = []
-    counts = open_trace(REAL_TRACES / "tracevizlab-apt").count_events(progress=seen.append)
+    counts = open_trace(real_trace("tc-scp-src")).count_events(progress=seen.append)
     assert seen and seen[-1].fraction == 1.0 and seen[-1].events == counts.total
 
 
@@ -184,10 +181,11 @@ def _open_fds() -> int:
 
 
 def test_stopping_early_releases_the_trace() -> None:
-    source = open_trace(REAL_TRACES / "tracevizlab-yum")
+    source = open_trace(real_trace("tracevizlab-wget-k-115406"))
     gc.collect()
     before = _open_fds()
     iterator = source.iter_batches(batch_size=1000)
+    assert isinstance(iterator, Generator)  # what lets a reader stop it early
     first = next(iterator)
     assert len(first) == 1000
     assert _open_fds() > before  # stream files are open while reading
@@ -206,7 +204,7 @@ def test_lost_events_are_counted_and_surfaced(tmp_path: Path) -> None:
     lost = [e for e in events if e[2] == EventKind.LOST_EVENTS]
     assert len(lost) == 1
     ts, cpu, _, tid, pid, procname, count, begin, end = lost[0]
-    assert (cpu, count, tid, pid, procname) == (5, 7, -1, -1, "")
+    assert (cpu, count, tid, pid, procname) == (LOST_CPU, 7, -1, -1, "")
     assert ts == begin <= end
     assert source.meta.lost_events == 7
     # Surfaced in time order, between the packets it sits between.
@@ -226,22 +224,24 @@ def test_session_folder_opens_its_kernel_trace(tmp_path: Path) -> None:
 
 
 def test_traces_of_one_host_are_merged(tmp_path: Path) -> None:
+    """Two real traces of one host: only one is bundled, so this runs with the corpus."""
     a, b = "tracevizlab-wget-k-115043", "tracevizlab-wget-k-115406"  # same host
-    copy_trace(_trace_dir(a), tmp_path / "run1" / "kernel")
-    copy_trace(_trace_dir(b), tmp_path / "run2" / "kernel")
+    copy_trace(ctf_dir(a), tmp_path / "run1" / "kernel")
+    copy_trace(ctf_dir(b), tmp_path / "run2" / "kernel")
     source = open_trace(tmp_path)
     assert len(source.meta.trace_dirs) == 2
     assert "2 traces merged" in source.describe()
     counts = source.count_events()
-    assert counts.total == MANIFEST[a]["events"] + MANIFEST[b]["events"]
-    assert counts.first_ns == MANIFEST[a]["first_ns"] and counts.last_ns == MANIFEST[b]["last_ns"]
+    first, second = manifest_entry(a), manifest_entry(b)
+    assert counts.total == first["events"] + second["events"]
+    assert counts.first_ns == first["first_ns"] and counts.last_ns == second["last_ns"]
     stamps = [e[0] for e in _all_events(source)]
     assert stamps == sorted(stamps) and len(stamps) == _known_kind_total(a) + _known_kind_total(b)
 
 
 def test_traces_of_different_hosts_are_refused(tmp_path: Path) -> None:
     copy_trace(SMALL_TRACE, tmp_path / "wilbrod")
-    copy_trace(_trace_dir("tracevizlab-wget-k-115406"), tmp_path / "arnaud")
+    copy_trace(ctf_dir("tracevizlab-wget-k-115406"), tmp_path / "arnaud")
     with pytest.raises(BadTraceError, match="2 different hosts"):
         open_trace(tmp_path)
 
@@ -261,12 +261,13 @@ def test_missing_bt2_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_graph_reads_every_stream_of_the_rotated_trace() -> None:
     """babeltrace-tracefile-rotation splits each stream over several files: one port each."""
-    graph = TraceGraph([_trace_dir("babeltrace-tracefile-rotation")], "rotation")
+    graph = TraceGraph([ctf_dir("babeltrace-tracefile-rotation")], "rotation")
     assert len(graph.port_names) == 4
     decoders = [PublicPortDecoder(None, counting=True) for _ in graph.port_names]
     for _ in graph.steps(Reading(decoders, 10_000)):
         pass
-    assert sum(d.events for d in decoders) == MANIFEST["babeltrace-tracefile-rotation"]["events"]
+    rotation = manifest_entry("babeltrace-tracefile-rotation")
+    assert sum(d.events for d in decoders) == rotation["events"]
 
 
 def test_copy_helper_leaves_originals_alone(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_reader import SMALL_TRACE, copy_trace, trace_with_lost_events
-from paths import REAL_TRACES, real_manifest
 
+from tests.support.paths import real_trace, real_trace_names
+from tests.support.trace_copies import SMALL_TRACE, copy_trace, trace_with_lost_events
 from w2a_tui.errors import BadTraceError
 from w2a_tui.sim.generate import generate
 from w2a_tui.sim.scenarios import SCENARIOS, get_scenario, with_overrides
@@ -26,8 +26,6 @@ from w2a_tui.trace.fastctf.metadata_file import metadata_text
 from w2a_tui.trace.fastctf.tsdl import _Parser, parse_metadata, tokenize
 from w2a_tui.trace.fastctf.types import StructType
 
-MANIFEST = real_manifest()
-REAL = sorted(MANIFEST)
 NOT_LTTNG = {"tc-perf-taskset2"}  # perf's CTF converter: falling back is acceptable
 
 
@@ -41,13 +39,13 @@ def _read(path: Path, reader: str, **kwargs: Any) -> tuple[str, list[tuple[Any, 
     return source.decoder, events
 
 
-@pytest.mark.parametrize("name", REAL)
+@pytest.mark.parametrize("name", real_trace_names())
 def test_every_real_trace_decodes_like_babeltrace2(name: str) -> None:
     """Whole trace, all known kinds, against bt2's native decoder (itself checked against
     the public API by test_reader). LTTng traces must not be declined."""
-    decoder, fast = _read(REAL_TRACES / name, "fast")
+    decoder, fast = _read(real_trace(name), "fast")
     assert decoder == ("bt2" if name in NOT_LTTNG else "fast")
-    _, reference = _read(REAL_TRACES / name, "bt2")
+    _, reference = _read(real_trace(name), "bt2")
     assert fast == reference
     assert fast
 
@@ -58,9 +56,9 @@ def test_every_real_trace_decodes_like_babeltrace2(name: str) -> None:
     ["tc-flipping-endianness", "tc-bug446190", "babeltrace-tracefile-rotation"],
 )
 def test_odd_real_traces_equal_the_public_api(name: str) -> None:
-    decoder, fast = _read(REAL_TRACES / name, "fast")
+    decoder, fast = _read(real_trace(name), "fast")
     assert decoder == "fast"
-    assert fast == _read(REAL_TRACES / name, "public")[1]
+    assert fast == _read(real_trace(name), "public")[1]
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +110,7 @@ def test_clock_other_than_1ghz_converts_like_babeltrace2(
 
 
 def test_kind_filter_and_counts_match_babeltrace2() -> None:
-    path = REAL_TRACES / "tracevizlab-simple-kernel"
+    path = real_trace("tracevizlab-simple-kernel")
     kinds = {10, 11, 30}  # sched_switch, sched_waking, irq_handler_entry
     assert _read(path, "fast", kinds=kinds)[1] == _read(path, "bt2", kinds=kinds)[1]
     counts = {}

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from foreign_ctf import COMMS, Layout, write_trace
 
+from tests.support.foreign_ctf import COMMS, Layout, write_trace
 from w2a_tui.events import EventKind
 from w2a_tui.trace import open_trace
 

@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from foreign_ctf import Layout, write_trace
-from paths import SAMPLE_TRACE
 
+from tests.support.foreign_ctf import Layout, write_trace
+from tests.support.paths import SAMPLE_TRACE
 from w2a_tui.cli import main
 from w2a_tui.pipeline import analyze_trace
 from w2a_tui.trace import open_trace

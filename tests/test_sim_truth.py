@@ -17,16 +17,11 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from test_sim_readback import (  # noqa: F401
-    Readback,
-    assert_reads_back,
-    generated,
-    read_trace,
-    sim_root,
-)
 
+from tests.support.sim import Readback, SimTraces, assert_reads_back, read_trace
 from w2a_tui.sim import SCENARIOS, truth_paths
 
 TIMER = {0xEC, 0xEF}
@@ -135,7 +130,7 @@ def last_exit_before(th: ThreadEvents, ts: int) -> tuple[int, int, int] | None:
     return th.exits[i] if i >= 0 else None
 
 
-def load_truth(trace: Path) -> tuple[dict[tuple[int, int], list[dict[str, str]]], dict]:
+def load_truth(trace: Path) -> tuple[dict[tuple[int, int], list[dict[str, str]]], dict[str, Any]]:
     csv_path, json_path = truth_paths(trace)
     lanes: dict[tuple[int, int], list[dict[str, str]]] = defaultdict(list)
     with csv_path.open() as f:
@@ -204,7 +199,7 @@ def check_trace(trace: Path) -> Counter[str]:
 
 def check_wait_reason(
     ix: Indexed,
-    vm: dict,
+    vm: dict[str, Any],
     vcpu: int,
     tid: int,
     row: dict[str, str],
@@ -259,7 +254,7 @@ def check_wait_reason(
         assert state == expected, (row, expected)
 
 
-def belongs(ix: Indexed, vm: dict, emitter: int, i: int, tid: int) -> bool:
+def belongs(ix: Indexed, vm: dict[str, Any], emitter: int, i: int, tid: int) -> bool:
     """Whether an accept is attributable to this VM (contract, rule 2): in interrupt
     context, by the vCPU the same interrupt wakes; else by the emitting thread's VM."""
     if i in ix.in_irq:
@@ -269,9 +264,11 @@ def belongs(ix: Indexed, vm: dict, emitter: int, i: int, tid: int) -> bool:
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_trace_reads_back_and_its_truth_follows_the_contract(name: str, sim_root: str) -> None:  # noqa: F811
+def test_trace_reads_back_and_its_truth_follows_the_contract(
+    name: str, sim_traces: SimTraces
+) -> None:
     # One test per scenario, so that each trace is read back once per worker.
-    trace = generated(name, sim_root)
+    trace = sim_traces.get(name)
     assert_reads_back(trace)
     if name == "lost":
         return  # its truth also describes the discarded events: see test_sim_readback.py
@@ -289,58 +286,58 @@ def _waits(rows: list[dict[str, str]]) -> Counter[tuple[str, str, str]]:
     return Counter((r["state"], r["source"], r["vector"]) for r in rows if r["state"] in WAITS)
 
 
-def test_timer_scenarios_use_the_new_and_old_timer_vectors(sim_root: str) -> None:  # noqa: F811
-    new = _waits(_rows(generated("timer", sim_root)))
-    old = _waits(_rows(generated("timer-old", sim_root)))
+def test_timer_scenarios_use_the_new_and_old_timer_vectors(sim_traces: SimTraces) -> None:
+    new = _waits(_rows(sim_traces.get("timer")))
+    old = _waits(_rows(sim_traces.get("timer-old")))
     assert new[("wait_timer", "inj_virq", "236")] > 20
     assert old[("wait_timer", "inj_virq", "239")] > 20
     assert {k[0] for k in new} <= {"wait_timer", "wait_unknown"}
 
 
-def test_each_source_scenario_produces_its_reason(sim_root: str) -> None:  # noqa: F811
-    assert _waits(_rows(generated("ipi", sim_root)))[("wait_task", "inj_virq", "253")] > 5
+def test_each_source_scenario_produces_its_reason(sim_traces: SimTraces) -> None:
+    assert _waits(_rows(sim_traces.get("ipi")))[("wait_task", "inj_virq", "253")] > 5
     for name in ("disk", "disk-iothread"):
         assert (
             sum(
                 n
-                for k, n in _waits(_rows(generated(name, sim_root))).items()
+                for k, n in _waits(_rows(sim_traces.get(name))).items()
                 if k[0] == "wait_disk"
             )
             > 5
         )
     assert (
-        sum(n for k, n in _waits(_rows(generated("net", sim_root))).items() if k[0] == "wait_net")
+        sum(n for k, n in _waits(_rows(sim_traces.get("net"))).items() if k[0] == "wait_net")
         > 5
     )
-    apicv = _waits(_rows(generated("apicv", sim_root)))
+    apicv = _waits(_rows(sim_traces.get("apicv")))
     assert {k[1] for k in apicv} <= {"apic_accept_irq", "none", "waker"}
     assert {k[0] for k in apicv} >= {"wait_timer", "wait_task"}
 
 
-def test_disk_and_net_accepts_come_from_the_right_threads(sim_root: str) -> None:  # noqa: F811
+def test_disk_and_net_accepts_come_from_the_right_threads(sim_traces: SimTraces) -> None:
     for name, comm in (("disk", "qemu-system-x86"), ("disk-iothread", "IO iothread0")):
-        ix = index(read_trace(generated(name, sim_root)))
-        disk = json.loads(truth_paths(generated(name, sim_root))[1].read_text())["vms"][0]
+        ix = index(read_trace(sim_traces.get(name)))
+        disk = json.loads(truth_paths(sim_traces.get(name))[1].read_text())["vms"][0]
         emitters = {
             ix.comm_of[t] for _, _, vec, t, _ in ix.accepts if vec == disk["vectors"]["disk"]
         }
         assert emitters == {comm}
-    ix = index(read_trace(generated("net", sim_root)))
-    net_vec = json.loads(truth_paths(generated("net", sim_root))[1].read_text())["vms"][0]
+    ix = index(read_trace(sim_traces.get("net")))
+    net_vec = json.loads(truth_paths(sim_traces.get("net"))[1].read_text())["vms"][0]
     emitters = {ix.comm_of[t] for _, _, vec, t, _ in ix.accepts if vec == net_vec["vectors"]["net"]}
     assert emitters == {f"vhost-{net_vec['pid']}"}
 
 
-def test_preemption_by_host_threads_and_other_vms(sim_root: str) -> None:  # noqa: F811
-    rows = _rows(generated("preempt", sim_root))
+def test_preemption_by_host_threads_and_other_vms(sim_traces: SimTraces) -> None:
+    rows = _rows(sim_traces.get("preempt"))
     takers = Counter(r["next_comm"] for r in rows if r["state"] == "preempted")
     assert takers["stress-ng-cpu"] > 0
     vcpu_takers = [c for c in takers if c.startswith("CPU ")]
     assert vcpu_takers, takers
 
 
-def test_halt_polling_resumes_without_switching_out(sim_root: str) -> None:  # noqa: F811
-    rows = _rows(generated("halt-poll", sim_root))
+def test_halt_polling_resumes_without_switching_out(sim_traces: SimTraces) -> None:
+    rows = _rows(sim_traces.get("halt-poll"))
     polled = sum(
         1
         for a, b in itertools.pairwise(rows)
@@ -349,24 +346,24 @@ def test_halt_polling_resumes_without_switching_out(sim_root: str) -> None:  # n
     assert polled > 20
 
 
-def test_no_wakeup_has_no_ready_and_apicv_no_injection(sim_root: str) -> None:  # noqa: F811
-    assert not any(r["state"] == "ready" for r in _rows(generated("no-wakeup", sim_root)))
-    back = read_trace(generated("apicv", sim_root))
+def test_no_wakeup_has_no_ready_and_apicv_no_injection(sim_traces: SimTraces) -> None:
+    assert not any(r["state"] == "ready" for r in _rows(sim_traces.get("no-wakeup")))
+    back = read_trace(sim_traces.get("apicv"))
     assert back.counts["kvm_x86_inj_virq"] == 0 and back.counts["kvm_x86_apic_accept_irq"] > 0
 
 
-def test_apicv_kick_timer_waits_are_decided_by_the_waker(sim_root: str) -> None:  # noqa: F811
-    waits = _waits(_rows(generated("apicv-kick", sim_root)))
+def test_apicv_kick_timer_waits_are_decided_by_the_waker(sim_traces: SimTraces) -> None:
+    waits = _waits(_rows(sim_traces.get("apicv-kick")))
     assert waits[("wait_timer", "waker", "")] > 20
 
 
-def test_two_vms_share_vcpu_ids(sim_root: str) -> None:  # noqa: F811
-    rows = _rows(generated("two-vms", sim_root))
+def test_two_vms_share_vcpu_ids(sim_traces: SimTraces) -> None:
+    rows = _rows(sim_traces.get("two-vms"))
     assert len({r["vm_pid"] for r in rows if r["vcpu"] == "0"}) == 2
 
 
-def test_mixed_has_every_state(sim_root: str) -> None:  # noqa: F811
-    rows = _rows(generated("mixed", sim_root, seconds=0.3))
+def test_mixed_has_every_state(sim_traces: SimTraces) -> None:
+    rows = _rows(sim_traces.get("mixed", seconds=0.3))
     got = {r["state"] for r in rows}
     assert got >= {"unknown", "guest", "hypervisor", "preempted", "ready", "blocked"} | (
         WAITS - {"wait_unknown"}
@@ -376,8 +373,7 @@ def test_mixed_has_every_state(sim_root: str) -> None:  # noqa: F811
 def test_bundled_sample_is_current_and_its_truth_follows_the_trace(tmp_path: Path) -> None:
     # ~2 s: reads the 60 k-event sample back with bt2; worth it, the sample is what users
     # open first and what other tests may rely on.
-    from paths import SAMPLE_TRACE
-
+    from tests.support.paths import SAMPLE_TRACE
     from w2a_tui.sim.sample import regenerate
 
     fresh = tmp_path / "sample"
@@ -390,8 +386,8 @@ def test_bundled_sample_is_current_and_its_truth_follows_the_trace(tmp_path: Pat
     assert set(states) >= {"blocked", "preempted", "ready"} | (WAITS - {"wait_unknown"})
 
 
-def test_new_inj_layout_soft_reinjections_never_decide_a_wait(sim_root: str) -> None:  # noqa: F811
-    trace = generated("new-inj-layout", sim_root)
+def test_new_inj_layout_soft_reinjections_never_decide_a_wait(sim_traces: SimTraces) -> None:
+    trace = sim_traces.get("new-inj-layout")
     injs = [e.fields for e in read_trace(trace).events if e.name == "kvm_x86_inj_virq"]
     assert injs and all(set(f) == {"vector", "soft", "reinjected"} for f in injs)
     soft = [f for f in injs if f["soft"]]
@@ -403,7 +399,7 @@ def test_new_inj_layout_soft_reinjections_never_decide_a_wait(sim_root: str) -> 
 
 
 def test_bundled_sample_tells_each_vms_story() -> None:
-    from paths import SAMPLE_TRACE
+    from tests.support.paths import SAMPLE_TRACE
 
     time: Counter[tuple[str, str]] = Counter()
     takers: Counter[tuple[str, str]] = Counter()
@@ -441,8 +437,8 @@ def _thread_story(back: Readback, tid: int) -> list[str]:
     return story
 
 
-def test_mid_guest_vcpus_are_unknown_until_their_first_kvm_event(sim_root: str) -> None:  # noqa: F811
-    trace = generated("mid-guest", sim_root)
+def test_mid_guest_vcpus_are_unknown_until_their_first_kvm_event(sim_traces: SimTraces) -> None:
+    trace = sim_traces.get("mid-guest")
     back = read_trace(trace)
     lanes, doc = load_truth(trace)
     # The statedump shows where each vCPU thread was: running (6), runnable (2), asleep (5).
@@ -473,10 +469,10 @@ def test_mid_guest_vcpus_are_unknown_until_their_first_kvm_event(sim_root: str) 
     assert seen == set(first_event)
 
 
-def test_late_start_forks_and_execs_qemu_like_a_real_host(sim_root: str) -> None:  # noqa: F811
-    from paths import real_manifest
+def test_late_start_forks_and_execs_qemu_like_a_real_host(sim_traces: SimTraces) -> None:
+    from tests.support.paths import real_manifest
 
-    trace = generated("late-start", sim_root)
+    trace = sim_traces.get("late-start")
     back = read_trace(trace)
     doc = json.loads(truth_paths(trace)[1].read_text())
     assert not back.has_context

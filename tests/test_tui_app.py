@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from paths import SAMPLE_TRACE
 from rich.console import Console
-from test_tui_support import sample_store
 from textual import events
 from textual.widgets import Static
 
+from tests.support.paths import SAMPLE_TRACE
 from w2a_tui.cli import main as cli_main
 from w2a_tui.model import WAIT_STATES, State
 from w2a_tui.sim import generate, get_scenario, with_overrides
@@ -35,8 +34,8 @@ SIZE = (120, 40)
 
 
 @pytest.fixture(scope="module")
-def store() -> StateStore:
-    return sample_store()
+def store(sample_store: StateStore) -> StateStore:
+    return sample_store
 
 
 Scenario = Callable[[W2AApp, Timeline], Awaitable[None]]
@@ -439,9 +438,10 @@ def _load_and_quit(path: Path, expect: str) -> int:
 
 
 def test_loading_a_trace_without_kvm_shows_the_error_and_q_exits_3() -> None:
-    from paths import REAL_TRACES
+    from tests.support.paths import REAL_TRACES
 
-    assert _load_and_quit(REAL_TRACES / "tracevizlab-apt", "No KVM vCPU activity") == 3
+    trace = REAL_TRACES / "tracevizlab-wget-k-115406"
+    assert _load_and_quit(trace, "No KVM vCPU activity") == 3
 
 
 def test_a_corrupt_trace_shows_the_error_in_the_app_and_q_exits_2(tmp_path: Path) -> None:
@@ -557,9 +557,11 @@ def test_bookmarks_are_listed_jumped_to_and_deleted(store: StateStore) -> None:
     drive(store, scenario)
 
 
-def test_the_linux_console_gets_glyphs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_linux_console_gets_glyphs(
+    monkeypatch: pytest.MonkeyPatch, store: StateStore
+) -> None:
     monkeypatch.setenv("TERM", "linux")
-    assert W2AApp(store=sample_store()).mono
+    assert W2AApp(store=store).mono
 
 
 def test_help_is_one_column_on_a_narrow_terminal(store: StateStore) -> None:

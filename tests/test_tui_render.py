@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from rich.color import Color, ColorSystem
 from rich.console import Console
-from test_tui_data import MS, T0, small_store
 
+from tests.support.handmade import MS, T0, small_store
 from w2a_tui.errors import W2AError
 from w2a_tui.model import State
 from w2a_tui.store import Interval
@@ -440,7 +440,7 @@ def test_every_state_keeps_its_own_colour_in_a_16_colour_terminal() -> None:
 )
 def test_find_takes_legend_names_and_unique_prefixes(text: str, states: set[State]) -> None:
     query = parse_query(text)
-    assert query.states == states and query.evidence is None
+    assert query.states == frozenset(states) and query.evidence is None
 
 
 @pytest.mark.parametrize("text", ["ta", "wait_", "kworker"])

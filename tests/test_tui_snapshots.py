@@ -7,16 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from test_tui_support import sample_store
 
+from w2a_tui.store import StateStore
 from w2a_tui.tui.app import W2AApp
 
 SnapCompare = Callable[..., bool]
 
 
 @pytest.fixture
-def app() -> W2AApp:
-    return W2AApp(store=sample_store(), mono=False)
+def app(sample_store: StateStore) -> W2AApp:
+    return W2AApp(store=sample_store, mono=False)
 
 
 class TestMainView:
@@ -41,10 +41,13 @@ class TestMainView:
 
 class TestNoColor:
     def test_glyph_lanes_and_legend(
-        self, snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch
+        self,
+        snap_compare: SnapCompare,
+        monkeypatch: pytest.MonkeyPatch,
+        sample_store: StateStore,
     ) -> None:
         monkeypatch.setenv("NO_COLOR", "1")
-        app = W2AApp(store=sample_store())
+        app = W2AApp(store=sample_store)
         assert app.mono
         assert snap_compare(app, press=["w"], terminal_size=(100, 30))
 

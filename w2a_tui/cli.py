@@ -22,16 +22,22 @@ COMMANDS: dict[str, str] = {
     "generate": "write a synthetic KVM host trace with its ground truth",
 }
 
+CONTRACT_NOTE = (
+    "The states, wait reasons, vector tables and export columns are defined in "
+    "docs/vcpu-states.md of the w2a-tui source."
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="w2a-tui",
         description="What every vCPU of every KVM guest was doing, from the host kernel trace.",
+        epilog=CONTRACT_NOTE,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=CONTRACT_NOTE)
         module = importlib.import_module(f"w2a_tui.commands.{name}")
         module.add_arguments(p)
     return parser

@@ -1,6 +1,6 @@
 """The analysis result: vCPU states, wait evidence, lanes. Shared by analysis, store and UIs.
 
-See ../shared/docs/vcpu-states.md (the contract) for what each state and source means.
+See docs/vcpu-states.md (the contract) for what each state and source means.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The W2A analysis: decoded events -> per-vCPU state intervals with evidence (no reader,
-no UI). See ../../shared/docs/vcpu-states.md for the contract it implements."""
+no UI). See docs/vcpu-states.md for the contract it implements."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The contract's export rows: one per interval, sorted by vm, vcpu, start.
 
-Column rules (vcpu-states.md, Export): `source` only for waits; `vector` only when rule 1
+Column rules (docs/vcpu-states.md, Export): `source` only for waits; `vector` only when rule 1
 or 2 found one; `exit_reason` for hypervisor, preempted, blocked and waits (not `ready`,
 not `guest`); `next_comm` for preempted; `waker_tid`/`waker_comm` (the sched_waking
 emitter) for the intervals a wake-up ends or starts: waits, blocked and ready. `vm_name`

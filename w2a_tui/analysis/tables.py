@@ -1,6 +1,6 @@
 """Reference tables: VMX/SVM exit reasons, guest interrupt vectors, softirq names.
 
-Sources (w2a-spec.md §11): Linux `arch/x86/include/uapi/asm/vmx.h` and `svm.h`,
+Sources: Linux `arch/x86/include/uapi/asm/vmx.h` and `svm.h`,
 `arch/x86/include/asm/irq_vectors.h`, lttng-modules `irq_softirq_names`. The analysis and
 the TUI both name exits and vectors through the helpers at the bottom.
 """

@@ -1,6 +1,6 @@
 """The guest vector -> wait reason table, chosen on the command line (`--vectors`).
 
-Guest vectors depend on the guest OS and kernel (w2a-spec §6.4, §9 #4): Linux moved its
+Guest vectors depend on the guest OS and kernel (docs/vcpu-states.md, Vectors): Linux moved its
 LAPIC timer from 0xEF to 0xEC in 5.3, and Windows uses other vectors altogether. A preset
 name or a TOML/JSON file picks the table; device vectors (disk/net) are still learned per
 VM from `kvm_apic_accept_irq` whatever the table says.

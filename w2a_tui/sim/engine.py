@@ -3,14 +3,14 @@ host noise, and guests that run, exit, halt and get woken by timers, IPIs, disk 
 
 It emits the kernel events a real host would emit, in the order KVM emits them, onto
 per-CPU buffers (`(ts, class_id, ctx_tid, *payload)`), and records for every vCPU the
-state the contract (vcpu-states.md) assigns, from those very events.
+state the contract (docs/vcpu-states.md) assigns, from those very events.
 
 Speed: guest exits that interact with nothing are *planned* ahead in one tight loop
 (written straight to the CPU buffer and the truth lane) up to the vCPU's next
 interacting action; anything that later touches that CPU earlier cuts the plan at its
 time (`_begin`). Guest behaviour is memoryless, so a cut plan is simply redrawn.
 
-Layout (one job per module; this module puts them together and keeps the old names):
+Layout (one job per module; this module puts them together):
   constants.py   exit codes, noise-exit mix, vectors, kernel addresses, scheduler timings
   entities.py    Thread, Vcpu, Vm, Cpu, Wait and their state / mode / waker codes
   core.py        SimCore: state, event heap, emit, plan cutting, truth rows, run, flush
@@ -25,62 +25,6 @@ Layout (one job per module; this module puts them together and keeps the old nam
 
 from __future__ import annotations
 
-from w2a_tui.sim.constants import (
-    APIC_TIMER_FN,
-    HRTIMER_WAKEUP_FN,
-    IPI_VECTORS,
-    KVM_EXIT_IO,
-    LIBVIRTD_PID,
-    MIN_GAP_NS,
-    MIN_GRANULARITY_NS,
-    NOISE_EXITS,
-    QEMU_BINARY,
-    RIP_BASE,
-    SCHED_LATENCY_NS,
-    SOFTIRQ_BLOCK,
-    SOFTIRQ_NET_RX,
-    SOFTIRQ_TIMER,
-    SVM,
-    SYSCALL_INT_VECTOR,
-    TASK_VECTORS,
-    TICK_NS,
-    TICK_SCHED_TIMER_FN,
-    TIMER_VECTORS,
-    US,
-    VMX,
-    PoolExit,
-)
-from w2a_tui.sim.entities import (
-    AWAIT_START,
-    E_HRTIMER,
-    E_MAIN,
-    E_OTHER,
-    E_SOFTIRQ_BLOCK,
-    E_SOFTIRQ_NET,
-    E_VCPU,
-    E_VHOST,
-    GUEST,
-    HYPER,
-    IDLE_KEY,
-    INITIAL_STATES,
-    M_BLOCKED,
-    M_POLL,
-    M_PREEMPTED,
-    M_RUN,
-    M_WAIT,
-    NEWBORN,
-    NO_TID,
-    RENAMED_KEY,
-    RUNNABLE,
-    RUNNING,
-    SLEEPING,
-    Cpu,
-    Kind,
-    Thread,
-    Vcpu,
-    Vm,
-    Wait,
-)
 from w2a_tui.sim.host_setup import HostSetupMixin
 from w2a_tui.sim.scheduler import SchedulerMixin
 from w2a_tui.sim.startup import StartupMixin
@@ -101,60 +45,3 @@ class Simulator(
 ):
     """Runs one scenario; `run()` returns when simulated time is over."""
 
-
-# Everything engine.py used to define stays importable from here.
-__all__ = [
-    "APIC_TIMER_FN",
-    "AWAIT_START",
-    "E_HRTIMER",
-    "E_MAIN",
-    "E_OTHER",
-    "E_SOFTIRQ_BLOCK",
-    "E_SOFTIRQ_NET",
-    "E_VCPU",
-    "E_VHOST",
-    "GUEST",
-    "HRTIMER_WAKEUP_FN",
-    "HYPER",
-    "IDLE_KEY",
-    "INITIAL_STATES",
-    "IPI_VECTORS",
-    "KVM_EXIT_IO",
-    "LIBVIRTD_PID",
-    "MIN_GAP_NS",
-    "MIN_GRANULARITY_NS",
-    "M_BLOCKED",
-    "M_POLL",
-    "M_PREEMPTED",
-    "M_RUN",
-    "M_WAIT",
-    "NEWBORN",
-    "NOISE_EXITS",
-    "NO_TID",
-    "QEMU_BINARY",
-    "RENAMED_KEY",
-    "RIP_BASE",
-    "RUNNABLE",
-    "RUNNING",
-    "SCHED_LATENCY_NS",
-    "SLEEPING",
-    "SOFTIRQ_BLOCK",
-    "SOFTIRQ_NET_RX",
-    "SOFTIRQ_TIMER",
-    "SVM",
-    "SYSCALL_INT_VECTOR",
-    "TASK_VECTORS",
-    "TICK_NS",
-    "TICK_SCHED_TIMER_FN",
-    "TIMER_VECTORS",
-    "US",
-    "VMX",
-    "Cpu",
-    "Kind",
-    "PoolExit",
-    "Simulator",
-    "Thread",
-    "Vcpu",
-    "Vm",
-    "Wait",
-]

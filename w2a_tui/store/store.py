@@ -11,7 +11,8 @@ module per job:
 - `interval_stats`: durations and longest intervals over many lanes;
 - `records`: the value types answered (`Interval`, `LaneInfo`, `ColumnSummary`).
 
-The names callers imported from this module before the split are re-exported.
+This module also exports those value types and the store's tuning constants, so users of
+the store import them from one place.
 """
 
 from __future__ import annotations

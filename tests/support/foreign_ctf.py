@@ -286,7 +286,7 @@ class _Spec:
 def _set_payload(event: Any, names: list[str], values: dict[str, Any], comm_array: bool) -> None:
     payload = event.payload_field
     for name in names:
-        value = values.get(name)
+        value: Any = values.get(name)
         member = payload[name]
         if (
             name in ("prev_comm", "next_comm", "comm", "name")
@@ -312,7 +312,8 @@ def _set_payload(event: Any, names: list[str], values: dict[str, Any], comm_arra
             member.value = value
 
 
-class _Iterator(bt2._UserMessageIterator):
+# bt2 has no type information: its classes are Any to mypy.
+class _Iterator(bt2._UserMessageIterator):  # type: ignore[misc]
     def __init__(self, config: Any, port: Any) -> None:
         spec, layout = port.user_data
         self._messages = _messages(self, spec, layout)
@@ -321,7 +322,7 @@ class _Iterator(bt2._UserMessageIterator):
         return next(self._messages)
 
 
-class _Source(bt2._UserSourceComponent, message_iterator_class=_Iterator):
+class _Source(bt2._UserSourceComponent, message_iterator_class=_Iterator):  # type: ignore[misc, call-arg]
     def __init__(self, config: Any, params: Any, layout: Any) -> None:
         self._add_output_port("out", (_Spec(self, layout), layout))
 
