@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
-from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
+from tests.support.agreement import Lanes, agreement, lanes_from_csv
 from w2a_tui.analysis.rows import EXPORT_COLUMNS, export_rows
 from w2a_tui.cli import main
 from w2a_tui.commands.export import write_csv
 from w2a_tui.pipeline import analyze_trace
 from w2a_tui.sim.scenarios import SCENARIOS
-
-# (start, end, state, source) per (vm_pid, vcpu)
-Lanes = dict[tuple[int, int], list[tuple[int, int, str, str]]]
 
 # The only scenario whose trace lacks evidence by construction: 8-17 % of the events are
 # really missing (discarded packets), so the states there cannot be recovered. The analysis
@@ -52,59 +48,6 @@ IMPOSSIBLE = (
 )
 
 
-@dataclass
-class Agreement:
-    state: float
-    source: float  # over the truth's waits
-    reason: float  # over the truth's waits
-    covered: float  # fraction of the truth's time our lanes cover
-    claimed: float = 1.0  # state agreement over the time we do not call `unknown`
-
-
-def _lanes_from_csv(text: str) -> Lanes:
-    lanes: Lanes = defaultdict(list)
-    for row in csv.DictReader(io.StringIO(text)):
-        start, end = int(row["start_ns"]), int(row["end_ns"])
-        if end > start:  # zero-length rows carry no time
-            key = (int(row["vm_pid"]), int(row["vcpu"]))
-            lanes[key].append((start, end, row["state"], row["source"]))
-    for rows in lanes.values():
-        rows.sort()
-    return lanes
-
-
-def agreement(truth: Lanes, ours: Lanes) -> Agreement:
-    """Sweep both lanes' intervals together and weigh every overlap by its duration."""
-    total = same = waits = same_source = same_reason = covered = unknown = 0
-    for key, truth_rows in truth.items():
-        our_rows = ours.get(key, [])
-        j = 0
-        for start, end, state, source in truth_rows:
-            total += end - start
-            while j < len(our_rows) and our_rows[j][1] <= start:
-                j += 1
-            k = j
-            while k < len(our_rows) and our_rows[k][0] < end:
-                o_start, o_end, o_state, o_source = our_rows[k]
-                overlap = min(end, o_end) - max(start, o_start)
-                if overlap > 0:
-                    covered += overlap
-                    unknown += overlap if o_state == "unknown" and state != "unknown" else 0
-                    same += overlap if o_state == state else 0
-                    if state.startswith("wait_"):
-                        waits += overlap
-                        same_source += overlap if o_source == source else 0
-                        same_reason += overlap if o_state == state else 0
-                k += 1
-    return Agreement(
-        state=same / total if total else 1.0,
-        source=same_source / waits if waits else 1.0,
-        reason=same_reason / waits if waits else 1.0,
-        covered=covered / total if total else 1.0,
-        claimed=same / (total - unknown) if total > unknown else 1.0,
-    )
-
-
 def _generate(tmp_path: Path, scenario: str, seed: int = 3) -> Path:
     out = tmp_path / scenario
     status = main(
@@ -126,7 +69,7 @@ def test_states_agree_with_ground_truth(tmp_path: Path, scenario: str) -> None:
     ours_text = _export_csv(trace)
     truth_text = Path(f"{trace}.truth.csv").read_text()
     assert ours_text.splitlines()[0] == truth_text.splitlines()[0] == ",".join(EXPORT_COLUMNS)
-    truth, ours = _lanes_from_csv(truth_text), _lanes_from_csv(ours_text)
+    truth, ours = lanes_from_csv(truth_text), lanes_from_csv(ours_text)
     assert sorted(ours) == sorted(truth), "same VMs and vCPUs"
     result = agreement(truth, ours)
     floor = NO_EVIDENCE_FLOOR.get(scenario, 0.99)

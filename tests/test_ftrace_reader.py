@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ftrace_report import report_raw, same_value, split_fields
-from paths import REAL_FTRACE
 
+from tests.support.ftrace_report import report_raw, same_value, split_fields
+from tests.support.paths import REAL_FTRACE
 from w2a_tui.analysis import NEEDED_KINDS
 from w2a_tui.events import EventKind
 from w2a_tui.trace import open_trace
@@ -155,7 +155,7 @@ def test_prev_state_letters_map_to_the_kernel_bits() -> None:
 
 def test_sched_switch_prev_state_is_numeric_on_both_readers() -> None:
     for path in (DAT, TEXT):
-        states = set()
+        states: set[int] = set()
         for batch in open_trace(path).iter_batches([EventKind.SCHED_SWITCH]):
             states.update(e[8] for e in batch if e[2] == EventKind.SCHED_SWITCH)
         assert states <= {0, 1, 2, 0x10, 0x20, 0x80, 0x100}, states

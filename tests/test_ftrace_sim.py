@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ftrace_report import report_raw, same_value, split_fields
 
+from tests.support.ftrace_report import report_raw, same_value, split_fields
 from w2a_tui.analysis.rows import export_rows
 from w2a_tui.cli import main
 from w2a_tui.commands.export import write_csv

@@ -16,9 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_agreement import _lanes_from_csv, agreement
-from test_analysis_builder import RUNNING, SLEEPING, Host, interval_at, lane_states
 
+from tests.support.agreement import agreement, lanes_from_csv
+from tests.support.host import RUNNING, SLEEPING, Host, interval_at, lane_states
 from w2a_tui.analysis.rows import export_rows
 from w2a_tui.commands.export import write_csv
 from w2a_tui.events import EventKind
@@ -233,8 +233,8 @@ def test_every_scenario_agrees_with_its_contexts_flipped(tmp_path: Path, scenari
     contexts = (True, False) if scenario == "late-statedump" else (flipped,)
     for context in contexts:
         trace = _record(tmp_path, scenario, context=context)
-        truth = _lanes_from_csv(Path(f"{trace}.truth.csv").read_text())
-        ours = _lanes_from_csv(_export(trace))
+        truth = lanes_from_csv(Path(f"{trace}.truth.csv").read_text())
+        ours = lanes_from_csv(_export(trace))
         assert sorted(ours) == sorted(truth), "same VMs and vCPUs"
         result = agreement(truth, ours)
         floor = _FLOOR.get(scenario, 0.995)

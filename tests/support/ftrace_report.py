@@ -81,4 +81,5 @@ def same_value(ours: Any, text: str, symbols: tuple[list[int], list[str]] | None
     if any(value == ours & mask for mask in (0xFF, 0xFFFF, 0xFFFFFFFF)):
         return True
     # trace-cmd prints some signed fields as unsigned (and longs as hex): compare bits.
-    return (value - ours) % (1 << 64) == 0 or (value - ours) % (1 << 32) == 0
+    difference = int(value - ours)
+    return difference % (1 << 64) == 0 or difference % (1 << 32) == 0
