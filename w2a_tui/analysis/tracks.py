@@ -17,8 +17,9 @@ from w2a_tui.model import State
 # finish() counts exits from it, then stores plain HYPERVISOR. Not a State value.
 HYP_AFTER_EXIT: Final = len(State)
 
-# (time, apicid, vector, emitter tid, emitter comm, emitter context)
-PendingAccept = tuple[int, int, int, int, str, str]
+# (time, apicid, vector, emitter tid, emitter comm, emitter context, class its delivery
+# teaches the VM, how it was learned (devices.py), class it gives this very wait)
+PendingAccept = tuple[int, int, int, int, str, str, int, str, int]
 # (waker tid, waker comm, waker context, rule-3 reason value or 0)
 WakeInfo = tuple[int, str, str, int]
 
@@ -37,6 +38,7 @@ class Gap:
         "acc_tid",
         "acc_ts",
         "acc_vec",
+        "candidate",
         "index",
         "inj_vec",
         "is_wait",
@@ -68,6 +70,9 @@ class Gap:
         self.acc_ctx = ""
         self.acc_class = 0
         self.inj_vec = -1
+        # Exit-less vCPU (no kvm_exit in the trace): a blocking switch-out is a wait only
+        # once the thread's kvm_vcpu_wakeup confirms the halt; until then a candidate.
+        self.candidate = False
 
 
 class ClosedGap(NamedTuple):
@@ -162,6 +167,7 @@ class VcpuTrack:
         "cpu",
         "early_wake",
         "ex",
+        "exitless",
         "exits",
         "gap",
         "last_exit",
@@ -200,6 +206,9 @@ class VcpuTrack:
         self.marks: list[tuple[int, int]] = []
         # A wake-up seen while the thread was still on its CPU: (lane length then, waker).
         self.early_wake: tuple[int, WakeInfo] | None = None
+        # Found by its other KVM events while the trace shows no kvm_entry/kvm_exit of it:
+        # on-CPU time is `running`, a halt is told by kvm_vcpu_wakeup (exitless.py).
+        self.exitless = False
 
     def release(self) -> None:
         """Drop the lane columns and gap records once finish() has built the lane from

@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
 def gather(path: str) -> dict[str, Any]:
     """Everything `info` shows, as JSON-ready data (one count-only pass over the trace)."""
+    from w2a_tui.analysis.capabilities import limits_of_names
     from w2a_tui.trace import read_trace
     from w2a_tui.trace.requirements import check, record_commands, usable
 
@@ -68,6 +69,10 @@ def gather(path: str) -> dict[str, Any]:
                 {"what": r.label, "level": r.level, "ok": r.ok, "why": r.why} for r in requirements
             ],
             "record_commands": [] if ready else record_commands(),
+            # What a partial event set cannot tell apart, and the events that would.
+            "limits": [
+                {"key": limit.key, "text": limit.text} for limit in limits_of_names(counts.by_name)
+            ],
         },
     }
 
@@ -122,6 +127,8 @@ def render(report: dict[str, Any]) -> None:
         mark = "[green]yes[/green]" if requirement["ok"] else "[red]no[/red]"
         needs.add_row(mark, requirement["what"], requirement["level"])
     console.print(needs)
+    for limit in w2a["limits"]:
+        console.print(f"[yellow]partial event set:[/yellow] {limit['text']}", highlight=False)
     if w2a["usable"]:
         console.print("[green]W2A can analyse this trace.[/green]")
         return

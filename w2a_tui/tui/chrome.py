@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from w2a_tui.model import TraceMeta, VmInfo
+from w2a_tui.model import State, TraceMeta, VmInfo
 from w2a_tui.store import Interval, LaneInfo
 from w2a_tui.tui.palette import LOOKS, StateLook
 from w2a_tui.tui.timefmt import format_duration, format_time
@@ -48,6 +48,7 @@ def header_text(
     *,
     from_cache: bool = False,
     warnings: int = 0,
+    note: str = "",
     width: int = 200,
 ) -> Text:
     """Trace name, host, length, VM and vCPU counts; `(cached)` when the analysis was
@@ -59,6 +60,8 @@ def header_text(
         plural = "s" if warnings != 1 else ""
         pieces.append((7, "  ", ""))
         pieces.append((7, f" ⚠ {warnings} warning{plural}: press ! ", WARNING_STYLE))
+    if note:  # what a partial event set cannot tell apart
+        pieces.append((4, f"  {note}", "bold"))
     if meta.hostname:
         pieces.append((3, f"  host {meta.hostname}", ""))
     pieces.append((5, f"  {len(vms)} VM{'s' if len(vms) != 1 else ''}, {n_lanes} vCPUs", ""))
@@ -84,14 +87,15 @@ def _legend_line(mono: bool, layout: tuple[int, str, str], looks: Sequence[State
     return text
 
 
-def legend_text(mono: bool, width: int = 200) -> Text:
+def legend_text(mono: bool, width: int = 200, *, running: bool = False) -> Text:
     """Every state with its colour chip (or its glyph with NO_COLOR), spaced out as much
-    as `width` allows, on one line down to 80 columns, else on two balanced lines."""
+    as `width` allows, on one line down to 80 columns, else on two balanced lines.
+    `running` only for traces that have it (no kvm_entry/kvm_exit)."""
     # (chip cells, space after the chip, gap between items), roomiest first.
     layouts = (
         ((1, " ", "  "), (1, "", " ")) if mono else ((2, " ", "  "), (2, " ", " "), (1, "", " "))
     )
-    looks = list(LOOKS.values())
+    looks = [look for state, look in LOOKS.items() if running or state is not State.RUNNING]
     for layout in layouts:
         text = _legend_line(mono, layout, looks)
         if text.cell_len <= width:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from rich.text import Text
 
+from w2a_tui.analysis.tables import DEFAULT_VECTOR_TABLE
 from w2a_tui.model import Source, State, VmInfo
 from w2a_tui.store import Interval, LaneInfo, StateStore
 from w2a_tui.tui.names import exit_reason_text, vector_text
@@ -33,6 +34,7 @@ MEANINGS = {
     State.WAIT_DISK: "guest idle (HLT) until a disk request completed",
     State.WAIT_NET: "guest idle (HLT) until network traffic arrived",
     State.WAIT_UNKNOWN: "guest idle (HLT); the trace does not say what woke it",
+    State.RUNNING: "on a host CPU, guest or hypervisor: the trace has no kvm_entry/kvm_exit",
 }
 UNKNOWN_AT_START = (
     "not known yet: the trace starts before this vCPU's first event (kvm_entry, kvm_exit "
@@ -68,6 +70,16 @@ def _thread(tid: int, comm: str, context: str, roles: Mapping[int, str]) -> str:
     else:
         who = comm or "?"
     return f"{who} in {context} context" if context else who
+
+
+def _learned_line(vm: VmInfo, vector: int) -> str:
+    """How the VM learned a vector the guest OS does not fix (a device's, or a non-Linux
+    guest's timer / IPI): `0x43 net <- minivm tid 31791 <- NET_RX softirq on CPU 0`."""
+    if vector in DEFAULT_VECTOR_TABLE and vector not in vm.disk_vectors + vm.net_vectors:
+        return ""
+    prefix = f"0x{vector:02x} "
+    chain = next((c for c in vm.vector_chains if c.startswith(prefix)), "")
+    return f"\nlearned: {chain}" if chain else ""
 
 
 def describe(
@@ -114,6 +126,7 @@ def describe(
                     text.append("  = a disk vector of this VM")
                 elif ev.vector in vm.net_vectors:
                     text.append("  = a net vector of this VM")
+                text.append(_learned_line(vm, ev.vector))
         if ev.emitter_tid >= 0 or ev.emitter_comm:
             emitter = _thread(ev.emitter_tid, ev.emitter_comm, ev.emitter_context, roles)
             text.append("\ninterrupt emitted by " + emitter)

@@ -10,8 +10,9 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from w2a_tui.analysis.capabilities import header_note
 from w2a_tui.errors import W2AError
-from w2a_tui.model import WAIT_STATES
+from w2a_tui.model import WAIT_STATES, State
 from w2a_tui.store import Interval, StateStore
 from w2a_tui.tui.bookmarks import BookmarksScreen
 from w2a_tui.tui.chrome import header_text, legend_text, status_text
@@ -59,6 +60,7 @@ class MainScreen(Screen[None]):
         self.mono = mono
         self.from_cache = from_cache
         self.roles = thread_roles(store)
+        self.running = any(store.totals(i)[State.RUNNING] for i in range(len(store.lanes)))
         self.matches: Matches | None = None  # the last `/` query's matches
         # (lane, time, 1-based rank) of the match `n`/`N` last went to.
         self.match_at: tuple[int, int, int] | None = None
@@ -68,7 +70,7 @@ class MainScreen(Screen[None]):
             yield Static(self._header(), id="header")
             yield Timeline(self.store, mono=self.mono, id="timeline")
             yield Static("", id="details")
-            yield Static(legend_text(self.mono), id="legend")
+            yield Static(legend_text(self.mono, running=self.running), id="legend")
             yield Static("", id="status")
             yield Footer()
         yield Static(f"terminal too small: need at least {MIN_WIDTH}x{MIN_HEIGHT}", id="too-small")
@@ -83,6 +85,7 @@ class MainScreen(Screen[None]):
             store.end_ns,
             from_cache=self.from_cache,
             warnings=len(store.warnings),
+            note=header_note(store.warnings),
             width=width,
         )
 
@@ -104,7 +107,8 @@ class MainScreen(Screen[None]):
     def on_resize(self, event: Resize) -> None:
         small = event.size.width < MIN_WIDTH or event.size.height < MIN_HEIGHT
         self.set_class(small, "-too-small")
-        self.query_one("#legend", Static).update(legend_text(self.mono, event.size.width))
+        legend = legend_text(self.mono, event.size.width, running=self.running)
+        self.query_one("#legend", Static).update(legend)
         self.query_one("#header", Static).update(self._header(event.size.width))
         self.refresh_status()
 
