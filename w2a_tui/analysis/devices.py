@@ -20,6 +20,7 @@ import re
 from typing import Final
 
 from w2a_tui.analysis.classify import HRTIMER_CONTEXT, NO_CLASS, TASK_CONTEXT, context_reason
+from w2a_tui.analysis.tables import DEFAULT_VECTOR_TABLE
 from w2a_tui.analysis.tracks import CpuTrack
 from w2a_tui.model import Reason
 
@@ -221,3 +222,15 @@ def _winner(counts: dict[int, int]) -> int:
     devices = {c: n for c, n in counts.items() if c in (DISK, NET)}
     pool = devices or counts
     return max(pool, key=lambda c: (pool[c], -c))
+
+
+def telling_chains(chains: list[str], disk: list[int], net: list[int]) -> list[str]:
+    """The chains worth showing: of device vectors and of vectors the guest OS does not fix
+    (a Linux guest's 0xEC timer or 0xFD IPI taught nothing the vector table did not say)."""
+    devices = set(disk) | set(net)
+    out = []
+    for chain in chains:
+        vector = int(chain.split(" ", 1)[0], 16)
+        if vector in devices or vector not in DEFAULT_VECTOR_TABLE:
+            out.append(chain)
+    return out

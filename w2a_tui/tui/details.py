@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from rich.text import Text
 
-from w2a_tui.analysis.tables import DEFAULT_VECTOR_TABLE
+from w2a_tui.analysis.devices import telling_chains
 from w2a_tui.model import Source, State, VmInfo
 from w2a_tui.store import Interval, LaneInfo, StateStore
 from w2a_tui.tui.names import exit_reason_text, vector_text
@@ -73,12 +73,11 @@ def _thread(tid: int, comm: str, context: str, roles: Mapping[int, str]) -> str:
 
 
 def _learned_line(vm: VmInfo, vector: int) -> str:
-    """How the VM learned a vector the guest OS does not fix (a device's, or a non-Linux
-    guest's timer / IPI): `0x43 net <- minivm tid 31791 <- NET_RX softirq on CPU 0`."""
-    if vector in DEFAULT_VECTOR_TABLE and vector not in vm.disk_vectors + vm.net_vectors:
-        return ""
+    """How the VM learned the vector: `0x43 net <- minivm tid 31791 <- NET_RX softirq on
+    CPU 0` (not for the guest OS's fixed vectors, which the table gives)."""
     prefix = f"0x{vector:02x} "
-    chain = next((c for c in vm.vector_chains if c.startswith(prefix)), "")
+    chains = telling_chains(vm.vector_chains, vm.disk_vectors, vm.net_vectors)
+    chain = next((c for c in chains if c.startswith(prefix)), "")
     return f"\nlearned: {chain}" if chain else ""
 
 
