@@ -76,7 +76,7 @@ class DeviceChains:
 
     def on_waking(self, ts: int, cpu: int, c: CpuTrack, wakee: int, waker: int, comm: str) -> None:
         """Remember why `wakee` was woken (by `waker`, comm `comm`, in the CPU's context)."""
-        cause = self.context_cause(ts, cpu, c)
+        cause = self.context_cause(ts, cpu, c) if c.labels or self.device_work else None
         if cause is None:
             if comm.startswith("vhost-"):
                 cause = (ts, NET, comm, waker, False, None, 0)

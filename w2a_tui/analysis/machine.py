@@ -576,7 +576,8 @@ class Analyzer(ExitlessEvents):
         comm = ev[PROCNAME] or self.identity.comm_of(tid, c)
         apicid = ev[ACCEPT_APICID]
         vec = ev[ACCEPT_VECTOR]
-        self.chains.last_accept[cpu] = (ts, apicid, tid, len(c.labels))
+        if not (self.seen_exit or self.seen_entry):  # vCPUs found by accept -> wake (exitless.py)
+            self.chains.last_accept[cpu] = (ts, apicid, tid, len(c.labels))
         self.seen_kinds.add(_K_ACCEPT)
         if c.labels:  # interrupt context: the VM is the one whose vCPU it wakes next
             cause = self.chains.context_cause(ts, cpu, c)
