@@ -140,7 +140,7 @@ def test_dat_and_text_give_the_same_tuples() -> None:
         if left[2] in timer_kinds:
             left, right = left[:6], right[:6]
         assert left == right, count
-    assert count == 245702
+    assert count == 257325
 
 
 def test_prev_state_letters_map_to_the_kernel_bits() -> None:

@@ -120,7 +120,9 @@ _KVM_ENTRY: Final = re.compile(r"vcpu (\d+)")
 _KVM_EXIT: Final = re.compile(r"(?:vcpu (\d+) )?reason (\S+)")
 _INJ: Final = re.compile(r"(IRQ|Soft/INTR|irq) (0x[0-9a-fA-F]+|\d+)")
 _ACCEPT: Final = re.compile(r"apicid ([0-9a-fA-F]+) vec (\d+) \((\w+)\|(\w+)\)")
-_USEREXIT: Final = re.compile(r"reason \S+ \((-?\d+)\)")
+_USEREXIT: Final = re.compile(r"reason (\S+) \((-?\d+)\)")
+# `reason restart (4)`: the number is -errno (EINTR), the run's reason KVM_EXIT_INTR.
+_KVM_EXIT_INTR: Final = 10
 _VCPU_WAKEUP: Final = re.compile(r"(wait|poll) time (\d+) ns")
 _HALT_POLL: Final = re.compile(r"vcpu (\d+): halt_poll_ns (\d+)")
 _PIO: Final = re.compile(r"pio_(read|write) at 0x([0-9a-fA-F]+)")
@@ -221,7 +223,11 @@ def _accept(rest: str) -> Payload | None:
 
 def _userspace_exit(rest: str) -> Payload | None:
     m = _USEREXIT.match(rest)
-    return (int(m[1]),) if m is not None else (_int(_pairs(rest).get("reason", "-1")),)
+    if m is None:
+        return (_int(_pairs(rest).get("reason", "-1")),)
+    if m[1] in ("restart", "error"):  # the number printed is -errno, not the reason
+        return (_KVM_EXIT_INTR if m[1] == "restart" else -1,)
+    return (int(m[2]),)
 
 
 def _vcpu_wakeup(rest: str) -> Payload | None:
