@@ -19,7 +19,14 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from w2a_tui.analysis.classify import HRTIMER_CONTEXT, NO_CLASS, TASK_CONTEXT, context_reason
+from w2a_tui.analysis.classify import (
+    HRTIMER_CONTEXT,
+    NO_CLASS,
+    TASK_CLASS,
+    TASK_CONTEXT,
+    context_reason,
+    thread_class,
+)
 from w2a_tui.analysis.tables import DEFAULT_VECTOR_TABLE
 from w2a_tui.analysis.tracks import CpuTrack
 from w2a_tui.model import Reason
@@ -27,6 +34,7 @@ from w2a_tui.model import Reason
 DISK: Final = int(Reason.DISK)
 NET: Final = int(Reason.NET)
 TIMER: Final = int(Reason.TIMER)
+CLASS_LABEL: Final = {DISK: "disk", NET: "net", TIMER: "timer", TASK_CLASS: "task"}
 _MAX_HOPS: Final = 3
 # A delivery counts as caused by the thread's wake-up when it follows it this closely.
 CAUSE_WINDOW_NS: Final = 10_000_000
@@ -118,6 +126,33 @@ class DeviceChains:
             del self.device_work[cpu]
 
     # ------------------------------------------------------------------ queries
+
+    def delivery_class(
+        self, ts: int, tid: int, comm: str, vm: int, vec: int, apicid: int, sender: int
+    ) -> tuple[int, str, int]:
+        """What a delivery from task context teaches its VM, the chain shown for it, and
+        the class it gives its own wait (rule 2's emitter). `sender` is the vcpu_id of the
+        delivering thread when it runs a vCPU of the VM, else -1. Another vCPU sends an IPI
+        (task); the destination's own thread right after a timer wake-up delivers its timer;
+        any other thread the device that woke it (disk, net: counted per VM and the
+        majority decides, so its own wait takes the VM's vote), else what its name hints."""
+        if sender >= 0:
+            if sender != apicid:
+                return TASK_CLASS, f"0x{vec:02x} task <- vCPU {sender} tid {tid}", TASK_CLASS
+            cause = self.cause_of(tid, ts)
+            if cause_class(cause) == TIMER:
+                who = f"vCPU {apicid} itself, tid {tid}"
+                return TIMER, chain_text(vec, "timer", who, cause), NO_CLASS
+            return NO_CLASS, "", NO_CLASS
+        who = f"{comm or '?'} tid {tid}"
+        cause = self.cause_of(tid, ts)
+        cls = cause_class(cause)
+        if cls in (DISK, NET):
+            return cls, chain_text(vec, CLASS_LABEL[cls], who, cause), NO_CLASS
+        cls = thread_class(tid, comm, vm, is_other_vcpu=False)
+        if cls == NO_CLASS:
+            return NO_CLASS, "", NO_CLASS
+        return cls, f"0x{vec:02x} {CLASS_LABEL[cls]} <- {who} (by its name)", cls
 
     def cause_of(self, tid: int, ts: int) -> Cause | None:
         """What woke `tid` last, if that was shortly before `ts`."""
@@ -233,4 +268,14 @@ def telling_chains(chains: list[str], disk: list[int], net: list[int]) -> list[s
         vector = int(chain.split(" ", 1)[0], 16)
         if vector in devices or vector not in DEFAULT_VECTOR_TABLE:
             out.append(chain)
+    return out
+
+
+def merged(
+    a: dict[int, set[int]], b: dict[int, set[int]], *, without_vm: bool = False
+) -> dict[int, set[int]]:
+    """Per VM, the union of two thread sets (the VM's main thread left out if asked)."""
+    out = {vm: set(tids) for vm, tids in a.items()}
+    for vm, tids in b.items():
+        out.setdefault(vm, set()).update(t for t in tids if not (without_vm and t == vm))
     return out

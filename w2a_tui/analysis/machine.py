@@ -19,24 +19,23 @@ from typing import Any, Final
 from w2a_tui.analysis.classify import (
     HRTIMER_CONTEXT,
     NO_CLASS,
-    TASK_CLASS,
     TASK_CONTEXT,
     context_reason,
     default_vector_table,
     irq_context,
     is_iothread,
     softirq_context,
-    thread_class,
     vhost_owner,
 )
 from w2a_tui.analysis.devices import (
+    CLASS_LABEL,
     DISK,
     NET,
-    TIMER,
     DeviceChains,
     VectorVotes,
     cause_class,
     chain_text,
+    merged,
 )
 from w2a_tui.analysis.evidence import EvidenceTable
 from w2a_tui.analysis.exitless import ExitlessEvents
@@ -98,7 +97,6 @@ _K_ACCEPT: Final = int(EventKind.KVM_APIC_ACCEPT_IRQ)
 _UNKNOWN: Final = int(State.UNKNOWN)
 _READY: Final = int(State.READY)
 _MAX_CONTEXT_DEPTH: Final = 16
-_CLASS_LABEL: Final = {DISK: "disk", NET: "net", TIMER: "timer", TASK_CLASS: "task"}
 
 # Every kind the analysis reads: readers may skip decoding the others.
 NEEDED_KINDS: Final = frozenset(
@@ -582,7 +580,7 @@ class Analyzer(ExitlessEvents):
         if c.labels:  # interrupt context: the VM is the one whose vCPU it wakes next
             cause = self.chains.context_cause(ts, cpu, c)
             cls = cause_class(cause)
-            chain = chain_text(vec, _CLASS_LABEL[cls], "", cause) if cls else ""
+            chain = chain_text(vec, CLASS_LABEL[cls], "", cause) if cls else ""
             item: PendingAccept = (ts, apicid, vec, tid, comm, c.labels[-1], cls, chain, NO_CLASS)
             pending = c.pending[-1]
             if pending is None:
@@ -604,7 +602,8 @@ class Analyzer(ExitlessEvents):
         else:
             vm = pid
         known_vm = vm >= 0 or (source is not None and source.vcpu_id >= 0)
-        cls, chain, taught = self._delivery_class(ts, tid, comm, vm, vec, apicid, source)
+        sender = source.vcpu_id if source is not None else -1
+        cls, chain, taught = self.chains.delivery_class(ts, tid, comm, vm, vec, apicid, sender)
         if known_vm and cls != NO_CLASS:
             self._learn(vm, vec, cls, tid, chain)
         if known_vm and (vm, apicid) in self.vcpus:
@@ -618,47 +617,10 @@ class Analyzer(ExitlessEvents):
             else:
                 c.task_pending.append(item)
 
-    def _delivery_class(
-        self,
-        ts: int,
-        tid: int,
-        comm: str,
-        vm: int,
-        vec: int,
-        apicid: int,
-        source: VcpuTrack | None,
-    ) -> tuple[int, str, int]:
-        """What a delivery from task context teaches the VM (devices.py), the chain shown
-        for it, and the class it gives its own wait (rule 2's emitter). Another vCPU sends
-        an IPI (task); the destination's own thread right after a timer wake-up delivers
-        its timer; any other thread the device that woke it (disk, net: counted per VM, the
-        majority decides, so its own wait takes the VM's vote), else what its name hints
-        (classify.thread_class)."""
-        if source is not None and source.vcpu_id >= 0:
-            if source.vcpu_id != apicid:
-                who = f"vCPU {source.vcpu_id} tid {tid}"
-                return TASK_CLASS, f"0x{vec:02x} task <- {who}", TASK_CLASS
-            cause = self.chains.cause_of(tid, ts)
-            if cause_class(cause) == TIMER:
-                who = f"vCPU {apicid} itself, tid {tid}"
-                return TIMER, chain_text(vec, "timer", who, cause), NO_CLASS
-            return NO_CLASS, "", NO_CLASS
-        who = f"{comm or '?'} tid {tid}"
-        cause = self.chains.cause_of(tid, ts)
-        cls = cause_class(cause)
-        if cls in (DISK, NET):
-            return cls, chain_text(vec, _CLASS_LABEL[cls], who, cause), NO_CLASS
-        cls = thread_class(tid, comm, vm, is_other_vcpu=False)
-        if cls == NO_CLASS:
-            return NO_CLASS, "", NO_CLASS
-        return cls, f"0x{vec:02x} {_CLASS_LABEL[cls]} <- {who} (by its name)", cls
-
     def _learn(self, vm: int, vec: int, cls: int, tid: int, chain: str = "") -> None:
         """Teach the VM a vector (`tid`: the delivering thread, -1 for an interrupt context);
         what most deliveries teach wins (devices.VectorVotes)."""
         self.votes.vote(vm, vec, cls, tid, chain)
-        if tid >= 0 and cls == int(Reason.DISK) and tid == vm:
-            return  # the main thread is no I/O thread
 
     def _apply_accept(
         self,
@@ -798,8 +760,8 @@ class Analyzer(ExitlessEvents):
             vcpus=ident.vcpus,
             vector_table=self.vector_table,
             learned=self.votes.learned(),
-            io_tids=_merged(self.io_tids, self.votes.device_threads(DISK), without_vm=True),
-            vhost_tids=_merged(self.vhost_tids, self.votes.device_threads(NET)),
+            io_tids=merged(self.io_tids, self.votes.device_threads(DISK), without_vm=True),
+            vhost_tids=merged(self.vhost_tids, self.votes.device_threads(NET)),
             guest_names=ident.guest_names,
             comms=ident.comms,
             lost=self.lost,
@@ -826,16 +788,6 @@ class Analyzer(ExitlessEvents):
         }
         kinds.update(int(kind) for kind, seen in flags.items() if seen)
         return kinds
-
-
-def _merged(
-    a: dict[int, set[int]], b: dict[int, set[int]], *, without_vm: bool = False
-) -> dict[int, set[int]]:
-    """Per VM, the union of two thread sets (the VM's main thread left out if asked)."""
-    out = {vm: set(tids) for vm, tids in a.items()}
-    for vm, tids in b.items():
-        out.setdefault(vm, set()).update(t for t in tids if not (without_vm and t == vm))
-    return out
 
 
 def analyze_events(
