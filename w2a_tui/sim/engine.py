@@ -44,4 +44,3 @@ class Simulator(
     WorkersMixin,
 ):
     """Runs one scenario; `run()` returns when simulated time is over."""
-
