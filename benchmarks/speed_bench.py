@@ -39,7 +39,7 @@ FIRST_FRAME = """
 import asyncio, sys, time
 started = time.perf_counter()
 from w2a_tui.tui.app import W2AApp
-from w2a_tui.tui.main_screen import MainScreen
+from w2a_tui.tui.screens.main import MainScreen
 from w2a_tui.tui.timeline import Timeline
 
 async def main() -> None:

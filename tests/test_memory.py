@@ -11,7 +11,7 @@ import numpy.typing as npt
 from tests.support.paths import SAMPLE_TRACE
 from w2a_tui.analysis import NEEDED_KINDS, Analyzer
 from w2a_tui.analysis.tracks import Gap, GapLog
-from w2a_tui.model import AnalysisResult
+from w2a_tui.model import N_STATES, AnalysisResult
 from w2a_tui.pipeline import analyze_trace
 from w2a_tui.store import StateStore
 from w2a_tui.trace import open_trace
@@ -74,7 +74,7 @@ def test_store_columns_are_the_lanes_concatenated_in_the_narrowest_dtype() -> No
         a, b = int(offsets[lane]), int(offsets[lane + 1])
         states = columns["states"][a:b]
         stride = b - a + 1
-        base = 11 * (a + lane)  # N_STATES * (first row + lane), see the store's layout
+        base = N_STATES * (a + lane)  # (first row + lane), see the store's layout
         keys = columns["gkey"][a:b].astype(np.int64) - base
         assert np.array_equal(keys // stride, np.sort(states))
         assert sorted((keys % stride).tolist()) == list(range(b - a))

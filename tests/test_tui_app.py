@@ -431,14 +431,17 @@ def test_bad_paths_fail_before_the_ui_with_one_sentence_and_exit_2(
 async def test_vectors_option_reanalyses_the_trace_with_that_table(
     tmp_path: Path, store: StateStore
 ) -> None:
-    """`view --vectors linux-old`: the sample's guests use the new timer vector 0xEC, so
-    under the old table (timer = 0xEF only) no wait may be a timer wait; the cache
-    (which holds default-table results) is neither read nor written."""
+    """`view --vectors FILE`: the sample's guests use the timer vector 0xEC, so under a
+    table that calls 0xEC an IPI no wait may be a timer wait (the table comes before what
+    the VM learned); the cache (which holds default-table results) is neither read nor
+    written."""
     from w2a_tui.analysis.vectors import resolve_vector_table
 
     trace = tmp_path / "sample"
     shutil.copytree(SAMPLE_TRACE, trace)
-    app = W2AApp(str(trace), vector_table=resolve_vector_table("linux-old"))
+    table = tmp_path / "vectors.json"
+    table.write_text('{"base": "linux-old", "0xec": "task"}')
+    app = W2AApp(str(trace), vector_table=resolve_vector_table(str(table)))
     loaded: list[StateStore] = []
 
     async with app.run_test(size=SIZE) as pilot:

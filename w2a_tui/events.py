@@ -63,6 +63,9 @@ STATEDUMP_CPU: Final = 10
 IRQ_NUMBER: Final = 6
 IRQ_NAME: Final = 7
 SOFTIRQ_VECTOR: Final = 6
+VCPU_WAKEUP_NS: Final = 6
+VCPU_WAKEUP_WAITED: Final = 7
+HALT_POLL_VCPU: Final = 6
 LOST_COUNT: Final = 6
 LOST_BEGIN: Final = 7
 LOST_END: Final = 8
@@ -79,6 +82,10 @@ class EventKind(IntEnum):
     KVM_INJ_VIRQ = 3
     KVM_APIC_ACCEPT_IRQ = 4
     KVM_USERSPACE_EXIT = 5
+    # Emitted by the vCPU thread itself: found in traces without kvm_entry/kvm_exit too.
+    KVM_VCPU_WAKEUP = 6
+    KVM_HALT_POLL_NS = 7
+    KVM_PIO = 8
     SCHED_SWITCH = 10
     SCHED_WAKING = 11
     SCHED_WAKEUP = 12
@@ -93,6 +100,9 @@ class EventKind(IntEnum):
     SOFTIRQ_EXIT = 33
     HRTIMER_EXPIRE_ENTRY = 34
     HRTIMER_EXPIRE_EXIT = 35
+    # What completed a device's I/O, inside the interrupt context that then wakes a thread.
+    BLOCK_RQ_COMPLETE = 40
+    NETIF_RECEIVE_SKB = 41
     # Synthetic: the reader found `count` discarded events in a packet of `cpu`
     # covering [begin_ns, end_ns); emitted at begin_ns.
     LOST_EVENTS = 90
@@ -106,6 +116,9 @@ PAYLOAD: Final[dict[EventKind, tuple[tuple[str, ...], ...]]] = {
     EventKind.KVM_INJ_VIRQ: (("irq", "vector"), ("soft",)),
     EventKind.KVM_APIC_ACCEPT_IRQ: (("apicid",), ("vec",), ("dm",), ("tm",)),
     EventKind.KVM_USERSPACE_EXIT: (("reason",),),
+    EventKind.KVM_VCPU_WAKEUP: (("ns",), ("waited",)),
+    EventKind.KVM_HALT_POLL_NS: (("vcpu_id",), ("new",)),
+    EventKind.KVM_PIO: (("rw",), ("port",)),
     EventKind.SCHED_SWITCH: (
         ("prev_comm",),
         ("prev_tid", "prev_pid"),
@@ -139,6 +152,8 @@ PAYLOAD: Final[dict[EventKind, tuple[tuple[str, ...], ...]]] = {
     EventKind.SOFTIRQ_EXIT: (("vec",),),
     EventKind.HRTIMER_EXPIRE_ENTRY: (("hrtimer",), ("function",)),
     EventKind.HRTIMER_EXPIRE_EXIT: (("hrtimer",),),
+    EventKind.BLOCK_RQ_COMPLETE: (("sector",),),
+    EventKind.NETIF_RECEIVE_SKB: (("len",),),
     EventKind.LOST_EVENTS: (("count",), ("begin_ns",), ("end_ns",)),
 }
 
@@ -151,6 +166,9 @@ _ALIASES: Final[dict[EventKind, tuple[str, ...]]] = {
     EventKind.KVM_INJ_VIRQ: ("kvm_inj_virq", "kvm_x86_inj_virq"),
     EventKind.KVM_APIC_ACCEPT_IRQ: ("kvm_apic_accept_irq", "kvm_x86_apic_accept_irq"),
     EventKind.KVM_USERSPACE_EXIT: ("kvm_userspace_exit",),
+    EventKind.KVM_VCPU_WAKEUP: ("kvm_vcpu_wakeup",),
+    EventKind.KVM_HALT_POLL_NS: ("kvm_halt_poll_ns",),
+    EventKind.KVM_PIO: ("kvm_pio", "kvm_x86_pio"),
     EventKind.SCHED_SWITCH: ("sched_switch",),
     EventKind.SCHED_WAKING: ("sched_waking",),
     EventKind.SCHED_WAKEUP: ("sched_wakeup",),
@@ -165,9 +183,11 @@ _ALIASES: Final[dict[EventKind, tuple[str, ...]]] = {
     EventKind.SOFTIRQ_EXIT: ("irq_softirq_exit", "softirq_exit"),
     EventKind.HRTIMER_EXPIRE_ENTRY: ("timer_hrtimer_expire_entry", "hrtimer_expire_entry"),
     EventKind.HRTIMER_EXPIRE_EXIT: ("timer_hrtimer_expire_exit", "hrtimer_expire_exit"),
+    EventKind.BLOCK_RQ_COMPLETE: ("block_rq_complete",),
+    EventKind.NETIF_RECEIVE_SKB: ("netif_receive_skb", "net_if_receive_skb"),
 }
 
-_PREFIXES: Final = ("sched:", "kvm:", "irq:", "timer:", "syscalls:")
+_PREFIXES: Final = ("sched:", "kvm:", "irq:", "timer:", "syscalls:", "block:", "net:")
 
 CANONICAL_NAME: Final[dict[EventKind, str]] = {k: v[0] for k, v in _ALIASES.items()}
 CANONICAL_NAME[EventKind.LOST_EVENTS] = "lost_events"

@@ -25,6 +25,8 @@ class State(IntEnum):
     WAIT_DISK = 8
     WAIT_NET = 9
     WAIT_UNKNOWN = 10
+    # On a CPU, guest or hypervisor undistinguished: traces without kvm_entry/kvm_exit.
+    RUNNING = 11
 
     @property
     def label(self) -> str:
@@ -147,6 +149,9 @@ class VmInfo:
     vhost_tids: list[int] = field(default_factory=list)
     disk_vectors: list[int] = field(default_factory=list)
     net_vectors: list[int] = field(default_factory=list)
+    # How each learned device vector was learned, one line each:
+    # `0x43 net <- minivm tid 31791 <- softirq NET_RX on CPU 0`.
+    vector_chains: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

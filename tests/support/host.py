@@ -68,6 +68,21 @@ class Host:
         """`tid` = the current thread on `cpu` (-1: whatever the builder knows runs there)."""
         return self._ev(ts, cpu, K.KVM_APIC_ACCEPT_IRQ, tid, apicid, vec, 0, 0)
 
+    def vcpu_wakeup(self, ts: int, cpu: int, tid: int, waited: bool = True) -> Host:
+        return self._ev(ts, cpu, K.KVM_VCPU_WAKEUP, tid, 1000, int(waited))
+
+    def halt_poll(self, ts: int, cpu: int, tid: int, vcpu: int) -> Host:
+        return self._ev(ts, cpu, K.KVM_HALT_POLL_NS, tid, vcpu, 10000)
+
+    def userspace_exit(self, ts: int, cpu: int, tid: int) -> Host:
+        return self._ev(ts, cpu, K.KVM_USERSPACE_EXIT, tid, 2)
+
+    def block_complete(self, ts: int, cpu: int) -> Host:
+        return self._ev(ts, cpu, K.BLOCK_RQ_COMPLETE, -1, 4096)
+
+    def receive_skb(self, ts: int, cpu: int) -> Host:
+        return self._ev(ts, cpu, K.NETIF_RECEIVE_SKB, -1, 540)
+
     # scheduler ---------------------------------------------------------------------
     def switch(self, ts: int, cpu: int, prev: int, state: int, nxt: int) -> Host:
         prev_comm = self.threads.get(prev, (-1, ""))[1]

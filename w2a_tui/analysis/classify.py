@@ -54,14 +54,16 @@ def is_iothread(comm: str) -> bool:
 
 
 def thread_class(tid: int, comm: str, vm_pid: int, *, is_other_vcpu: bool) -> int:
-    """Which device a VM thread stands for when it delivers an interrupt (contract's learning).
+    """Which device a VM thread stands for when it delivers an interrupt, by its name: a
+    hint, used when the trace does not show what woke it (devices.py).
 
     `vm_pid` is the VM the thread belongs to; `is_other_vcpu` says the thread is a vCPU
-    thread of that VM other than the destination.
+    thread of that VM other than the destination. QEMU: `vhost-<pid>` net, `IO iothread*`
+    or the main thread disk; Cloud Hypervisor: `_net*` / `_disk*` device threads.
     """
-    if comm.startswith("vhost-"):
+    if comm.startswith(("vhost-", "_net")):
         return NET_CLASS
-    if tid == vm_pid or is_iothread(comm):
+    if tid == vm_pid or is_iothread(comm) or comm.startswith("_disk"):
         return DISK_CLASS
     if is_other_vcpu:
         return TASK_CLASS

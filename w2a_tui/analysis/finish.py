@@ -9,9 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from w2a_tui.analysis.capabilities import limits_of_kinds
 from w2a_tui.analysis.classify import classify_vector
 from w2a_tui.analysis.evidence import EvidenceTable
+from w2a_tui.analysis.tables import is_hlt
 from w2a_tui.analysis.tracks import HYP_AFTER_EXIT, ClosedGap, VcpuTrack
+from w2a_tui.events import EventKind
 from w2a_tui.model import (
     WAIT_STATES,
     AnalysisResult,
@@ -25,6 +28,8 @@ from w2a_tui.model import (
 )
 
 _BLOCKED = int(State.BLOCKED)
+# An HLT exit's interval in a trace without sched_switch: `unknown` once its exit is counted.
+_HLT_UNKNOWN = HYP_AFTER_EXIT + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,10 @@ class AnalysisFacts:
     seen_inj: bool
     unattributed: int  # KVM events no thread could be found for
     evidence: EvidenceTable  # records stored while feeding (preemptions)
+    # The event kinds the trace showed (for its limits, capabilities.py), and per VM how
+    # each learned vector was learned (devices.py).
+    seen_kinds: frozenset[int] = frozenset()
+    vector_chains: Mapping[int, Mapping[int, str]] | None = None
 
 
 def build_result(facts: AnalysisFacts) -> AnalysisResult:
@@ -66,6 +75,11 @@ class ResultBuilder:
     def build(self, facts: AnalysisFacts) -> AnalysisResult:
         first, last = facts.first_ns, facts.last_ns
         lanes: list[LaneData] = []
+        # Without sched_switch (`perf kvm stat record`) nothing shows what follows an HLT
+        # exit: halt-polling, a wait or a preemption.
+        self.hlt_unknown = bool(facts.seen_kinds) and int(EventKind.SCHED_SWITCH) not in (
+            facts.seen_kinds
+        )
         for (vm, _vcpu), track in sorted(facts.vcpus.items()):
             if track.gap is not None:  # still open at the end: the evidence so far decides
                 track.gap.open_at_end = not track.gap.switched_in
@@ -98,6 +112,8 @@ class ResultBuilder:
         states = track.states
         for gap in track.closed_gaps:
             self._classify(gap, learned, table, states, evidence)
+        if self.hlt_unknown:
+            _hlt_exits_unknown(states, track.exits, track.last_isa)
         exit_counts = _count_exits(states, track.exits)
         starts, states, exits, evidence = _compact(
             track.starts, states, track.exits, evidence, end_ns
@@ -179,6 +195,13 @@ class ResultBuilder:
         evidence[gap.interval] = self.table.add(record)
 
 
+def _hlt_exits_unknown(states: array[int], exits: array[int], isa: int) -> None:
+    """Intervals opened by an HLT exit become `unknown` (their exit is still counted)."""
+    for i, state in enumerate(states):
+        if state == HYP_AFTER_EXIT and is_hlt(isa, exits[i]):
+            states[i] = _HLT_UNKNOWN
+
+
 def _evidence_typecode(bound: int) -> str:
     """int32 evidence ids (half the memory of int64) unless the table could outgrow them."""
     return "i" if bound < 2**31 else "q"
@@ -206,8 +229,11 @@ def _count_exits(states: array[int], exits: array[int]) -> dict[int, int]:
         return {}
     st = np.frombuffer(states, dtype=np.uint8)
     opened = st == HYP_AFTER_EXIT
+    hidden = st == _HLT_UNKNOWN
+    opened |= hidden
     reasons, counts = np.unique(np.frombuffer(exits, dtype=np.int64)[opened], return_counts=True)
     st[opened] = int(State.HYPERVISOR)  # writes through to the array
+    st[hidden] = int(State.UNKNOWN)
     return {int(r): int(c) for r, c in zip(reasons, counts, strict=True)}
 
 
@@ -274,6 +300,7 @@ def _vm_infos(facts: AnalysisFacts, lanes: list[LaneData]) -> list[VmInfo]:
                 isa = track.last_isa
                 break
         learned = facts.learned.get(vm, {})
+        chains = (facts.vector_chains or {}).get(vm, {})
         infos.append(
             VmInfo(
                 pid=vm,
@@ -284,6 +311,7 @@ def _vm_infos(facts: AnalysisFacts, lanes: list[LaneData]) -> list[VmInfo]:
                 vhost_tids=sorted(facts.vhost_tids.get(vm, ())),
                 disk_vectors=sorted(v for v, r in learned.items() if r is Reason.DISK),
                 net_vectors=sorted(v for v, r in learned.items() if r is Reason.NET),
+                vector_chains=[chains[v] for v in sorted(chains)],
             )
         )
     return infos
@@ -333,9 +361,11 @@ def _warnings(facts: AnalysisFacts, lanes: list[LaneData]) -> list[str]:
             "all) are `unknown`: from the loss to the vCPU's next recorded event; a loss on "
             "another CPU can still hide a wake-up or a short run of a vCPU believed off-CPU."
         )
+    if lanes and facts.seen_kinds:
+        warnings.extend(limit.text for limit in limits_of_kinds(facts.seen_kinds))
     if any(lane.vm_pid < 0 for lane in lanes):
         warnings.append(
-            "Some vCPU threads could not be tied to a QEMU process (no pid context, "
+            "Some vCPU threads could not be tied to a VMM process (no pid context, "
             "statedump or fork event): they are grouped into unidentified VMs."
         )
     unnamed = sum(1 for lane in lanes if lane.tid < 0)

@@ -19,17 +19,26 @@ from typing import Any, Final
 from w2a_tui.analysis.classify import (
     HRTIMER_CONTEXT,
     NO_CLASS,
-    TASK_CLASS,
     TASK_CONTEXT,
     context_reason,
     default_vector_table,
     irq_context,
     is_iothread,
     softirq_context,
-    thread_class,
     vhost_owner,
 )
+from w2a_tui.analysis.devices import (
+    CLASS_LABEL,
+    DISK,
+    NET,
+    DeviceChains,
+    VectorVotes,
+    cause_class,
+    chain_text,
+    merged,
+)
 from w2a_tui.analysis.evidence import EvidenceTable
+from w2a_tui.analysis.exitless import ExitlessEvents
 from w2a_tui.analysis.finish import AnalysisFacts, build_result
 from w2a_tui.analysis.identity import ThreadIdentity
 from w2a_tui.analysis.tables import is_hlt
@@ -54,6 +63,7 @@ from w2a_tui.events import (
     INJ_VECTOR,
     IRQ_NAME,
     IRQ_NUMBER,
+    KIND,
     LOST_BEGIN,
     LOST_COUNT,
     LOST_END,
@@ -82,10 +92,11 @@ _K_WAKING: Final = int(EventKind.SCHED_WAKING)
 _K_WAKEUP: Final = int(EventKind.SCHED_WAKEUP)
 _K_INJ: Final = int(EventKind.KVM_INJ_VIRQ)
 _K_LOST: Final = int(EventKind.LOST_EVENTS)
+_RUNNING: Final = int(State.RUNNING)
+_K_ACCEPT: Final = int(EventKind.KVM_APIC_ACCEPT_IRQ)
 _UNKNOWN: Final = int(State.UNKNOWN)
 _READY: Final = int(State.READY)
 _MAX_CONTEXT_DEPTH: Final = 16
-_DEVICE_REASONS: Final = (Reason.DISK, Reason.NET)
 
 # Every kind the analysis reads: readers may skip decoding the others.
 NEEDED_KINDS: Final = frozenset(
@@ -107,11 +118,17 @@ NEEDED_KINDS: Final = frozenset(
         EventKind.HRTIMER_EXPIRE_ENTRY,
         EventKind.HRTIMER_EXPIRE_EXIT,
         EventKind.LOST_EVENTS,
+        EventKind.KVM_VCPU_WAKEUP,
+        EventKind.KVM_HALT_POLL_NS,
+        EventKind.KVM_PIO,
+        EventKind.KVM_USERSPACE_EXIT,
+        EventKind.BLOCK_RQ_COMPLETE,
+        EventKind.NETIF_RECEIVE_SKB,
     }
 )
 
 
-class Analyzer:
+class Analyzer(ExitlessEvents):
     """Streams events through the per-vCPU state machine; memory per vCPU is its lane plus
     one open gap."""
 
@@ -126,8 +143,8 @@ class Analyzer:
         self.by_tid = self.identity.by_tid
         self.vcpus = self.identity.vcpus
         self.comms = self.identity.comms
-        self.learned: dict[int, dict[int, Reason]] = {}
-        self.io_tids: dict[int, set[int]] = {}
+        self.votes = VectorVotes()
+        self.io_tids: dict[int, set[int]] = {}  # named by rule 3's wakers
         self.vhost_tids: dict[int, set[int]] = {}
         self.lost: dict[int, list[int]] = {}  # cpu -> [count, first begin, last end, packets]
         # CPUs whose lost-events window is open (no event recorded there since).
@@ -140,6 +157,9 @@ class Analyzer:
         self.seen_wakeup = False
         self.seen_inj = False
         self.seen_entry = False
+        self.seen_exit = False
+        self.seen_kinds: set[int] = set()  # the rarer kinds the handlers saw
+        self.chains = DeviceChains()
         self.evidence = EvidenceTable()
         self._irq_labels: dict[tuple[Any, Any], str] = {}
         self._softirq_labels: dict[Any, str] = {}
@@ -155,6 +175,12 @@ class Analyzer:
             int(EventKind.SOFTIRQ_EXIT): self._on_context_exit,
             int(EventKind.HRTIMER_EXPIRE_EXIT): self._on_context_exit,
             int(EventKind.LOST_EVENTS): self._on_lost,
+            int(EventKind.KVM_VCPU_WAKEUP): self._on_vcpu_wakeup,
+            int(EventKind.KVM_HALT_POLL_NS): self._on_halt_poll,
+            int(EventKind.KVM_PIO): self._on_vcpu_event,
+            int(EventKind.KVM_USERSPACE_EXIT): self._on_vcpu_event,
+            int(EventKind.BLOCK_RQ_COMPLETE): self._on_block_complete,
+            int(EventKind.NETIF_RECEIVE_SKB): self._on_receive_skb,
         }
 
     # ------------------------------------------------------------------ hot loop
@@ -178,6 +204,10 @@ class Analyzer:
         handlers = self._handlers
         open_lost = self.open_lost
         current_tid = self.identity.current_tid
+        chains = self.chains
+        on_waking = chains.on_waking
+        device_work = chains.device_work
+        last_accept = chains.last_accept
         for ev in batch:
             kind = ev[2]
             if open_lost and ev[1] in open_lost and kind != _K_LOST:
@@ -187,7 +217,7 @@ class Analyzer:
                 if tid < 0:
                     tid = current_tid(ev[1])
                 v = by_tid.get(tid)
-                if v is None or v.gap is not None or v.cpu != ev[1]:
+                if v is None or v.gap is not None or v.cpu != ev[1] or v.exitless:
                     self._exit_slow(ev, tid, v)
                     continue
                 r = ev[6]
@@ -202,7 +232,7 @@ class Analyzer:
                 if tid < 0:
                     tid = current_tid(ev[1])
                 v = by_tid.get(tid)
-                if v is None or v.gap is not None or v.vcpu_id < 0 or v.cpu != ev[1]:
+                if v is None or v.gap is not None or v.vcpu_id < 0 or v.cpu != ev[1] or v.exitless:
                     self._entry_slow(ev, tid, v)
                 elif v.state != _GUEST:
                     v.append_start(ev[0])
@@ -226,6 +256,8 @@ class Analyzer:
                 if c.labels:
                     c.reset_contexts()
                 c.task_pending = None
+                if device_work:
+                    chains.on_switch(ev[1])
                 v = by_tid.get(prev)
                 if v is not None:
                     self._switch_out(v, ev)
@@ -242,6 +274,11 @@ class Analyzer:
                     self._inj_virq(v, ev)
             elif kind == _K_WAKING:
                 self.seen_waking = True
+                c = cpus.get(ev[1])
+                if c is not None:
+                    on_waking(ev[0], ev[1], c, ev[7], ev[3] if ev[3] >= 0 else c.tid, c.comm)
+                if last_accept:
+                    self._accept_wake(ev)
                 v = by_tid.get(ev[7])
                 if v is not None:
                     if v.gap is not None or v.cpu < 0:
@@ -251,6 +288,11 @@ class Analyzer:
             elif kind == _K_WAKEUP:
                 self.seen_wakeup = True
                 if not self.seen_waking:
+                    c = cpus.get(ev[1])
+                    if c is not None:
+                        on_waking(ev[0], ev[1], c, ev[7], ev[3] if ev[3] >= 0 else c.tid, c.comm)
+                    if last_accept:
+                        self._accept_wake(ev)
                     v = by_tid.get(ev[7])
                     if v is not None:
                         if v.gap is not None or v.cpu < 0:
@@ -271,10 +313,13 @@ class Analyzer:
 
     def _exit_slow(self, ev: Event, tid: int, v: VcpuTrack | None) -> None:
         ts, cpu, reason = ev[TS], ev[CPU], ev[EXIT_REASON]
+        self.seen_exit = True
         if v is None:
             v = self._new_track(ev, tid, ev[EXIT_VCPU])
             if v is None:
                 return
+        elif v.exitless:
+            self._leave_exitless(v, ev[EXIT_VCPU])
         if v.cpu != cpu:  # it runs here: a switch-in (or switch-out) was not seen
             self._resync(v, cpu, ts)
         if v.gap is not None:
@@ -290,14 +335,33 @@ class Analyzer:
             v = self._new_track(ev, tid, vcpu_id)
             if v is None:
                 return
-        elif v.vcpu_id < 0:
-            v = self.identity.bind(v, vcpu_id)
+        else:
+            if v.exitless:
+                self._leave_exitless(v, vcpu_id)
+            if v.vcpu_id < 0:
+                v = self.identity.bind(v, vcpu_id)
         if v.cpu != cpu:
             self._resync(v, cpu, ts)
         if v.gap is not None:
             self._close_gap(v, v.gap)
         if v.state != _GUEST:
             v.push(ts, _GUEST, -1)
+
+    def _leave_exitless(self, v: VcpuTrack, vcpu_id: int) -> None:
+        """The track's first kvm_entry/kvm_exit: from now on the contract's full rules. In
+        a trace with those events its `running` time before them is `unknown` (guest or
+        hypervisor), as for any vCPU before its first entry/exit."""
+        v.exitless = False
+        states = v.states
+        for i in range(len(states)):
+            if states[i] == _RUNNING:
+                states[i] = _UNKNOWN
+        if v.state == _RUNNING:
+            v.state = _UNKNOWN
+        if v.gap is not None and v.gap.candidate:
+            self._close_gap(v, v.gap)
+        if v.vcpu_id < 0 <= vcpu_id:
+            self.identity.bind(v, vcpu_id)
 
     def _new_track(self, ev: Event, tid: int, vcpu_id: int) -> VcpuTrack | None:
         return self.identity.new_track(ev[TS], ev[CPU], ev, tid, vcpu_id, self.first_ns)
@@ -324,14 +388,16 @@ class Analyzer:
         early = v.early_wake
         v.early_wake = None
         is_wait = v.last_exit >= 0 and is_hlt(v.last_isa, v.last_exit)
-        if v.last_exit < 0:  # no exit seen yet: wait or blocked cannot be told apart
+        if v.exitless:
+            gap = self._candidate_out(v, ts)
+        elif v.last_exit < 0:  # no exit seen yet: wait or blocked cannot be told apart
             index = v.push(ts, State.UNKNOWN, -1) if v.state != _UNKNOWN else len(v.starts) - 1
-            v.gap = Gap(index, False)  # still off-CPU: a wake-up proves `ready`
+            gap = v.gap = Gap(index, False)  # still off-CPU: a wake-up proves `ready`
         else:
             index = v.push(ts, State.WAIT_UNKNOWN if is_wait else State.BLOCKED, v.last_exit)
-            v.gap = Gap(index, is_wait)
-        if early is not None and early[0] == index:  # woken during its switch-out
-            self._mark_woken(v, v.gap, ts, early[1])
+            gap = v.gap = Gap(index, is_wait)
+        if early is not None and early[0] == gap.index:  # woken during its switch-out
+            self._mark_woken(v, gap, ts, early[1])
 
     def _switch_in(self, v: VcpuTrack, ev: Event) -> None:
         if ev[SWITCH_NEXT_COMM]:
@@ -343,7 +409,7 @@ class Analyzer:
                 gap.switched_in = True
             else:
                 self._close_gap(v, gap)
-        v.push(ev[TS], _HYP, v.last_exit)
+        v.push(ev[TS], _RUNNING if v.exitless else _HYP, v.last_exit)
 
     def _resync(self, v: VcpuTrack, cpu: int, ts: int) -> None:
         """The thread shows up on `cpu` while we believed it off-CPU or elsewhere: the
@@ -372,6 +438,8 @@ class Analyzer:
         v.cpu = -1
 
     def _close_gap(self, v: VcpuTrack, gap: Gap) -> None:
+        if gap.candidate:
+            self._not_a_halt(v, gap)
         v.closed_gaps.append(gap)
         v.gap = None
 
@@ -392,6 +460,9 @@ class Analyzer:
         if v is None:
             return
         gap = v.gap
+        if gap is not None and gap.candidate and gap.switched_in and v.cpu >= 0:
+            self._early_wake(v, ev)  # a halt candidate runs again: as for a thread on-CPU
+            return
         if gap is None or gap.woken:
             # Only a sleeping task is woken: believed runnable (preempted, or woken
             # already), it must have run and blocked again inside lost events.
@@ -416,24 +487,28 @@ class Analyzer:
             c.task_pending = None
         if pending:
             for item in pending:
-                if self._may_target(v, item):
-                    self._apply_accept(v.vm, item, NO_CLASS)
+                if not self._may_target(v, item):
+                    continue
+                if item.taught:
+                    thread = item.tid if item.context == TASK_CONTEXT else -1
+                    self._learn(v.vm, item.vector, item.taught, thread, item.chain)
+                self._apply_accept(v.vm, item)
         waker_tid = ev[TID] if ev[TID] >= 0 else max(c.tid, -1)
         waker_comm = ev[PROCNAME] or self.identity.comm_of(waker_tid, c)
         waker_pid = ev[PID] if ev[PID] >= 0 else self.identity.tid2pid.get(waker_tid, -1)
         if context == TASK_CONTEXT and waker_tid == waker_pid and waker_comm:
             self.comms.setdefault(waker_tid, waker_comm)
-        reason = self._waker_reason(v, context, waker_tid, waker_comm, waker_pid)
+        reason = self._waker_reason(v, context, waker_tid, waker_comm, waker_pid, ev[TS])
         return (waker_tid, waker_comm, context, reason, ev[CPU])
 
     @staticmethod
     def _may_target(v: VcpuTrack, accept: PendingAccept) -> bool:
         """Whether a held accept may be for a vCPU of the VM whose vCPU `v` its emitter
         wakes: never another VM's; in a VM not known yet, only `v` itself."""
-        vm = accept[7]
+        vm = accept.vm
         if vm >= 0 and v.vm >= 0 and vm != v.vm:
             return False
-        return not (vm >= 0 or v.vm < 0) or accept[1] == v.vcpu_id
+        return not (vm >= 0 or v.vm < 0) or accept.apicid == v.vcpu_id
 
     def _mark_woken(self, v: VcpuTrack, gap: Gap, ts: int, waker: WakeInfo) -> None:
         gap.woken = True
@@ -479,11 +554,16 @@ class Analyzer:
         ]
         return min(begins) if begins else -1
 
-    def _waker_reason(self, v: VcpuTrack, context: str, tid: int, comm: str, pid: int) -> int:
+    def _waker_reason(
+        self, v: VcpuTrack, context: str, tid: int, comm: str, pid: int, ts: int
+    ) -> int:
         """Rule 3: the context of the wake-up event."""
         if context != TASK_CONTEXT:
             reason = context_reason(context)
             return int(reason) if reason is not None else 0
+        cls = cause_class(self.chains.cause_of(tid, ts))
+        if cls in (DISK, NET) and self.by_tid.get(tid) is None:
+            return cls  # a thread the device woke (devices.py), whatever its name
         if vhost_owner(comm) >= 0 or comm.startswith("vhost-"):
             self.vhost_tids.setdefault(v.vm, set()).add(tid)
             return int(Reason.NET)
@@ -505,8 +585,15 @@ class Analyzer:
         comm = ev[PROCNAME] or self.identity.comm_of(tid, c)
         apicid = ev[ACCEPT_APICID]
         vec = ev[ACCEPT_VECTOR]
+        if not (self.seen_exit or self.seen_entry):  # vCPUs found by accept -> wake (exitless.py)
+            self.chains.last_accept[cpu] = (ts, apicid, tid, len(c.labels))
+        self.seen_kinds.add(_K_ACCEPT)
         if c.labels:  # interrupt context: the VM is the one whose vCPU it wakes next
-            item: PendingAccept = (ts, apicid, vec, tid, comm, c.labels[-1], cpu, -1)
+            cause = self.chains.context_cause(ts, cpu, c)
+            cls = cause_class(cause)
+            chain = chain_text(vec, CLASS_LABEL[cls], "", cause) if cls else ""
+            label = c.labels[-1]
+            item = PendingAccept(ts, apicid, vec, tid, comm, label, cpu, -1, cls, chain, NO_CLASS)
             pending = c.pending[-1]
             if pending is None:
                 c.pending[-1] = [item]
@@ -516,63 +603,67 @@ class Analyzer:
         pid = ev[PID] if ev[PID] >= 0 else self.identity.tid2pid.get(tid, -1)
         if tid == pid and comm:  # a main thread names its VM
             self.comms.setdefault(tid, comm)
-        owner = vhost_owner(comm)
-        vm = owner if owner >= 0 else pid
         source = self.by_tid.get(tid)
-        other_vcpu = source is not None and source.vm == vm and source.vcpu_id != apicid
-        cls = thread_class(tid, comm, vm, is_other_vcpu=other_vcpu) if vm >= 0 else NO_CLASS
-        if cls != NO_CLASS:
-            self._learn(vm, vec, cls, tid, comm)
-        if vm >= 0 and (vm, apicid) in self.vcpus:
-            self._apply_accept(vm, (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm), cls)
+        if source is not None and source.tid != tid:
+            source = None  # a thread replaced by another on that vCPU
+        owner = vhost_owner(comm)
+        if owner >= 0:
+            vm = owner
+        elif source is not None and (source.vcpu_id >= 0 or pid < 0):
+            vm = source.vm  # a vCPU thread: its VM, a pseudo VM too
+        else:
+            vm = pid
+        known_vm = vm >= 0 or (source is not None and source.vcpu_id >= 0)
+        sender = source.vcpu_id if source is not None else -1
+        cls, chain, own = self.chains.delivery_class(ts, tid, comm, vm, vec, apicid, sender)
+        if known_vm and cls != NO_CLASS:
+            self._learn(vm, vec, cls, tid, chain)
+        if known_vm and (vm, apicid) in self.vcpus:
+            accept = PendingAccept(
+                ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm, NO_CLASS, "", own
+            )
+            self._apply_accept(vm, accept)
             return
-        if owner >= 0 or vm in self.identity.vm_pids or 0 <= pid != tid or is_iothread(comm):
-            # A thread of a VM (or of a user process): never another VM's accept. Held for
-            # the vCPU it wakes only while some vCPU is not tied to its VM yet (a statedump
-            # after the first events): that vCPU may be the target.
+        if owner >= 0 or (known_vm and vm in self.identity.vm_pids) or is_iothread(comm):
+            # A thread of a VM: never another VM's accept (what it teaches is learned
+            # above). Held for the vCPU it wakes only while some vCPU is not tied to its
+            # VM yet (a statedump after the first events): that vCPU may be the target.
             if not self.identity.pseudo_vms:
                 return
-            item = (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm)
-        else:  # a shared host thread (kworker): the vCPU it wakes names the VM
-            item = (ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, -1)
+            item = PendingAccept(
+                ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm, NO_CLASS, "", own
+            )
+        else:  # a shared host thread (kworker) or another process: the vCPU it wakes next
+            item = PendingAccept(ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, -1, cls, chain, own)
         if c.task_pending is None:
             c.task_pending = [item]
         else:
             c.task_pending.append(item)
 
-    def _learn(self, vm: int, vec: int, cls: int, tid: int, comm: str) -> None:
-        """Teach the VM a vector. A device class is never overwritten by `task`: a vCPU
-        thread also re-delivers device interrupts (IOAPIC EOI of a level-triggered line),
-        while a device thread never sends IPIs."""
-        learned = self.learned.setdefault(vm, {})
-        if cls == TASK_CLASS and learned.get(vec) in _DEVICE_REASONS:
-            return
-        learned[vec] = Reason(cls)
-        if cls == int(Reason.NET):
-            self.vhost_tids.setdefault(vm, set()).add(tid)
-        elif cls == int(Reason.DISK) and tid != vm:
-            self.io_tids.setdefault(vm, set()).add(tid)
+    def _learn(self, vm: int, vec: int, cls: int, tid: int, chain: str = "") -> None:
+        """Teach the VM a vector (`tid`: the delivering thread, -1 for an interrupt context);
+        what most deliveries teach wins (devices.VectorVotes)."""
+        self.votes.vote(vm, vec, cls, tid, chain)
 
-    def _apply_accept(self, vm: int, accept: PendingAccept, cls: int) -> None:
+    def _apply_accept(self, vm: int, accept: PendingAccept) -> None:
         """Rule 2 candidate: the last accept (by time) for that vCPU between switch-out and
         wake-up. Accepts held until their interrupt context wakes a vCPU arrive here late,
         so an earlier held accept never displaces a later one applied directly."""
-        ts, apicid, vec, tid, comm, context, cpu, _ = accept
-        target = self.vcpus.get((vm, apicid))
+        target = self.vcpus.get((vm, accept.apicid))
         if target is None:
             return
         gap = target.gap
         if gap is None or not gap.is_wait or gap.woken or gap.switched_in:
             return
-        if ts < gap.acc_ts:
+        if accept.ts < gap.acc_ts:
             return
-        gap.acc_ts = ts
-        gap.acc_vec = vec
-        gap.acc_tid = tid
-        gap.acc_comm = comm
-        gap.acc_ctx = context
-        gap.acc_class = cls
-        gap.acc_cpu = cpu
+        gap.acc_ts = accept.ts
+        gap.acc_vec = accept.vector
+        gap.acc_tid = accept.tid
+        gap.acc_comm = accept.comm
+        gap.acc_ctx = accept.context
+        gap.acc_class = accept.own_class
+        gap.acc_cpu = accept.cpu
 
     # ------------------------------------------------------------------ contexts
 
@@ -582,6 +673,7 @@ class Analyzer:
             c.reset_contexts()
         c.labels.append(label)
         c.pending.append(None)
+        self.seen_kinds.add(ev[KIND])
 
     def _on_hrtimer_entry(self, ev: Event) -> None:
         self._push_context(ev, HRTIMER_CONTEXT)
@@ -599,6 +691,14 @@ class Analyzer:
         if label is None:
             label = self._irq_labels[key] = irq_context(*key)
         self._push_context(ev, label)
+
+    def _on_block_complete(self, ev: Event) -> None:
+        self.seen_kinds.add(ev[KIND])
+        self.chains.on_device_work(ev[CPU], self.identity.cpu(ev[CPU]), DISK)
+
+    def _on_receive_skb(self, ev: Event) -> None:
+        self.seen_kinds.add(ev[KIND])
+        self.chains.on_device_work(ev[CPU], self.identity.cpu(ev[CPU]), NET)
 
     def _on_context_exit(self, ev: Event) -> None:
         c = self.cpus.get(ev[CPU])
@@ -673,9 +773,9 @@ class Analyzer:
             event_count=self.event_count,
             vcpus=ident.vcpus,
             vector_table=self.vector_table,
-            learned=self.learned,
-            io_tids=self.io_tids,
-            vhost_tids=self.vhost_tids,
+            learned=self.votes.learned(),
+            io_tids=merged(self.io_tids, self.votes.device_threads(DISK), without_vm=True),
+            vhost_tids=merged(self.vhost_tids, self.votes.device_threads(NET)),
             guest_names=ident.guest_names,
             comms=ident.comms,
             lost=self.lost,
@@ -684,8 +784,24 @@ class Analyzer:
             seen_inj=self.seen_inj,
             unattributed=ident.unattributed,
             evidence=self.evidence,
+            seen_kinds=frozenset(self._kinds_seen()),
+            vector_chains=self.votes.chains(),
         )
         return build_result(facts)
+
+    def _kinds_seen(self) -> set[int]:
+        """The kinds the trace showed: the flags of the hot loop, and the handlers' set."""
+        kinds = set(self.seen_kinds)
+        flags = {
+            EventKind.KVM_ENTRY: self.seen_entry or self.seen_exit,
+            EventKind.KVM_EXIT: self.seen_entry or self.seen_exit,
+            EventKind.SCHED_SWITCH: any(c.since >= 0 for c in self.cpus.values()),
+            EventKind.SCHED_WAKING: self.seen_waking,
+            EventKind.SCHED_WAKEUP: self.seen_wakeup,
+            EventKind.KVM_INJ_VIRQ: self.seen_inj,
+        }
+        kinds.update(int(kind) for kind, seen in flags.items() if seen)
+        return kinds
 
 
 def analyze_events(

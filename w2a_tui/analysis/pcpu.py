@@ -2,7 +2,8 @@
 
 A separate pass over the same event batches as the W2A analysis (the pipeline feeds both):
 `sched_switch` says which thread a CPU runs, `kvm_entry`/`kvm_exit` split a vCPU thread's
-time into guest and hypervisor, `irq_handler_*` and `softirq_*` mark interrupt time (nested,
+time into guest and hypervisor (without them, a vCPU thread's time is `running`, as on its
+vCPU lane), `irq_handler_*` and `softirq_*` mark interrupt time (nested,
 back to what they interrupted). `finish` ties vCPU threads to their VM and vCPU with the
 analysis' own lanes, so both views name a thread the same way.
 
@@ -14,11 +15,11 @@ cache), with this reading of the columns:
   `VM_LOOKS` (guest and hypervisor time alike; VMs past the seventh reuse them in turn),
   host threads `HOST_LOOK` (neutral grey), interrupts `IRQ_LOOK`, idle `IDLE_LOOK` (drawn
   blank), no event yet or events lost `State.UNKNOWN`;
-- `exit_reasons`: what ran, an `Occupancy` value (guest, hypervisor, thread, idle, irq,
-  softirq, or lost: from a loss of events to the CPU's next recorded event);
+- `exit_reasons`: what ran, an `Occupancy` value (guest, hypervisor, running, thread,
+  idle, irq, softirq, or lost: from a loss of events to the CPU's next recorded event);
 - `evidence`: one `Evidence` per distinct occupant, with `next_tid`/`next_comm` the thread
   (or the irq number and handler name, the softirq vector and name), `emitter_tid` its VM's
-  pid and `vector` its vCPU (-1 for host threads).
+  pid (negative for an unidentified VM) and `vector` its vCPU (-1 for host threads).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Occupancy(IntEnum):
     IRQ = 4
     SOFTIRQ = 5
     LOST = 6  # the tracer lost this CPU's events: who ran is not known
+    RUNNING = 7  # a vCPU thread of a trace without kvm_entry/kvm_exit: guest or hypervisor
 
     @property
     def label(self) -> str:
@@ -184,14 +186,20 @@ class PcpuTracker:
         end = self.last_ns if end_ns is None else max(end_ns, self.last_ns)
         vcpu_of = {lane.tid: (lane.vm_pid, lane.vcpu) for lane in vcpu_lanes if lane.tid >= 0}
         vm_slot = {pid: i for i, pid in enumerate(sorted({vm for vm, _ in vcpu_of.values()}))}
+        # Threads whose vCPU lane is `running` (no kvm_entry/kvm_exit): their time on a CPU
+        # is not known to be outside the guest.
+        running = int(State.RUNNING)
+        exitless = {lane.tid for lane in vcpu_lanes if lane.tid >= 0 and running in lane.states}
         looks = array("B")
         whats = array("q")
         evidence: list[Evidence] = []
         for what, number, name in self.keys:
             vm, vcpu = vcpu_of.get(number, (-1, -1)) if what <= Occupancy.THREAD else (-1, -1)
-            if vm >= 0:
+            if vcpu >= 0:  # a vCPU thread, of an unidentified VM (negative pid) too
                 look = VM_LOOKS[vm_slot[vm] % len(VM_LOOKS)]
-                if what == Occupancy.THREAD:
+                if what == Occupancy.THREAD and number in exitless:
+                    what = Occupancy.RUNNING
+                elif what == Occupancy.THREAD:
                     what = Occupancy.HYPERVISOR  # a vCPU thread outside the guest
             elif what in (Occupancy.IRQ, Occupancy.SOFTIRQ):
                 look = IRQ_LOOK

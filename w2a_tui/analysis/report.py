@@ -7,6 +7,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from w2a_tui.analysis.devices import telling_chains
 from w2a_tui.analysis.tables import ISA_SVM, ISA_VMX, exit_reason_label
 from w2a_tui.analysis.totals import Totals, VcpuTotals, VmTotals
 from w2a_tui.analysis.wording import STILL_WAITING
@@ -42,6 +43,10 @@ def _isa_name(isa: int) -> str:
     return {ISA_VMX: "VMX", ISA_SVM: "SVM"}.get(isa, "isa unknown")
 
 
+# Traces without kvm_entry/kvm_exit: guest and hypervisor time are one, `running`.
+_RUNNING_COLUMNS = (("running", State.RUNNING), *_STATE_COLUMNS[2:])
+
+
 def _vcpu_table(vm: VmTotals) -> Table:
     table = Table(
         box=box.SIMPLE_HEAD,
@@ -52,8 +57,10 @@ def _vcpu_table(vm: VmTotals) -> Table:
         title_justify="left",
         title_style="dim",
     )
+    running = any(v.time_by_state.get(State.RUNNING.label, 0) for v in vm.vcpus)
+    columns = _RUNNING_COLUMNS if running else _STATE_COLUMNS
     table.add_column("vCPU", justify="right")
-    for title, _ in _STATE_COLUMNS:
+    for title, _ in columns:
         table.add_column(title, justify="right")
     table.add_column("wait", justify="right")
     table.add_column("waits", justify="right")
@@ -63,7 +70,7 @@ def _vcpu_table(vm: VmTotals) -> Table:
         waited = sum(v.wait_by_reason.values())
         table.add_row(
             str(v.vcpu),
-            *(_pct(v.time_by_state.get(s.label, 0), v.span_ns) for _, s in _STATE_COLUMNS),
+            *(_pct(v.time_by_state.get(s.label, 0), v.span_ns) for _, s in columns),
             _pct(waited, v.span_ns),
             str(v.waits.count),
             format_ns(v.waits.p50_ns) if v.waits.count else "-",
@@ -146,6 +153,8 @@ def vm_section(vm: VmTotals) -> RenderableType:
     vectors = _vectors_line(vm)
     if vectors is not None:
         parts.append(vectors)
+    chains = telling_chains(vm.vector_chains, vm.disk_vectors, vm.net_vectors)
+    parts.extend(Text(f"  {chain}", style="dim") for chain in chains)
     parts.extend(_preemptor_lines(vm))
     parts.append(Text(""))
     return Group(*parts)

@@ -108,6 +108,7 @@ class VmTotals:
     net_vectors: list[int]
     verdict: str = ""
     still_waiting_ns: int = 0  # see VcpuTotals
+    vector_chains: list[str] = field(default_factory=list)  # how each vector was learned
 
 
 @dataclass(slots=True)
@@ -342,6 +343,7 @@ def _vm_totals(info: VmInfo, entries: list[_LaneFacts], top: int) -> VmTotals:
         disk_vectors=list(info.disk_vectors),
         net_vectors=list(info.net_vectors),
         still_waiting_ns=sum(v.still_waiting_ns for v in vcpus),
+        vector_chains=list(info.vector_chains),
     )
     totals.verdict = verdict(totals)
     return totals
@@ -384,6 +386,10 @@ def verdict(vm: VmTotals) -> str:
         return (
             f"mostly idle: its vCPUs waited {_pct(waited / span)} of the time, mostly for {reason}."
         )
+    running = vm.time_by_state.get(State.RUNNING.label, 0)
+    if running:  # no kvm_entry/kvm_exit: guest and hypervisor time are one
+        share = _pct(running / span if span else 0)
+        return f"healthy: its vCPUs ran (guest or hypervisor) {share} of the time."
     guest = vm.time_by_state.get(State.GUEST.label, 0)
     return f"healthy: its vCPUs ran guest code {_pct(guest / span if span else 0)} of the time."
 
@@ -430,6 +436,7 @@ def totals_to_json(totals: Totals) -> dict[str, Any]:
                 "disk_vectors": vm.disk_vectors,
                 "net_vectors": vm.net_vectors,
                 "still_waiting_ns": vm.still_waiting_ns,
+                "vector_chains": vm.vector_chains,
                 "vcpus": [
                     {
                         "vcpu": v.vcpu,

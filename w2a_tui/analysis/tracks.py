@@ -17,10 +17,26 @@ from w2a_tui.model import State
 # finish() counts exits from it, then stores plain HYPERVISOR. Not a State value.
 HYP_AFTER_EXIT: Final = len(State)
 
-# (time, apicid, vector, emitter tid, emitter comm, emitter context, emitter cpu, VM):
-# VM -1 when the vCPU the emitter wakes next names it, else the emitter's own VM (an
-# accept held while its target vCPU is not tied to that VM yet).
-PendingAccept = tuple[int, int, int, int, str, str, int, int]
+
+class PendingAccept(NamedTuple):
+    """A `kvm_apic_accept_irq` held until its emitter (an interrupt context, or a thread
+    whose VM does not name the target) wakes a vCPU: rule 2 then applies it there."""
+
+    ts: int
+    apicid: int
+    vector: int
+    tid: int  # the emitter's
+    comm: str
+    context: str  # the emitter's context label (classify.TASK_CONTEXT for a thread)
+    cpu: int  # the emitter's CPU
+    # -1 when the vCPU the emitter wakes next names the VM, else the emitter's own VM
+    # (an accept held while its target vCPU is not tied to that VM yet).
+    vm: int
+    taught: int  # class its delivery teaches the VM once known (devices.py), 0 = none
+    chain: str  # how that was learned, for the drill-down (devices.chain_text)
+    own_class: int  # class it gives this very wait (rule 2's emitter), 0 = none
+
+
 # (waker tid, waker comm, waker context, rule-3 reason value or 0, waker cpu)
 WakeInfo = tuple[int, str, str, int, int]
 
@@ -40,6 +56,7 @@ class Gap:
         "acc_tid",
         "acc_ts",
         "acc_vec",
+        "candidate",
         "index",
         "inj_vec",
         "is_wait",
@@ -76,6 +93,9 @@ class Gap:
         self.acc_cpu = -1
         self.inj_vec = -1
         self.open_at_end = False  # off-CPU when the trace ended (set by finish)
+        # Exit-less vCPU (no kvm_exit in the trace): a blocking switch-out is a wait only
+        # once the thread's kvm_vcpu_wakeup confirms the halt; until then a candidate.
+        self.candidate = False
 
 
 class ClosedGap(NamedTuple):
@@ -178,6 +198,7 @@ class VcpuTrack:
         "comm",
         "cpu",
         "early_wake",
+        "exitless",
         "exits",
         "gap",
         "last_exit",
@@ -214,6 +235,9 @@ class VcpuTrack:
         self.marks: list[tuple[int, int]] = []
         # A wake-up seen while the thread was still on its CPU: (lane length then, waker).
         self.early_wake: tuple[int, WakeInfo] | None = None
+        # Found by its other KVM events while the trace shows no kvm_entry/kvm_exit of it:
+        # on-CPU time is `running`, a halt is told by kvm_vcpu_wakeup (exitless.py).
+        self.exitless = False
 
     def release(self) -> None:
         """Drop the lane columns and gap records once finish() has built the lane from

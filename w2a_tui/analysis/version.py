@@ -8,4 +8,4 @@ from __future__ import annotations
 
 from typing import Final
 
-ANALYSIS_VERSION: Final = 8
+ANALYSIS_VERSION: Final = 9

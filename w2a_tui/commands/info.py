@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
 def gather(path: str) -> dict[str, Any]:
     """Everything `info` shows, as JSON-ready data (one count-only pass over the trace)."""
+    from w2a_tui.analysis.capabilities import limits_of_names
     from w2a_tui.trace import read_trace
     from w2a_tui.trace.requirements import check, usable
 
@@ -73,6 +74,10 @@ def gather(path: str) -> dict[str, Any]:
                 {"what": r.label, "level": r.level, "ok": r.ok, "why": r.why} for r in requirements
             ],
             "record_commands": [] if ready else _record_commands(source.decoder),
+            # What a partial event set cannot tell apart, and the events that would.
+            "limits": [
+                {"key": limit.key, "text": limit.text} for limit in limits_of_names(counts.by_name)
+            ],
         },
     }
 
@@ -149,6 +154,8 @@ def render(report: dict[str, Any]) -> None:
         mark = "[green]yes[/green]" if requirement["ok"] else "[red]no[/red]"
         needs.add_row(mark, requirement["what"], requirement["level"])
     console.print(needs)
+    for limit in w2a["limits"]:
+        console.print(f"[yellow]partial event set:[/yellow] {limit['text']}", highlight=False)
     if w2a["usable"]:
         console.print("[green]W2A can analyse this trace.[/green]")
         return

@@ -3,7 +3,7 @@ vCPU threads, VMs that libvirtd launches later, and each vCPU's pre-drawn guest 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from w2a_tui.sim.constants import (
     LIBVIRTD_PID,
@@ -25,6 +25,26 @@ from w2a_tui.sim.entities import (
 )
 from w2a_tui.sim.scenarios import Scenario
 from w2a_tui.sim.truth import Lane
+
+
+@dataclass(frozen=True, slots=True)
+class VmmNames:
+    """How a VMM names its threads (main, vCPU with `{}` for its index, disk, net)."""
+
+    main: str
+    vcpu: str
+    disk: str
+    net: str
+
+
+_QEMU = VmmNames("qemu-system-x86", "CPU {}/KVM", "IO iothread0", "vhost-{}")
+_VMM_NAMES = {
+    "qemu": _QEMU,
+    # Firecracker: the VMM thread emulates the devices; its vCPU threads are `fc_vcpu N`.
+    "firecracker": VmmNames("firecracker", "fc_vcpu {}", "firecracker", "firecracker"),
+    # Cloud Hypervisor: `vcpuN`, one thread per virtio queue named after the device.
+    "cloud-hypervisor": VmmNames("cloud-hyperviso", "vcpu{}", "_disk0_q0", "_net1_qp0"),
+}
 
 
 class HostSetup(Part):
@@ -59,16 +79,21 @@ class HostSetup(Part):
             pid = 3100 + 200 * i
             prof = sc.vm_profiles[i] if i < len(sc.vm_profiles) else None
             vsc = replace(sc, **dict(prof.guest)) if prof is not None else sc
-            name = f"qemu:{prof.name}"[:15] if prof is not None else "qemu-system-x86"
+            names = _VMM_NAMES[sc.vmms[i % len(sc.vmms)]]
+            qemu_name = f"qemu:{prof.name}"[:15] if prof is not None else "qemu-system-x86"
+            name = qemu_name if names is _QEMU else names.main
             main = self.add_thread(pid, pid, 1, name, Kind.MAIN, i % sc.pcpus)
             # call_rcu starts before QEMU renames its main thread: it keeps the binary's name.
             self.add_thread(pid + 1, pid, 1, "qemu-system-x86", Kind.TOOL, 0)
             use_io = vsc.iothread == "all" or (vsc.iothread == "odd" and i % 2 == 1)
             io = main
             if use_io:
-                io = self.add_thread(pid + 2, pid, 1, "IO iothread0", Kind.IOTHREAD, i % sc.pcpus)
+                io = self.add_thread(pid + 2, pid, 1, names.disk, Kind.IOTHREAD, i % sc.pcpus)
             vhost_tid = pid + 150
-            vhost = self.add_thread(vhost_tid, vhost_tid, 2, f"vhost-{pid}", Kind.VHOST, 0)
+            if names is _QEMU:  # vhost-net: a kernel thread of its own, named for the VM
+                vhost = self.add_thread(vhost_tid, vhost_tid, 2, f"vhost-{pid}", Kind.VHOST, 0)
+            else:  # the VMM's own net device thread (no vhost): a thread of the VM
+                vhost = self.add_thread(vhost_tid, pid, 1, names.net, Kind.VHOST, 0)
             vm = Vm(
                 index=i,
                 pid=pid,
@@ -90,7 +115,7 @@ class HostSetup(Part):
             for v in range(n_vcpus):
                 tid = pid + 10 + v
                 cpu = pinned[v % len(pinned)] if pinned else (i * sc.vcpus + v) % sc.pcpus
-                th = self.add_thread(tid, pid, 1, f"CPU {v}/KVM", Kind.VCPU, cpu)
+                th = self.add_thread(tid, pid, 1, names.vcpu.format(v), Kind.VCPU, cpu)
                 th.allowed = (cpu,) if pinned else None
                 pool = self._exit_pool(vsc, v)
                 vc = Vcpu(vm, v, th, Lane(pid, vm.name, v, tid, self.core.t0), pool)

@@ -87,6 +87,9 @@ class Scenario:
     batch_comm: str = "stress-ng-cpu"
     batch_cpus: tuple[int, ...] = ()  # affinity of the batch threads; empty: any CPU
     kworker_period_us: float = 20000.0
+    # The VMM of each VM, cycled over the VMs: qemu | firecracker | cloud-hypervisor. It
+    # only names the threads (the same devices and delivery paths, see host_setup.py).
+    vmms: tuple[str, ...] = ("qemu",)
     main_loop_period_us: float = 0.0  # QEMU main-loop timer work (holds the BQL); 0: none
     main_loop_work_us: tuple[float, float] = (30.0, 120.0)  # how long each run holds it
 
@@ -261,6 +264,23 @@ SCENARIOS: Final[dict[str, Scenario]] = {
             batch_threads=1,
             batch_cpus=(3,),
             initial=("halted", "guest", "hypervisor", "preempted", "preempted", "halted"),
+        ),
+        _light(
+            "vmm-names",
+            "a Firecracker and a Cloud Hypervisor VM: `fc_vcpu N` / `vcpuN` vCPU threads, "
+            "device threads named `firecracker`, `_disk0_q0`, `_net1_qp0`, no vhost: device "
+            "vectors learned only from what woke their deliverer",
+            vms=2,
+            iothread="odd",
+            net_rx_per_s=150.0,
+            vmms=("firecracker", "cloud-hypervisor"),
+        ),
+        _light(
+            "vmm-names-qemu",
+            "the QEMU twin of vmm-names (same host, guests and devices, QEMU's thread names)",
+            vms=2,
+            iothread="odd",
+            net_rx_per_s=150.0,
         ),
         Scenario(
             "mixed",

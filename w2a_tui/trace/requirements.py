@@ -83,10 +83,18 @@ def check(
     def has(*wanted: EventKind) -> bool:
         return any(k in kinds for k in wanted)
 
+    # Without entry/exit, vCPU threads are still found by their other KVM events (a PVM
+    # host): the analysis degrades (analysis/capabilities.py) rather than refuses.
+    vcpu_events = has(
+        EventKind.KVM_VCPU_WAKEUP,
+        EventKind.KVM_HALT_POLL_NS,
+        EventKind.KVM_USERSPACE_EXIT,
+        EventKind.KVM_PIO,
+    )
     return [
         Requirement(
             "KVM entry/exit (kvm_x86_entry, kvm_x86_exit)",
-            REQUIRED,
+            RECOMMENDED if vcpu_events else REQUIRED,
             has(EventKind.KVM_ENTRY) and has(EventKind.KVM_EXIT),
             "they delimit guest and hypervisor time and name the vCPUs",
         ),
@@ -98,7 +106,8 @@ def check(
         ),
         Requirement(
             "sched_switch",
-            REQUIRED,
+            # `perf kvm stat record`: entry/exit only, off-CPU time is then `unknown`
+            RECOMMENDED if has(EventKind.KVM_ENTRY) and has(EventKind.KVM_EXIT) else REQUIRED,
             has(EventKind.SCHED_SWITCH),
             "vCPU threads blocking, being preempted and running again",
         ),

@@ -127,7 +127,13 @@ _KVM_ENTRY: Final = re.compile(r"vcpu (\d+)")
 _KVM_EXIT: Final = re.compile(r"(?:vcpu (\d+) )?reason (\S+)")
 _INJ: Final = re.compile(r"(IRQ|Soft/INTR|irq) (0x[0-9a-fA-F]+|\d+)")
 _ACCEPT: Final = re.compile(r"apicid ([0-9a-fA-F]+) vec (\d+) \((\w+)\|(\w+)\)")
-_USEREXIT: Final = re.compile(r"reason \S+ \((-?\d+)\)")
+_USEREXIT: Final = re.compile(r"reason (\S+) \((-?\d+)\)")
+# `reason restart (4)`: the number is -errno (EINTR), the run's reason KVM_EXIT_INTR.
+_KVM_EXIT_INTR: Final = 10
+_VCPU_WAKEUP: Final = re.compile(r"(wait|poll) time (\d+) ns")
+_HALT_POLL: Final = re.compile(r"vcpu (\d+): halt_poll_ns (\d+)")
+_PIO: Final = re.compile(r"pio_(read|write) at 0x([0-9a-fA-F]+)")
+_RQ_SECTOR: Final = re.compile(r"\) (\d+) \+ ")
 
 Payload = tuple[Any, ...]
 
@@ -235,7 +241,35 @@ def _accept(rest: str) -> Payload | None:
 
 def _userspace_exit(rest: str) -> Payload | None:
     m = _USEREXIT.match(rest)
-    return (int(m[1]),) if m is not None else (_int(_pairs(rest).get("reason", "-1")),)
+    if m is None:
+        return (_int(_pairs(rest).get("reason", "-1")),)
+    if m[1] in ("restart", "error"):  # the number printed is -errno, not the reason
+        return (_KVM_EXIT_INTR if m[1] == "restart" else -1,)
+    return (int(m[2]),)
+
+
+def _vcpu_wakeup(rest: str) -> Payload | None:
+    m = _VCPU_WAKEUP.match(rest)
+    return None if m is None else (int(m[2]), 1 if m[1] == "wait" else 0)
+
+
+def _halt_poll(rest: str) -> Payload | None:
+    m = _HALT_POLL.match(rest)
+    return None if m is None else (int(m[1]), int(m[2]))
+
+
+def _pio(rest: str) -> Payload | None:
+    m = _PIO.match(rest)
+    return None if m is None else (1 if m[1] == "write" else 0, int(m[2], 16))
+
+
+def _rq_complete(rest: str) -> Payload | None:
+    m = _RQ_SECTOR.search(rest)
+    return (int(m[1]) if m is not None else -1,)
+
+
+def _receive_skb(rest: str) -> Payload | None:
+    return (_int(_pairs(rest).get("len", "-1")),)
 
 
 _PARSERS: Final[dict[EventKind, Callable[[str], Payload | None]]] = {
@@ -257,6 +291,11 @@ _PARSERS: Final[dict[EventKind, Callable[[str], Payload | None]]] = {
     EventKind.KVM_INJ_VIRQ: _inj,
     EventKind.KVM_APIC_ACCEPT_IRQ: _accept,
     EventKind.KVM_USERSPACE_EXIT: _userspace_exit,
+    EventKind.KVM_VCPU_WAKEUP: _vcpu_wakeup,
+    EventKind.KVM_HALT_POLL_NS: _halt_poll,
+    EventKind.KVM_PIO: _pio,
+    EventKind.BLOCK_RQ_COMPLETE: _rq_complete,
+    EventKind.NETIF_RECEIVE_SKB: _receive_skb,
 }
 
 

@@ -11,6 +11,7 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from w2a_tui.analysis.capabilities import header_note
 from w2a_tui.analysis.pcpu import Occupancy
 from w2a_tui.errors import W2AError
 from w2a_tui.model import WAIT_STATES, State
@@ -67,6 +68,7 @@ class MainScreen(Screen[None]):
         self.mono = mono
         self.from_cache = from_cache
         self.roles = thread_roles(store)
+        self.running = any(store.totals(i)[State.RUNNING] for i in range(len(store.lanes)))
         self.matches: Matches | None = None  # the last `/` query's matches
         # (lane, time, 1-based rank) of the match `n`/`N` last went to.
         self.match_at: tuple[int, int, int] | None = None
@@ -81,7 +83,7 @@ class MainScreen(Screen[None]):
             yield Static(self._header(), id="header")
             yield Timeline(self.store, mono=self.mono, id="timeline")
             yield Static("", id="details")
-            yield Static(legend_text(self.mono), id="legend")
+            yield Static(legend_text(self.mono, running=self.running), id="legend")
             yield Static("", id="status")
             yield Footer()
         yield Static(f"terminal too small: need at least {MIN_WIDTH}x{MIN_HEIGHT}", id="too-small")
@@ -96,6 +98,7 @@ class MainScreen(Screen[None]):
             store.end_ns,
             from_cache=self.from_cache,
             warnings=len(store.warnings),
+            note=header_note(store.warnings),
             width=width,
             lane_filter=self._lane_filter,
         )
@@ -176,7 +179,7 @@ class MainScreen(Screen[None]):
         if self._legend_pcpu:
             legend.update(pcpu_legend(self.store.vms, self.vm_label, self.mono))
         else:
-            legend.update(legend_text(self.mono, width))
+            legend.update(legend_text(self.mono, width, running=self.running))
 
     def _show_details(self, iv: Interval | None) -> None:
         panel = self.query_one("#details", Static)
@@ -313,7 +316,12 @@ class MainScreen(Screen[None]):
             tl.goto(t)
             return
         tid, comm = iv.evidence.next_tid, iv.evidence.next_comm
-        if occupancy(iv) not in (Occupancy.THREAD, Occupancy.GUEST, Occupancy.HYPERVISOR):
+        if occupancy(iv) not in (
+            Occupancy.THREAD,
+            Occupancy.GUEST,
+            Occupancy.HYPERVISOR,
+            Occupancy.RUNNING,
+        ):
             self.notify("F lists where a thread ran: this is not a thread", timeout=3)
             return
         query = Query(

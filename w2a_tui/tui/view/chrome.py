@@ -13,7 +13,7 @@ from typing import Protocol
 
 from rich.text import Text
 
-from w2a_tui.model import TraceMeta, VmInfo
+from w2a_tui.model import State, TraceMeta, VmInfo
 from w2a_tui.printable import printable
 from w2a_tui.store import Interval, LaneInfo
 from w2a_tui.tui.view.looks import LOOKS, StateLook
@@ -49,6 +49,7 @@ def header_text(
     *,
     from_cache: bool = False,
     warnings: int = 0,
+    note: str = "",
     width: int = 200,
     lane_filter: str = "",
 ) -> Text:
@@ -65,6 +66,8 @@ def header_text(
         plural = "s" if warnings != 1 else ""
         pieces.append((7, "  ", ""))
         pieces.append((7, f" ⚠ {warnings} warning{plural}: press ! ", WARNING_STYLE))
+    if note:  # what a partial event set cannot tell apart
+        pieces.append((4, f"  {note}", "bold"))
     if meta.hostname:
         pieces.append((3, f"  host {printable(meta.hostname)}", ""))
     pieces.append((5, f"  {len(vms)} VM{'s' if len(vms) != 1 else ''}, {n_lanes} vCPUs", ""))
@@ -90,14 +93,15 @@ def _legend_line(mono: bool, layout: tuple[int, str, str], looks: Sequence[State
     return text
 
 
-def legend_text(mono: bool, width: int = 200) -> Text:
+def legend_text(mono: bool, width: int = 200, *, running: bool = False) -> Text:
     """Every state with its colour chip (or its glyph with NO_COLOR), spaced out as much
-    as `width` allows, on one line down to 80 columns, else on two balanced lines."""
+    as `width` allows, on one line down to 80 columns, else on two balanced lines.
+    `running` only for traces that have it (no kvm_entry/kvm_exit)."""
     # (chip cells, space after the chip, gap between items), roomiest first.
     layouts = (
         ((1, " ", "  "), (1, "", " ")) if mono else ((2, " ", "  "), (2, " ", " "), (1, "", " "))
     )
-    looks = list(LOOKS.values())
+    looks = [look for state, look in LOOKS.items() if running or state is not State.RUNNING]
     for layout in layouts:
         text = _legend_line(mono, layout, looks)
         if text.cell_len <= width:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from rich.text import Text
 
+from w2a_tui.analysis.devices import telling_chains
 from w2a_tui.analysis.wording import STILL_WAITING, in_context, is_interrupt_context
 from w2a_tui.model import Source, State, VmInfo
 from w2a_tui.printable import printable
@@ -36,6 +37,7 @@ MEANINGS = {
     State.WAIT_DISK: "guest idle (HLT) until a disk request completed",
     State.WAIT_NET: "guest idle (HLT) until network traffic arrived",
     State.WAIT_UNKNOWN: "guest idle (HLT); the trace does not say what woke it",
+    State.RUNNING: "on a host CPU, guest or hypervisor: the trace has no kvm_entry/kvm_exit",
 }
 UNKNOWN_AT_START = (
     "not known yet: the trace starts before this vCPU's first event (kvm_entry, kvm_exit "
@@ -72,6 +74,15 @@ def _thread(tid: int, comm: str, context: str, roles: Mapping[int, str], cpu: in
     else:
         who = comm or "?"
     return in_context(who, context, cpu)
+
+
+def _learned_line(vm: VmInfo, vector: int) -> str:
+    """How the VM learned the vector: `0x43 net <- minivm tid 31791 <- NET_RX softirq on
+    CPU 0` (not for the guest OS's fixed vectors, which the table gives)."""
+    prefix = f"0x{vector:02x} "
+    chains = telling_chains(vm.vector_chains, vm.disk_vectors, vm.net_vectors)
+    chain = next((c for c in chains if c.startswith(prefix)), "")
+    return f"\nlearned: {chain}" if chain else ""
 
 
 def describe(
@@ -121,6 +132,7 @@ def describe(
                     text.append("  = a disk vector of this VM")
                 elif ev.vector in vm.net_vectors:
                     text.append("  = a net vector of this VM")
+                text.append(_learned_line(vm, ev.vector))
         if ev.emitter_tid >= 0 or ev.emitter_comm:
             emitter = _thread(
                 ev.emitter_tid, ev.emitter_comm, ev.emitter_context, roles, ev.emitter_cpu

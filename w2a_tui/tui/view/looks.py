@@ -35,9 +35,12 @@ LOOKS: Final[dict[State, StateLook]] = {
     State.WAIT_DISK: StateLook("#ffff55", "d", "disk"),
     State.WAIT_NET: StateLook("#00aaaa", "n", "net"),
     State.WAIT_UNKNOWN: StateLook("#ff55ff", "?", "wait?"),
+    State.RUNNING: StateLook("#ffffff", "▆", "running"),
 }
 # Colours light enough to need black text on top.
-LIGHT: Final = frozenset({"#55ff55", "#ff5555", "#aaaaaa", "#ffff55", "#ff55ff", "#00aaaa"})
+LIGHT: Final = frozenset(
+    {"#55ff55", "#ff5555", "#aaaaaa", "#ffff55", "#ff55ff", "#00aaaa", "#ffffff"}
+)
 
 assert len(LOOKS) == N_STATES
 

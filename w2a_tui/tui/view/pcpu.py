@@ -22,6 +22,8 @@ MEANINGS = {
     Occupancy.IDLE: "the CPU was idle",
     Occupancy.IRQ: "a hardware interrupt handler ran",
     Occupancy.SOFTIRQ: "a softirq ran",
+    Occupancy.RUNNING: "a vCPU thread ran here, guest or hypervisor: the trace has no "
+    "kvm_entry/kvm_exit",
     Occupancy.LOST: "events were lost on this CPU (press ! for the warnings): who ran is "
     "not known until its next recorded event",
 }
@@ -46,7 +48,7 @@ def occupant_text(iv: Interval, vm_names: Mapping[int, str]) -> str:
     if what is Occupancy.SOFTIRQ:
         return f"softirq {printable(ev.next_comm)}"
     who = f"{printable(ev.next_comm) or '?'} {ev.next_tid}"
-    if ev.emitter_tid >= 0:
+    if ev.vector >= 0:  # a vCPU thread (an unidentified VM's pid is negative)
         vm = vm_names.get(ev.emitter_tid, str(ev.emitter_tid))
         return f"{who} ({vm} vCPU {ev.vector}, {what.label})"
     return who
@@ -78,6 +80,7 @@ def describe_pcpu(
             Occupancy.THREAD,
             Occupancy.HYPERVISOR,
             Occupancy.GUEST,
+            Occupancy.RUNNING,
         )
     ):
         text.append("   F: where else this thread ran", style="dim")
