@@ -73,6 +73,8 @@ async def main_async(trace: str, out: Path) -> list[Path]:
     made = [await shoot(store, out, name, size, keys) for name, (size, keys) in SHOTS.items()]
     made.append(await shoot(store, out, "main-no-color", (100, 30), ("w",), mono=True))
     made.append(await shoot(lost_events_store(), out, "warnings-lost", (100, 30), ("!",)))
+    pvm = pvm_store()
+    made += [await shoot(pvm, out, name, size, keys) for name, (size, keys) in PVM_SHOTS.items()]
     return made
 
 
@@ -83,6 +85,23 @@ def lost_events_store() -> StateStore:
         trace = Path(tmp) / "lost"
         generate(trace, with_overrides(get_scenario("lost"), seconds=0.5, seed=1))
         store, _ = load_store(str(trace), use_cache=False)
+    return store
+
+
+# The real KVM host ftrace recording (a PVM host, so `running` instead of guest and
+# hypervisor): its two vCPU lanes, and the drill-down of a disk and of a net wait with the
+# delivery chain the device vector was learned from.
+PVM_TRACE = ROOT / "tests" / "data" / "real-ftrace" / "pvm-minivm-2vcpu" / "trace.dat"
+PVM_SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
+    "pvm-lanes": ((120, 36), ()),
+    "pvm-drilldown-disk": ((120, 36), ("slash", *"disk", "enter", "z", "enter")),
+    "pvm-drilldown-net": ((120, 36), ("slash", *"net", "enter", "z", "enter")),
+}
+
+
+def pvm_store() -> StateStore:
+    """The real trace, analysed afresh (a cache beside it would be written into the repo)."""
+    store, _ = load_store(str(PVM_TRACE), use_cache=False)
     return store
 
 
