@@ -190,3 +190,16 @@ def test_workers_must_be_a_count(bad: str, capsys: pytest.CaptureFixture[str]) -
         main(["analyze", str(SAMPLE_TRACE), "--workers", bad])
     assert exit_info.value.code == 2
     assert "not a number of processes" in capsys.readouterr().err
+
+
+def _rows_in_a_pool_worker(trace: str) -> int:
+    return len(list(export_rows(analyze_trace(trace, workers=2))))
+
+
+def test_a_daemonic_process_decodes_in_itself() -> None:
+    """`fleet` analyses each trace in a Dask (or pool) worker, a daemonic process that may
+    not start children: asking for decoding workers there reads the trace in-process."""
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:  # pool workers are daemonic
+        rows = pool.apply(_rows_in_a_pool_worker, (str(SAMPLE_TRACE),))
+    assert rows == len(list(export_rows(analyze_trace(SAMPLE_TRACE, workers=0)))) > 1000

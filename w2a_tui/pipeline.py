@@ -57,6 +57,7 @@ def analyze_trace(
         NotParallel,
         can_decode_in_parallel,
         default_workers,
+        may_start_workers,
         parallel_batches,
         worth_parallel,
     )
@@ -67,7 +68,7 @@ def analyze_trace(
         count = chosen
         if count is None:
             count = default_workers() if worth_parallel(source) else 0
-        if count > 0 and can_decode_in_parallel(source):
+        if count > 0 and can_decode_in_parallel(source) and may_start_workers():
             try:
                 batches = parallel_batches(source, NEEDED_KINDS, workers=count, progress=progress)
                 return analyze_batches(source, batches)

@@ -76,6 +76,12 @@ def default_workers() -> int:
 PARALLEL_MIN_BYTES: Final = 16 << 20
 
 
+def may_start_workers() -> bool:
+    """A daemonic process (a Dask or multiprocessing pool worker: `fleet`) may not have
+    children of its own; its trace is then decoded in the process itself."""
+    return not multiprocessing.current_process().daemon
+
+
 def can_decode_in_parallel(source: TraceSource) -> bool:
     """Our own decoder reads it (babeltrace2's graphs stay in this process)."""
     return source.decoder == "fast" and source._fast is not None
