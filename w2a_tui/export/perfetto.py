@@ -262,3 +262,31 @@ def export_selection(
             return write_perfetto(result, handle, selection)
     except OSError as err:
         raise W2AError(f"cannot write {path}: {err.strerror or err}.") from err
+
+
+def export_range_beside(
+    store: StateStore, folder: str | os.PathLike[str], start_ns: int, end_ns: int
+) -> tuple[Path, PerfettoSummary]:
+    """The TUI's `e`: the intervals of `[start_ns, end_ns)` as a Perfetto file in `folder`,
+    under a new name (`w2a-<trace>-<from>s-<to>s.json`, numbered if taken: an existing file
+    is never overwritten). Returns where it wrote and what; W2AError if it cannot."""
+    base = store.start_ns
+    name = Path(store.meta.path).name or "trace"
+    stem = f"w2a-{name}-{(start_ns - base) / 1e9:.6f}s-{(end_ns - base) / 1e9:.6f}s"
+    selection = Selection(start_ns, end_ns)
+    result = store.to_result()
+    for n in range(1000):
+        target = Path(folder) / (f"{stem}.json" if n == 0 else f"{stem}-{n}.json")
+        try:
+            handle = target.open("x", encoding="utf-8")
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise W2AError(f"cannot write {target}: {err.strerror or err}.") from err
+        try:
+            with handle:
+                return target, write_perfetto(result, handle, selection)
+        except OSError as err:
+            raise W2AError(f"cannot write {target}: {err.strerror or err}.") from err
+    raise W2AError(f"{folder} already holds 1000 exports of this range: clean it up first.")
+

@@ -66,6 +66,7 @@ KEYMAP: Final[tuple[tuple[str, tuple[Key, ...]], ...]] = (
             Key("N", "find_next(-1)", "N", "previous match (both wrap around)"),
             Key("L", "results", "L", "list the matches (Enter jumps)"),
             Key("F", "follow", "F", "follow: preemptor's pCPU / where a thread ran"),
+            Key("e", "export_range", "e", "export the selection (else the window) for Perfetto"),
         ),
     ),
     (

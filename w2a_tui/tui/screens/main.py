@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.events import Resize
@@ -14,7 +16,9 @@ from textual.widgets import Footer, Static
 from w2a_tui.analysis.capabilities import header_note
 from w2a_tui.analysis.pcpu import Occupancy
 from w2a_tui.errors import W2AError
+from w2a_tui.export.perfetto import export_range_beside
 from w2a_tui.model import WAIT_STATES, State
+from w2a_tui.printable import printable
 from w2a_tui.store import Interval, StateStore
 from w2a_tui.store.bookmarks import load_bookmarks, save_bookmarks
 from w2a_tui.store.pcpu import cpu_running
@@ -583,6 +587,36 @@ class MainScreen(Screen[None]):
         if not self.app.is_screen_installed(SUMMARY_SCREEN):
             self.app.install_screen(SummaryScreen(self.store, mono=self.mono), SUMMARY_SCREEN)
         self.app.push_screen(SUMMARY_SCREEN, done)
+
+    def action_export_range(self) -> None:
+        """`e`: the selection (else the visible window) as a Perfetto trace file, written
+        in a worker thread (a big trace takes seconds) into the current folder, or beside
+        the trace when the current folder is inside it."""
+        selection = self.timeline.selection
+        start, end = (
+            selection if selection is not None and selection[1] > selection[0]
+            else self.timeline.window
+        )
+        self.notify("exporting the range for Perfetto…", timeout=2)
+        self._export_range(start, end)
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def _export_range(self, start: int, end: int) -> None:
+        folder = Path.cwd()
+        trace = Path(self.store.meta.path).resolve()
+        if folder == trace or trace in folder.parents:
+            folder = trace.parent
+        try:
+            path, summary = export_range_beside(self.store, folder, start, end)
+        except W2AError as err:
+            self.app.call_from_thread(self.notify, printable(err.message), severity="error")
+            return
+        self.app.call_from_thread(
+            self.notify,
+            f"wrote {summary.intervals} intervals to {printable(str(path))} "
+            "(open it in ui.perfetto.dev)",
+            timeout=6,
+        )
 
     def action_palette(self) -> None:
         self.app.action_command_palette()
