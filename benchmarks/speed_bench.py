@@ -40,7 +40,7 @@ import asyncio, sys, time
 started = time.perf_counter()
 from w2a_tui.tui.app import W2AApp
 from w2a_tui.tui.screens.main import MainScreen
-from w2a_tui.tui.timeline import Timeline
+from w2a_tui.tui.widgets.timeline import Timeline
 
 async def main() -> None:
     app = W2AApp(sys.argv[1])
