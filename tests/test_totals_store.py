@@ -55,3 +55,22 @@ def test_analyze_from_the_cache_prints_what_a_fresh_analysis_prints(
         assert list(tmp_path.glob("*.w2a-cache"))
         assert main(["analyze", str(trace), *args]) == 0  # from the cache
         assert capsys.readouterr().out == fresh
+
+
+def test_analyze_from_the_cache_does_not_read_the_pcpu_lanes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`analyze` and `export` report vCPUs only: a cached store reopens without the pCPU
+    sidecar, which a fresh analysis still writes for the TUI."""
+    import w2a_tui.pipeline as pipeline
+
+    trace = Path(shutil.copytree(SAMPLE_TRACE, tmp_path / "t"))
+    store, cached = pipeline.load_store(trace, with_pcpu=False)
+    assert not cached and store.pcpu is not None  # analysed afresh: pCPU lanes built too
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("the pCPU sidecar was read")
+
+    monkeypatch.setattr(pipeline, "load_pcpu", refuse)
+    again, cached = pipeline.load_store(trace, with_pcpu=False)
+    assert cached and len(again.lanes) == len(store.lanes)

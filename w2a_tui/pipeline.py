@@ -124,15 +124,20 @@ def load_store(
     use_cache: bool = True,
     progress: ProgressCallback | None = None,
     vector_table: Mapping[int, Reason] | None = None,
+    with_pcpu: bool = True,
 ) -> tuple[StateStore, bool]:
     """(store, came_from_cache): what the TUI opens. A cached store reopens without
     building one Python object per interval, so a second opening is instant. A
     non-default `vector_table` bypasses the cache (see load_result). The store carries
-    the host CPUs' lanes as `store.pcpu` (cached beside it)."""
+    the host CPUs' lanes as `store.pcpu` (cached beside it); `with_pcpu=False` (the
+    commands that report vCPUs only) does not read them from a cache, but a fresh
+    analysis still builds and caches them, so the TUI opens that trace at once later."""
     cached = use_cache and vector_table is None
     identity = trace_identity(path) if cached else []
     if cached:
         store = load_cached_store(path, identity)
+        if store is not None and not with_pcpu:
+            return store, True
         if store is not None:
             # A cache written before pCPU lanes existed has no sidecar: analyse again.
             store.pcpu = load_pcpu(path, identity)

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         meta = result.meta
     else:
         # Cached (or analysed and cached): totals straight from the store's columns.
-        store, _ = load_store(args.trace)
+        store, _ = load_store(args.trace, with_pcpu=False)
         totals = compute_totals(store, top=max(args.top, 1))
         meta = store.meta
     print_warnings(totals.warnings, already_on_terminal=not args.json and stdout_is_terminal())

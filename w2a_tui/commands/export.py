@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         raise W2AError("Parquet is binary: give a file with -o, e.g. -o intervals.parquet.")
     table = resolve_vector_table(args.vectors)
     apply_workers(args)
-    store, _ = load_store(args.trace, use_cache=not args.no_cache, vector_table=table)
+    store, _ = load_store(
+        args.trace, use_cache=not args.no_cache, vector_table=table, with_pcpu=False
+    )
     selection = selection_from_args(args, store.meta)
     print_warnings(store.warnings)
     if args.format in ("csv", "json") and selection.is_everything:
