@@ -122,27 +122,28 @@ class Totals:
 def compute_totals(result: AnalysisResult | StateStore, *, top: int = 5) -> Totals:
     """Everything `analyze` prints, from a result (fresh or cached) or straight from a
     store's columns (a cached store: no Python object per interval or per evidence row)."""
-    by_vm: dict[int, list[_LaneFacts]] = {}
+    by_vm: dict[int, list[LaneTotals]] = {}
     for lane in _lanes_of(result):
-        by_vm.setdefault(lane.vm_pid, []).append(_lane_totals(lane, top))
+        by_vm.setdefault(lane.vm_pid, []).append(lane_totals(lane, top))
     infos = {vm.pid: vm for vm in result.vms}
     vms = [
-        _vm_totals(infos.get(pid) or VmInfo(pid=pid, name=f"pid {pid}"), entries, top)
+        vm_totals(infos.get(pid) or VmInfo(pid=pid, name=f"pid {pid}"), entries, top)
         for pid, entries in sorted(by_vm.items())
     ]
     return Totals(vms, result.meta.first_ns, result.meta.last_ns, list(result.warnings))
 
 
 # A vCPU's totals, its wait durations and its full preemptor list (for the VM's merge).
-_LaneFacts = tuple[VcpuTotals, np.ndarray, list[Preemptor]]
+LaneTotals = tuple[VcpuTotals, np.ndarray, list[Preemptor]]
 # For the evidence ids given (-1: none), the thread that took the pCPU: its comm as an
 # index into the names returned, and its tid (-1: not known).
-_PreemptorKeys = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, list[str]]]
+PreemptorKeys = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, list[str]]]
 
 
 @dataclass(frozen=True, slots=True)
-class _Lane:
-    """What the totals need of one lane, whichever the source."""
+class LaneFigures:
+    """What the totals need of one lane, whichever the source (a result, a store, or a
+    time range of a store: store.range_totals)."""
 
     vm_pid: int
     vcpu: int
@@ -153,7 +154,7 @@ class _Lane:
     waits: np.ndarray  # durations of the wait intervals
     preempted: np.ndarray  # durations of the preempted intervals
     preempted_evidence: np.ndarray  # their evidence ids (-1: none)
-    preemptor_keys: _PreemptorKeys
+    preemptor_keys: PreemptorKeys
     still_waiting_ns: int  # the last interval when it is a wait the trace ended in
 
 
@@ -166,14 +167,14 @@ def _durations(starts: npt.NDArray[np.int64], end_ns: int) -> npt.NDArray[np.int
     return durations
 
 
-def _lanes_of(source: AnalysisResult | StateStore) -> Iterator[_Lane]:
+def _lanes_of(source: AnalysisResult | StateStore) -> Iterator[LaneFigures]:
     if isinstance(source, AnalysisResult):
         yield from _result_lanes(source)
     else:
         yield from _store_lanes(source)
 
 
-def _result_lanes(result: AnalysisResult) -> Iterator[_Lane]:
+def _result_lanes(result: AnalysisResult) -> Iterator[LaneFigures]:
     evidence = result.evidence
 
     def listed(eids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -193,7 +194,7 @@ def _result_lanes(result: AnalysisResult) -> Iterator[_Lane]:
         states = ints(lane.states)
         durations = _durations(ints(lane.starts).astype(np.int64, copy=False), lane.end_ns)
         preempted = states == int(State.PREEMPTED)
-        yield _Lane(
+        yield LaneFigures(
             lane.vm_pid,
             lane.vcpu,
             lane.tid,
@@ -208,10 +209,8 @@ def _result_lanes(result: AnalysisResult) -> Iterator[_Lane]:
         )
 
 
-def _store_lanes(store: StateStore) -> Iterator[_Lane]:
-    """From the store's indexes: time per state from its checkpoints, waits from its
-    per-state groups; only the preempted intervals are looked for in the states column."""
-    columns = store.columns()
+def store_preemptor_keys(store: StateStore) -> PreemptorKeys:
+    """The preempting thread of evidence ids, read from the store's evidence columns."""
     table = store.evidence_table.columns()
     names = [*store.evidence_table.strings, ""]  # the last one: no evidence
     next_comm = np.append(table["next_comm"].astype(np.int64), len(names) - 1)
@@ -220,6 +219,15 @@ def _store_lanes(store: StateStore) -> Iterator[_Lane]:
     def stored(eids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
         return next_comm[eids], next_tid[eids], names  # -1 picks the appended row
 
+    return stored
+
+
+def _store_lanes(store: StateStore) -> Iterator[LaneFigures]:
+    """From the store's indexes: time per state from its checkpoints, waits from its
+    per-state groups; only the preempted intervals are looked for in the states column."""
+    columns = store.columns()
+    table = store.evidence_table.columns()
+    stored = store_preemptor_keys(store)
     open_eids = set(np.flatnonzero(table["source"] == int(Source.OPEN)).tolist())
     off = columns["lane_off"]
     for i, record in enumerate(store.records):
@@ -227,7 +235,7 @@ def _store_lanes(store: StateStore) -> Iterator[_Lane]:
         rows = np.flatnonzero(columns["states"][a:b] == int(State.PREEMPTED))
         starts = columns["starts"][a:b]
         ends = np.where(rows + 1 < b - a, starts[np.minimum(rows + 1, b - a - 1)], record.end_ns)
-        yield _Lane(
+        yield LaneFigures(
             record.vm_pid,
             record.vcpu,
             record.tid,
@@ -257,7 +265,7 @@ def _open_tail(
     return int(durations[-1])
 
 
-def _lane_totals(lane: _Lane, top: int) -> _LaneFacts:
+def lane_totals(lane: LaneFigures, top: int) -> LaneTotals:
     by_state = lane.by_state
     time_by_state = {s.label: by_state[s] for s in State if s is not State.UNKNOWN}
     wait_by_reason = {
@@ -290,7 +298,7 @@ def _sum_by_state(states: np.ndarray, durations: np.ndarray) -> list[int]:
     return [int(x) for x in sums[:N_STATES]]
 
 
-def _preemptors(lane: _Lane) -> list[Preemptor]:
+def _preemptors(lane: LaneFigures) -> list[Preemptor]:
     """Preempting threads by time taken, grouped by (comm, tid) with numpy."""
     time: Counter[tuple[str, int]] = Counter()
     count: Counter[tuple[str, int]] = Counter()
@@ -315,7 +323,7 @@ def _ranked(time: Counter[tuple[str, int]], count: Counter[tuple[str, int]]) -> 
     return [Preemptor(comm, tid, time[(comm, tid)], count[(comm, tid)]) for comm, tid in order]
 
 
-def _vm_totals(info: VmInfo, entries: list[_LaneFacts], top: int) -> VmTotals:
+def vm_totals(info: VmInfo, entries: list[LaneTotals], top: int) -> VmTotals:
     vcpus = [v for v, _, _ in entries]
     time_by_state: Counter[str] = Counter()
     wait_by_reason: Counter[str] = Counter()

@@ -1,7 +1,8 @@
 """`analyze`'s totals computed from a store, for the whole trace or a time range: what the
 TUI's summary shows. The whole-trace figures equal `compute_totals` of the same analysis
-(tested), because the per-VM merge and verdict are `analysis.totals`' own; only the
-per-vCPU facts are read from the store's columns (no object per interval).
+(tested), because the per-vCPU figures, the per-VM merge and the verdict are
+`analysis.totals`' own; only the lane's inputs (`LaneFigures`) are read from the store's
+columns over the range (no object per interval).
 
 Over a range `[t0, t1)`: time per state is clipped to the range; wait statistics and
 preemptions count the intervals that overlap it, with their whole durations (as the
@@ -9,19 +10,18 @@ store's `durations`); exits count the hypervisor intervals that overlap it."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from w2a_tui.analysis.totals import (
-    Preemptor,
-    VcpuTotals,
+    LaneFigures,
+    LaneTotals,
     VmTotals,
-    WaitStats,
-    _ranked,
-    _vm_totals,
+    lane_totals,
+    store_preemptor_keys,
+    vm_totals,
 )
 from w2a_tui.model import WAIT_STATES, Source, State, VmInfo
 from w2a_tui.store.store import StateStore
@@ -44,39 +44,34 @@ def range_totals(
     waits = store.rows_in_states(chosen, _WAITS, t0, t1)
     preempted = store.rows_in_states(chosen, [State.PREEMPTED], t0, t1)
     hyp = None if whole else store.rows_in_states(chosen, [State.HYPERVISOR], t0, t1)
-    by_vm: dict[int, list[tuple[VcpuTotals, I64, list[Preemptor]]]] = {}
+    preemptor_keys = store_preemptor_keys(store)
+    by_vm: dict[int, list[LaneTotals]] = {}
     records = store.records
     for lane in chosen:
         info = store.lanes[lane]
-        record = records[lane]
-        spent = store.totals(lane, t0, t1)
-        time_by_state = {s.label: int(spent[s]) for s in State if s is not State.UNKNOWN}
-        span = int(spent.sum() - spent[State.UNKNOWN])
-        mine = waits[0] == lane
-        durations = waits[2][mine]
         if whole:
-            exits = dict(record.exit_counts)
+            exits = dict(records[lane].exit_counts)
         else:
             assert hyp is not None
             exits = _count(hyp[4][(hyp[0] == lane) & (hyp[4] >= 0)])
-        preemptors = _preemptors(store, preempted, lane)
-        vcpu = VcpuTotals(
-            vm_pid=info.vm_pid,
-            vcpu=info.vcpu,
-            tid=info.tid,
-            comm=info.comm,
-            span_ns=span,
-            time_by_state=time_by_state,
-            wait_by_reason={s.label.removeprefix("wait_"): time_by_state[s.label] for s in _WAITS},
-            exits=exits,
-            waits=WaitStats.of(durations),
-            top_preemptors=preemptors[:top],
-            still_waiting_ns=_still_waiting(store, lane, t0, t1),
+        mine = preempted[0] == lane
+        figures = LaneFigures(
+            info.vm_pid,
+            info.vcpu,
+            info.tid,
+            info.comm,
+            exits,
+            [int(x) for x in store.totals(lane, t0, t1)],
+            waits[2][waits[0] == lane],
+            preempted[2][mine],
+            preempted[3][mine],
+            preemptor_keys,
+            _still_waiting(store, lane, t0, t1),
         )
-        by_vm.setdefault(info.vm_pid, []).append((vcpu, durations, preemptors))
+        by_vm.setdefault(info.vm_pid, []).append(lane_totals(figures, top))
     infos = {vm.pid: vm for vm in store.vms}
     return [
-        _vm_totals(infos.get(pid) or VmInfo(pid=pid, name=f"pid {pid}"), entries, top)
+        vm_totals(infos.get(pid) or VmInfo(pid=pid, name=f"pid {pid}"), entries, top)
         for pid, entries in sorted(by_vm.items())
     ]
 
@@ -97,33 +92,3 @@ def _still_waiting(store: StateStore, lane: int, t0: int | None, t1: int | None)
 def _count(values: I64) -> dict[int, int]:
     reasons, counts = np.unique(values, return_counts=True)
     return {int(r): int(c) for r, c in zip(reasons, counts, strict=True)}
-
-
-def _preemptors(
-    store: StateStore, rows: tuple[I64, I64, I64, I64, I64], lane: int
-) -> list[Preemptor]:
-    """Who took the lane's pCPU, ranked by time (as `analysis.totals`)."""
-    mine = rows[0] == lane
-    durations, evidence = rows[2][mine], rows[3][mine]
-    time: Counter[tuple[str, int]] = Counter()
-    count: Counter[tuple[str, int]] = Counter()
-    if not len(durations):
-        return []
-    columns = store.evidence_table.columns()
-    strings = store.evidence_table.strings
-    known = evidence >= 0
-    comm_ids = np.full(len(evidence), -1, np.int64)
-    tids = np.full(len(evidence), -1, np.int64)
-    comm_ids[known] = columns["next_comm"][evidence[known]]
-    tids[known] = columns["next_tid"][evidence[known]]
-    keys = np.stack([comm_ids, tids], axis=1)
-    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    spent = np.zeros(len(unique), np.int64)
-    np.add.at(spent, inverse, durations)
-    seen = np.bincount(inverse, minlength=len(unique))
-    for (comm_id, tid), ns, n in zip(unique.tolist(), spent.tolist(), seen.tolist(), strict=True):
-        key = ("?", -1) if comm_id < 0 else (strings[comm_id] or "?", tid)
-        time[key] += ns
-        count[key] += n
-    return _ranked(time, count)
