@@ -2,7 +2,10 @@
 measured in the same run (the machines here are shared and noisy: the ratios travel).
 
     .venv/bin/python benchmarks/speed_bench.py [--events 1000000,10000000] [--workers 1,2]
-        [--traces DIR] [--repeat N] [--quick]
+        [--traces DIR] [--repeat N] [--quick] [--no-stages]
+
+The 100 M-event figures: `--events 100000000 --workers 0,2 --repeat 1 --no-stages
+--traces DIR` (generating that trace takes about 6 minutes and 5.3 GB, once).
 
 For each size a `mixed` trace is generated (not timed; kept in --traces DIR to be reused,
 else in a temporary folder), then, in separate processes (so each peak RSS is its own):
@@ -119,7 +122,7 @@ def decode_stage(trace: Path, workers: int, repeat: int) -> dict[str, float]:
     return {key: min(r[key] for r in runs) for key in runs[0]}
 
 
-def bench(trace: Path, workers: list[int], repeat: int) -> None:
+def bench(trace: Path, workers: list[int], repeat: int, stages_too: bool = True) -> None:
     events = count_events(trace)
     print(f"\n## {trace.name}: {events:,} events, {du_mib(trace):,.0f} MiB", flush=True)
     bt, _ = best(["babeltrace2", str(trace), "-o", "dummy"], repeat)
@@ -136,7 +139,7 @@ def bench(trace: Path, workers: list[int], repeat: int) -> None:
             f"peak RSS {peak:5.0f} MiB  "
             f"(CPU {CPU['best']:.2f} s, CPU ratio {bt_cpu / CPU['best']:.2f}x)"
         )
-    stages = {n: decode_stage(trace, n, repeat) for n in workers}
+    stages = {n: decode_stage(trace, n, repeat) for n in workers} if stages_too else {}
     for n, t in stages.items():
         print(
             f"decode stage, {n} worker{'s' if n != 1 else ' '}        {t['decode']:7.2f} s  "
@@ -202,6 +205,11 @@ def main() -> int:
     parser.add_argument("--traces", type=Path, help="keep (and reuse) the traces here")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one run, 200 k events")
+    parser.add_argument(
+        "--no-stages",
+        action="store_true",
+        help="skip the decode/merge/analysis stage passes (for 100 M events: they take long)",
+    )
     args = parser.parse_args()
     sizes = [200_000] if args.quick else [int(x) for x in args.events.split(",")]
     repeat = 1 if args.quick else args.repeat
@@ -211,7 +219,7 @@ def main() -> int:
         folder = args.traces or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         for events in sizes:
-            bench(trace_for(events, folder), workers, repeat)
+            bench(trace_for(events, folder), workers, repeat, not args.no_stages)
     return 0
 
 
