@@ -42,6 +42,9 @@ class ExitlessEvents:
     def _close_gap(self, v: VcpuTrack, gap: Gap) -> None:
         raise NotImplementedError
 
+    def _touch(self, tid: int, ev: Event) -> None:
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ events
 
     def _exitless_track(self, ev: Event, vcpu_id: int = -1) -> VcpuTrack | None:
@@ -51,6 +54,7 @@ class ExitlessEvents:
         tid = ev[TID] if ev[TID] >= 0 else self.identity.current_tid(cpu)
         if tid == 0:
             return None  # the idle task runs no vCPU
+        self._touch(tid, ev)
         v = self.by_tid.get(tid)
         if v is None:
             v = self.identity.new_track(ts, cpu, ev, tid, -1, self.first_ns)

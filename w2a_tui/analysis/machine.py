@@ -41,6 +41,23 @@ from w2a_tui.analysis.evidence import EvidenceTable
 from w2a_tui.analysis.exitless import ExitlessEvents
 from w2a_tui.analysis.finish import AnalysisFacts, build_result
 from w2a_tui.analysis.identity import ThreadIdentity
+from w2a_tui.analysis.runs import (
+    HAS_EXIT,
+    HAS_INJ,
+    RUN_COUNT,
+    RUN_END_STATE,
+    RUN_EXITS,
+    RUN_FLAGS,
+    RUN_LAST_EXIT,
+    RUN_LAST_ISA,
+    RUN_LAST_TS,
+    RUN_LEAD,
+    RUN_STARTS,
+    RUN_STATES,
+    VCPU_RUN,
+    RunClock,
+    RunConflict,
+)
 from w2a_tui.analysis.tables import is_hlt
 from w2a_tui.analysis.tracks import (
     HYP_AFTER_EXIT,
@@ -56,9 +73,12 @@ from w2a_tui.events import (
     ACCEPT_VECTOR,
     CPU,
     ENTRY_VCPU,
+    EXEC_TID,
     EXIT_ISA,
     EXIT_REASON,
     EXIT_VCPU,
+    FORK_CHILD_TID,
+    FORK_PARENT_TID,
     INJ_SOFT,
     INJ_VECTOR,
     IRQ_NAME,
@@ -74,6 +94,7 @@ from w2a_tui.events import (
     SWITCH_NEXT_TID,
     SWITCH_PREV_COMM,
     SWITCH_PREV_STATE,
+    SWITCH_PREV_TID,
     TID,
     TS,
     WAKE_TID,
@@ -165,7 +186,7 @@ class Analyzer(ExitlessEvents):
         self._softirq_labels: dict[Any, str] = {}
         self._handlers = {
             int(EventKind.KVM_APIC_ACCEPT_IRQ): self._on_accept_irq,
-            int(EventKind.SCHED_PROCESS_FORK): self.identity.on_fork,
+            int(EventKind.SCHED_PROCESS_FORK): self._on_fork,
             int(EventKind.SCHED_PROCESS_EXEC): self._on_exec,
             int(EventKind.STATEDUMP_PROCESS_STATE): self.identity.on_statedump,
             int(EventKind.IRQ_HANDLER_ENTRY): self._on_irq_entry,
@@ -181,7 +202,11 @@ class Analyzer(ExitlessEvents):
             int(EventKind.KVM_USERSPACE_EXIT): self._on_vcpu_event,
             int(EventKind.BLOCK_RQ_COMPLETE): self._on_block_complete,
             int(EventKind.NETIF_RECEIVE_SKB): self._on_receive_skb,
+            VCPU_RUN: self._on_run,
         }
+        # Where packed runs (runs.py) end, for the check that no other CPU touches their
+        # thread meanwhile; empty (and never consulted) when the reader packs nothing.
+        self.run_clock = RunClock()
 
     # ------------------------------------------------------------------ hot loop
 
@@ -198,6 +223,10 @@ class Analyzer(ExitlessEvents):
         if last > self.last_ns:
             self.last_ns = last
         self.event_count += len(batch)
+        self._consume(batch)
+
+    def _consume(self, batch: Batch | tuple[Event, ...]) -> None:
+        """The hot loop of `feed` (see there), without its per-batch bookkeeping."""
         by_tid = self.by_tid
         cpus = self.cpus
         comms = self.comms
@@ -309,9 +338,44 @@ class Analyzer(ExitlessEvents):
             self.feed(batch)
         return self
 
+    def _on_run(self, ev: Event) -> None:
+        """A packed run (runs.py): its lead as any kvm_entry, then the lane columns of the
+        events after it in one go, when the lead left the vCPU running in its guest on
+        that CPU (the state the columns were computed from)."""
+        self._consume((ev[RUN_LEAD],))
+        self.event_count += ev[RUN_COUNT]
+        last = ev[RUN_LAST_TS]
+        if last > self.last_ns:
+            self.last_ns = last
+        flags = ev[RUN_FLAGS]
+        if flags & HAS_INJ:
+            self.seen_inj = True
+        tid, cpu = ev[TID], ev[CPU]
+        v = self.by_tid.get(tid)
+        if v is None:  # a thread the analysis dropped: its events change nothing
+            if flags & HAS_EXIT:
+                self.seen_exit = True
+            return
+        if v.gap is not None or v.cpu != cpu or v.exitless or v.vcpu_id < 0 or v.state != _GUEST:
+            raise RunConflict(f"thread {tid} is not in its guest after its kvm_entry")
+        v.starts.frombytes(ev[RUN_STARTS])
+        v.states.frombytes(ev[RUN_STATES])
+        v.exits.frombytes(ev[RUN_EXITS])
+        v.state = ev[RUN_END_STATE]
+        if flags & HAS_EXIT:
+            v.last_exit = ev[RUN_LAST_EXIT]
+            v.last_isa = ev[RUN_LAST_ISA]
+        self.run_clock.started(tid, last, cpu)
+
+    def _touch(self, tid: int, ev: Event) -> None:
+        """`ev` acts on thread `tid`: it must not fall inside a packed run of it."""
+        if self.run_clock.until:
+            self.run_clock.check(tid, ev[TS], ev[CPU])
+
     # ------------------------------------------------------------------ vCPU transitions
 
     def _exit_slow(self, ev: Event, tid: int, v: VcpuTrack | None) -> None:
+        self._touch(tid, ev)
         ts, cpu, reason = ev[TS], ev[CPU], ev[EXIT_REASON]
         self.seen_exit = True
         if v is None:
@@ -329,6 +393,7 @@ class Analyzer(ExitlessEvents):
         v.push(ts, HYP_AFTER_EXIT, reason)
 
     def _entry_slow(self, ev: Event, tid: int, v: VcpuTrack | None) -> None:
+        self._touch(tid, ev)
         ts, cpu, vcpu_id = ev[TS], ev[CPU], ev[ENTRY_VCPU]
         self.seen_entry = True
         if v is None:
@@ -367,6 +432,7 @@ class Analyzer(ExitlessEvents):
         return self.identity.new_track(ev[TS], ev[CPU], ev, tid, vcpu_id, self.first_ns)
 
     def _switch_out(self, v: VcpuTrack, ev: Event) -> None:
+        self._touch(ev[SWITCH_PREV_TID], ev)
         ts, cpu = ev[TS], ev[CPU]
         if v.cpu != cpu:
             self._resync(v, cpu, ts)
@@ -400,6 +466,7 @@ class Analyzer(ExitlessEvents):
             self._mark_woken(v, gap, ts, early[1])
 
     def _switch_in(self, v: VcpuTrack, ev: Event) -> None:
+        self._touch(ev[SWITCH_NEXT_TID], ev)
         if ev[SWITCH_NEXT_COMM]:
             v.comm = ev[SWITCH_NEXT_COMM]
         v.cpu = ev[CPU]
@@ -456,6 +523,7 @@ class Analyzer(ExitlessEvents):
     # ------------------------------------------------------------------ wake-ups
 
     def _wake(self, ev: Event) -> None:
+        self._touch(ev[WAKE_TID], ev)
         v = self.by_tid.get(ev[WAKE_TID])
         if v is None:
             return
@@ -526,6 +594,7 @@ class Analyzer(ExitlessEvents):
         to schedule(). If its next switch-out still reports it blocked (ttwu ran after
         __schedule read the state), it was woken before it left: `ready` from then on.
         Remembered with the lane length, so any kvm_exit/entry since voids it."""
+        self._touch(ev[WAKE_TID], ev)
         v.early_wake = (len(v.starts), self._waker(v, ev))
 
     def _rewake(self, v: VcpuTrack, ts: int) -> bool:
@@ -709,7 +778,15 @@ class Analyzer(ExitlessEvents):
     # ------------------------------------------------------------------ identity
 
     def _on_exec(self, ev: Event) -> None:
+        self._touch(ev[TID], ev)
+        self._touch(ev[EXEC_TID], ev)
         self.identity.on_exec(ev, ev[CPU])
+
+    def _on_fork(self, ev: Event) -> None:
+        self._touch(ev[FORK_PARENT_TID], ev)
+        self._touch(ev[FORK_CHILD_TID], ev)
+        self.identity.on_fork(ev)
+
 
     def irq_names(self) -> set[str]:
         """Names of the hardware interrupts handled in the trace (for guest detection)."""

@@ -32,8 +32,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from w2a_tui.analysis.runs import RUN_LAST_TS, RUN_LEAD, RUN_STARTS, RUN_STATES, VCPU_RUN
 from w2a_tui.analysis.tables import SOFTIRQ_NAMES
-from w2a_tui.events import Batch, EventKind
+from w2a_tui.events import Batch, Event, EventKind
 from w2a_tui.model import Evidence, LaneData, State
 
 PCPU_LANE_VM: Final = -1  # the `vm_pid` of every pCPU lane
@@ -76,7 +77,10 @@ _IRQ_OUT: Final = int(EventKind.IRQ_HANDLER_EXIT)
 _SOFT_IN: Final = int(EventKind.SOFTIRQ_ENTRY)
 _SOFT_OUT: Final = int(EventKind.SOFTIRQ_EXIT)
 _LOST: Final = int(EventKind.LOST_EVENTS)
-_KINDS: Final = frozenset({_SWITCH, _ENTRY, _EXIT, _IRQ_IN, _IRQ_OUT, _SOFT_IN, _SOFT_OUT, _LOST})
+_KINDS: Final = frozenset(
+    {_SWITCH, _ENTRY, _EXIT, _IRQ_IN, _IRQ_OUT, _SOFT_IN, _SOFT_OUT, _LOST, VCPU_RUN}
+)
+_GUEST_STATE: Final = int(State.GUEST)
 
 # An occupant before VMs are known: (what, tid or irq number, name).
 _Key = tuple[int, int, str]
@@ -169,6 +173,8 @@ class PcpuTracker:
                     name = SOFTIRQ_NAMES[vec] if 0 <= vec < len(SOFTIRQ_NAMES) else str(vec)
                     key = (Occupancy.SOFTIRQ, vec, name)
                 self._set(cpu, ts, self._occupant(key))
+            elif kind == VCPU_RUN:
+                self._run(cpu, ev)
             elif kind == _LOST:  # unknown from the loss to this CPU's next event
                 cpu.stack.clear()
                 start = max(ts, cpu.starts[-1]) if cpu.starts else ts
@@ -178,12 +184,47 @@ class PcpuTracker:
         if batch:
             self.last_ns = max(self.last_ns, batch[-1][0])
 
+    def _run(self, cpu: _Cpu, ev: Event) -> None:
+        """A packed run (analysis.runs): its lead, then its guest/hypervisor changes."""
+        self.feed([ev[RUN_LEAD]])
+        tid = ev[3]
+        guest = self._guest_ids[tid]  # its lead entered the guest
+        hyp = self._hyp_ids.get(tid)
+        starts = array("q")
+        starts.frombytes(ev[RUN_STARTS])
+        for ts, state in zip(starts, ev[RUN_STATES], strict=True):
+            if state == _GUEST_STATE:
+                oid = guest
+            else:
+                if hyp is None:
+                    key = (Occupancy.HYPERVISOR, tid, ev[5] or cpu.thread[1])
+                    hyp = self._hyp_ids[tid] = self._occupant(key)
+                oid = hyp
+            if cpu.stack:
+                cpu.stack[0] = oid
+            else:
+                self._set(cpu, ts, oid)
+        self.last_ns = max(self.last_ns, ev[RUN_LAST_TS])
+
+    def _in_key_order(self) -> None:
+        """Number the occupants in the order of their keys, not of their first event: the
+        same lanes whether or not the reader packed runs (which moves some first events)."""
+        order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order), dtype=np.int64)
+        self.keys = [self.keys[i] for i in order]
+        self._ids = {key: i for i, key in enumerate(self.keys)}
+        for cpu in self.cpus.values():
+            renumbered = rank[np.frombuffer(cpu.occupants, dtype=np.int64)]
+            cpu.occupants = array("q", renumbered.tobytes())
+
     def finish(
         self, vcpu_lanes: list[LaneData], end_ns: int | None = None
     ) -> tuple[list[LaneData], list[Evidence]]:
         """One lane per CPU seen (sorted by CPU) and its evidence table: vCPU threads get
         their VM's look and are named with their VM pid and vCPU number."""
         end = self.last_ns if end_ns is None else max(end_ns, self.last_ns)
+        self._in_key_order()
         vcpu_of = {lane.tid: (lane.vm_pid, lane.vcpu) for lane in vcpu_lanes if lane.tid >= 0}
         vm_slot = {pid: i for i, pid in enumerate(sorted({vm for vm, _ in vcpu_of.values()}))}
         # Threads whose vCPU lane is `running` (no kvm_entry/kvm_exit): their time on a CPU
