@@ -38,14 +38,14 @@ import pickle
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Final
 
 from w2a_tui.errors import BadTraceError
-from w2a_tui.events import Batch, EventKind
+from w2a_tui.events import Batch, Event, EventKind
 from w2a_tui.trace.fastctf.reader import FastPortDecoder, FastTrace, PortReader
 from w2a_tui.trace.graph import Reading
 from w2a_tui.trace.merge import needy, release, watermark
@@ -99,11 +99,18 @@ def worth_parallel(source: TraceSource) -> bool:
 # ------------------------------------------------------------------------ the worker
 
 
+# What a worker may do to its merged events before handing them over (the analysis packs
+# its runs of guest entries: analysis.runs.pack_runs). A module-level function: it travels
+# to the workers by name.
+Packer = Callable[[list[Event]], list[Event]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Job:
     dirs: list[tuple[Path, list[str]]]  # FastTrace.open's argument
     ports: list[int]  # indexes into FastTrace.ports(), contiguous
     wanted: frozenset[int] | None
+    pack: Packer | None = None
 
 
 def _worker(job: _Job, conn: Connection) -> None:
@@ -132,8 +139,15 @@ def _worker(job: _Job, conn: Connection) -> None:
                         conn.send(("unordered", job.ports[i]))
                         return
                     last[i] = fresh[-1]
+            mixed = [p for p, d in zip(job.ports, decoders, strict=True) if len(d.cpus) > 1]
+            if job.pack is not None and mixed:
+                # A packer groups a CPU's events from its one stream: this one mixes CPUs.
+                conn.send(("mixed", mixed[0]))
+                return
             mark = None if reading.finished else watermark(decoders)
             ready = release(decoders, mark)
+            if job.pack is not None:
+                ready = job.pack(ready)
             reading.needy = needy(decoders, mark)
             seen = sum(d.events for d in decoders)
             end = _end_facts(decoders) if mark is None else None
@@ -238,6 +252,8 @@ class _Feed(PortDecoder):
             raise BadTraceError(message[1])
         elif kind == "unordered":
             raise NotParallel(f"stream {message[1]} goes back in time")
+        elif kind == "mixed":
+            raise NotParallel(f"stream {message[1]} holds the events of several CPUs")
         else:
             raise NotParallel(f"a decoding process failed ({message[1]})")
 
@@ -250,11 +266,15 @@ def parallel_batches(
     batch_size: int = 4096,
     progress: Callable[[ReadProgress], None] | None = None,
     times: StageTimes | None = None,
-) -> Iterator[Batch]:
+    pack: Packer | None = None,
+) -> Generator[Batch, None, None]:
     """`source.iter_batches(kinds, batch_size=..., progress=...)` decoded by `workers`
     processes: the same events in the same order, and the same `source.meta` after a
     complete pass. Raises NotParallel (before yielding anything out of order) when the
-    trace must be read in one process, BadTraceError when a stream is damaged."""
+    trace must be read in one process, BadTraceError when a stream is damaged.
+
+    With `pack`, each worker passes its merged events through it (see Packer); only when
+    every stream holds one CPU of its own, so that each CPU's events are in one worker."""
     if not can_decode_in_parallel(source):
         raise NotParallel("the trace is read by babeltrace2")
     assert source._fast is not None
@@ -263,6 +283,9 @@ def parallel_batches(
     n_ports = len(source._fast.ports())
     dirs = [(d.path, list(d.ports)) for d in source._dirs]
     wanted = wanted_set(kinds)
+    cpus = source._fast.first_cpus()
+    if len(set(cpus)) != len(cpus) or min(cpus, default=-1) < 0:
+        pack = None
     context = _context()
     feeds: list[_Feed] = []
     stats = times if times is not None else StageTimes()
@@ -271,7 +294,7 @@ def parallel_batches(
             ours, theirs = context.Pipe(duplex=False)
             _widen(ours)
             process = context.Process(
-                target=_worker, args=(_Job(dirs, group, wanted), theirs), daemon=True
+                target=_worker, args=(_Job(dirs, group, wanted, pack), theirs), daemon=True
             )
             process.start()
             theirs.close()
@@ -343,11 +366,14 @@ def stage_times(path: str | os.PathLike[str], workers: int) -> dict[str, float]:
     this process, the single-process reader); `decode_cpu`, the CPU seconds of the
     busiest decoder (a worker, or this process for 0): what `decode` would be on idle
     cores; `merge`, the parent's merge alone; `analysis` (and `analysis_cpu`), the
-    analysis alone (its feed and finish calls) in a whole pass with as many workers; and
+    analysis alone (its feed and finish calls) in a whole pass with as many workers (runs
+    packed from pipeline.PACK_MIN_WORKERS workers on, as `analyze` does); and
     of that pass, the parent's CPU seconds, everybody's, and what it would take on idle
     cores (the largest of the parent's CPU, the busiest worker's and the total CPU shared
     by the cores): `pass_parent_cpu`, `pass_total_cpu`, `pass_idle_estimate`."""
     from w2a_tui.analysis import NEEDED_KINDS, Analyzer
+    from w2a_tui.analysis.runs import pack_runs
+    from w2a_tui.pipeline import PACK_MIN_WORKERS
     from w2a_tui.trace import open_trace
 
     source = open_trace(path)
@@ -369,8 +395,9 @@ def stage_times(path: str | os.PathLike[str], workers: int) -> dict[str, float]:
     analysis = analysis_cpu = 0.0
     passed = StageTimes()
     cpu = time.process_time()
+    pack = pack_runs if workers >= PACK_MIN_WORKERS else None
     batches = (
-        parallel_batches(source, NEEDED_KINDS, workers=workers, times=passed)
+        parallel_batches(source, NEEDED_KINDS, workers=workers, times=passed, pack=pack)
         if workers
         else source.iter_batches(NEEDED_KINDS)
     )
