@@ -19,7 +19,9 @@ The analysis stays one sequential state machine in the parent; the parent's cost
 is unpickling a tuple and the analysis itself, the decoding (about half of the
 single-process time) moves to the workers. With more cores than it takes to keep the
 analysis fed, the analysis is the limit: the merge costs a stable sort of nearly sorted
-runs per chunk.
+runs per chunk. There the workers also pack runs of guest entries (`pack`, see
+analysis.runs), which takes a quarter of the parent's work over to them
+(docs/design.md, "Speed and cores", has the figures).
 
 Equivalence: with every stream in time order (LTTng kernel traces), the order of the
 single-process merge is exactly (time, stream, position in the stream) whatever the
