@@ -15,7 +15,7 @@ from w2a_tui.model import AnalysisResult, Reason
 from w2a_tui.store import StateStore
 from w2a_tui.store.cache import load_or_analyze, save_store, trace_identity
 from w2a_tui.store.cache import load_store as load_cached_store
-from w2a_tui.store.pcpu import load_pcpu, pcpu_store, save_pcpu
+from w2a_tui.store.pcpu import pcpu_loader, pcpu_store, save_pcpu
 from w2a_tui.trace import ReadProgress, TraceSource, read_trace
 
 ProgressCallback = Callable[[ReadProgress], None]
@@ -131,7 +131,8 @@ def load_store(
     non-default `vector_table` bypasses the cache (see load_result). The store carries
     the host CPUs' lanes as `store.pcpu` (cached beside it); `with_pcpu=False` (the
     commands that report vCPUs only) does not read them from a cache, but a fresh
-    analysis still builds and caches them, so the TUI opens that trace at once later."""
+    analysis still builds and caches them, so the TUI opens that trace at once later.
+    From a cache, `store.pcpu` is read at its first use (`StateStore.defer_pcpu`)."""
     cached = use_cache and vector_table is None
     identity = trace_identity(path) if cached else []
     if cached:
@@ -139,9 +140,11 @@ def load_store(
         if store is not None and not with_pcpu:
             return store, True
         if store is not None:
-            # A cache written before pCPU lanes existed has no sidecar: analyse again.
-            store.pcpu = load_pcpu(path, identity)
-            if store.pcpu is not None:
+            # The pCPU lanes are read (and checked) at their first use, not before the
+            # first frame. A cache written before they existed has no sidecar: analyse again.
+            load_pcpu = pcpu_loader(path, identity)
+            if load_pcpu is not None:
+                store.defer_pcpu(load_pcpu)
                 return store, True
     pcpu: list[StateStore] = []
     result = analyze_trace(path, progress=progress, vector_table=vector_table, pcpu_out=pcpu)

@@ -422,6 +422,17 @@ def _read_exact(fd: int, size: int, offset: int) -> npt.NDArray[np.uint8]:
 
 
 def _read(path: Path, identity: Identity, trusted: set[int]) -> StateStore:
+    """The store in the file, every byte of it checked (raises one of `_MISS` if not)."""
+    fd, size = _open_trusted(path, trusted)
+    try:
+        header, start = _parse_header(fd, size, identity)
+        return _parse_payload(fd, header, start)
+    finally:
+        os.close(fd)
+
+
+def _open_trusted(path: Path, trusted: set[int]) -> tuple[int, int]:
+    """(fd, size) of a regular file owned by a trusted uid; a symlink is not followed."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
@@ -429,12 +440,25 @@ def _read(path: Path, identity: Identity, trusted: set[int]) -> StateStore:
             raise CacheInvalid("not a regular file")
         if st.st_uid not in trusted:
             raise CacheInvalid(f"owned by uid {st.st_uid}, not by us or the trace's owner")
-        return _parse(fd, st.st_size, identity)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st.st_size
+
+
+def check_head(path: Path, identity: Identity, trusted: set[int]) -> None:
+    """Raise one of `_MISS` unless the file looks like a current cache of this trace:
+    owner, versions, header (checksum and content), identity and size. Its arrays are
+    neither read nor checked: `_read` does all of it again before anything is built."""
+    fd, size = _open_trusted(path, trusted)
+    try:
+        _parse_header(fd, size, identity)
     finally:
         os.close(fd)
 
 
-def _parse(fd: int, size: int, identity: Identity) -> StateStore:
+def _parse_header(fd: int, size: int, identity: Identity) -> tuple[dict[str, Any], int]:
+    """The checked JSON header and where the payload starts."""
     if size < _PREAMBLE.size:
         raise CacheInvalid("short")
     magic, fmt, analysis, hlen, hcrc = _PREAMBLE.unpack(os.pread(fd, _PREAMBLE.size, 0))
@@ -459,7 +483,11 @@ def _parse(fd: int, size: int, identity: Identity) -> StateStore:
     trace_bytes = sum(entry[1] for entry in identity)
     if payload_size > _PAYLOAD_PER_TRACE_BYTE * trace_bytes + (1 << 20):
         raise CacheInvalid("payload far bigger than the trace")
-    payload = _read_exact(fd, payload_size, start)
+    return header, start
+
+
+def _parse_payload(fd: int, header: dict[str, Any], start: int) -> StateStore:
+    payload = _read_exact(fd, header["payload_size"], start)
     arrays: dict[str, npt.NDArray[Any]] = {}
     for name, entry in header["arrays"].items():
         dtype = np.dtype(entry["dtype"])

@@ -109,6 +109,8 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.timeline.focus()
+        if self.store.pcpu_pending:  # from a cache: read them once the lanes are shown
+            self.call_after_refresh(self._read_pcpu)
         if self.trace_path is not None:
             tl = self.timeline
             for t, lane in load_bookmarks(self.trace_path):
@@ -346,9 +348,11 @@ class MainScreen(Screen[None]):
     def action_pcpu(self) -> None:
         tl = self.timeline
         if not tl.toggle_pcpu():
-            self.notify(
-                "no host CPU lanes: reopen the trace with --no-cache to build them", timeout=3
-            )
+            if self.store.pcpu_damaged:
+                why = "their cache was damaged (removed if ours): reopen the trace to rebuild them"
+            else:
+                why = "reopen the trace with --no-cache to build them"
+            self.notify(f"no host CPU lanes: {why}", timeout=3)
 
     # --- actions --------------------------------------------------------------------------
     def action_zoom_in(self) -> None:
@@ -599,6 +603,13 @@ class MainScreen(Screen[None]):
         )
         self.notify("exporting the range for Perfetto…", timeout=2)
         self._export_range(start, end)
+
+    @work(thread=True, exclusive=True, group="pcpu", exit_on_error=False)
+    def _read_pcpu(self) -> None:
+        """Read (and check) the cache's pCPU lanes off the UI thread, after the first frame:
+        `p` (which would otherwise wait for them) and the ruler's `!` marks need them."""
+        _ = self.store.pcpu
+        self.app.call_from_thread(self.timeline.pcpu_read)
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _export_range(self, start: int, end: int) -> None:
