@@ -5,20 +5,22 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from w2a_tui.analysis import NEEDED_KINDS, Analyzer
-from w2a_tui.analysis.guest import guest_evidence
-from w2a_tui.analysis.pcpu import PcpuTracker
 from w2a_tui.errors import NoKvmActivityError
-from w2a_tui.events import Batch
 from w2a_tui.model import AnalysisResult, Reason
 from w2a_tui.store import StateStore
 from w2a_tui.store.cache import load_or_analyze, save_store, trace_identity
 from w2a_tui.store.cache import load_store as load_cached_store
 from w2a_tui.store.pcpu import pcpu_loader, pcpu_store, save_pcpu
-from w2a_tui.trace import ReadProgress, TraceSource, read_trace
 
-ProgressCallback = Callable[[ReadProgress], None]
+# The reader and the analysis are imported when a trace is analysed: opening one from its
+# cache (the TUI's first frame) needs neither.
+if TYPE_CHECKING:
+    from w2a_tui.events import Batch
+    from w2a_tui.trace import ReadProgress, TraceSource
+
+ProgressCallback = Callable[["ReadProgress"], None]
 
 # Decoding processes when a caller does not say (`--workers`): None is one per core
 # (capped, see trace.parallel.default_workers) for traces big enough to pay the processes'
@@ -53,6 +55,10 @@ def analyze_trace(
 
     Raises BadTraceError (unreadable trace) or NoKvmActivityError (nothing to analyse).
     """
+    from w2a_tui.analysis import NEEDED_KINDS, Analyzer
+    from w2a_tui.analysis.guest import guest_evidence
+    from w2a_tui.analysis.pcpu import PcpuTracker
+    from w2a_tui.trace import read_trace
     from w2a_tui.trace.parallel import (
         NotParallel,
         can_decode_in_parallel,

@@ -202,9 +202,13 @@ def trace_identity(trace_path: str | os.PathLike[str]) -> Identity:
     under the path, or of an ftrace file and its saved_tgids, sorted; empty when the path
     holds no trace."""
     root = Path(trace_path)
-    from w2a_tui.trace.ftrace.source import ftrace_files
+    files: list[Path] = []
+    # A folder is an ftrace trace only through the trace.dat in it (`dat_target`): a CTF
+    # folder is told apart without importing the readers (the TUI's first frame).
+    if not root.is_dir() or (root / "trace.dat").exists():
+        from w2a_tui.trace.ftrace.source import ftrace_files
 
-    files = ftrace_files(root)  # a trace.dat or ftrace text, and the saved_tgids beside it
+        files = ftrace_files(root)  # a trace.dat or ftrace text, and its saved_tgids
     if files:
         base = root if root.is_dir() else root.parent
         found_files: Identity = []
