@@ -5,6 +5,7 @@ checked (completely) at the first use, in a worker once the lanes are shown, or 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -119,3 +120,17 @@ async def test_lost_windows_are_marked_once_the_cached_pcpu_lanes_are_read(
         assert windows and tl.lost == windows
         line = tl.render_line(RULER_ROWS - 1).text[tl.label_width :]
         assert line[tl.view.col_of(windows[0][0])] == "!"
+
+
+def test_a_sidecar_changed_after_its_header_was_checked_is_not_removed(
+    cached_sample: Path,
+) -> None:
+    """Another process may have rewritten it meanwhile: only the file checked is removed."""
+    store, hit = load_store(cached_sample)
+    assert hit and store.pcpu_pending
+    sidecar = _sidecar(cached_sample)
+    _damage_an_array(sidecar)
+    st = sidecar.stat()
+    os.utime(sidecar, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert store.pcpu is None and store.pcpu_damaged
+    assert sidecar.exists()

@@ -451,13 +451,15 @@ def _open_trusted(path: Path, trusted: set[int]) -> tuple[int, int]:
     return fd, st.st_size
 
 
-def check_head(path: Path, identity: Identity, trusted: set[int]) -> None:
-    """Raise one of `_MISS` unless the file looks like a current cache of this trace:
-    owner, versions, header (checksum and content), identity and size. Its arrays are
-    neither read nor checked: `_read` does all of it again before anything is built."""
+def check_head(path: Path, identity: Identity, trusted: set[int]) -> os.stat_result:
+    """The file's status, if it looks like a current cache of this trace: owner,
+    versions, header (checksum and content), identity and size; else raise one of
+    `_MISS`. Its arrays are neither read nor checked: `_read` does all of it again before
+    anything is built."""
     fd, size = _open_trusted(path, trusted)
     try:
         _parse_header(fd, size, identity)
+        return os.fstat(fd)
     finally:
         os.close(fd)
 

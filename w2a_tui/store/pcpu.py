@@ -77,20 +77,28 @@ def pcpu_loader(
     trusted = cache._trusted_uids(trace_path)
     for path in _sidecars(trace_path):
         try:
-            cache.check_head(path, identity, trusted)
+            seen = cache.check_head(path, identity, trusted)
         except Exception:
             continue
-        return partial(_read_or_discard, path, identity, trusted)
+        return partial(_read_or_discard, path, identity, trusted, _version(seen))
     return None
 
 
-def _read_or_discard(path: Path, identity: cache.Identity, trusted: set[int]) -> StateStore | None:
+def _version(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_uid)
+
+
+def _read_or_discard(
+    path: Path, identity: cache.Identity, trusted: set[int], seen: tuple[int, ...]
+) -> StateStore | None:
+    """The sidecar's store; None if it fails, and then the file is removed when it is
+    still the one whose header was checked (not one written since) and ours."""
     try:
         return cache._read(path, identity, trusted)
     except Exception:
         with contextlib.suppress(OSError):
             st = os.lstat(path)
-            if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+            if stat.S_ISREG(st.st_mode) and _version(st) == seen and st.st_uid == os.geteuid():
                 os.unlink(path)
         return None
 

@@ -464,7 +464,6 @@ class Timeline(Widget, can_focus=True):
     def pcpu_read(self) -> None:
         """The store's deferred pCPU lanes are read: mark their lost windows."""
         self.lost = lost_windows_of(self.vcpu_store.pcpu)
-        self._runs.clear()
         self.refresh()
 
     @announces
