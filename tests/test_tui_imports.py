@@ -74,3 +74,19 @@ def test_analysing_a_trace_still_imports_the_reader_and_the_machine(tmp_path: Pa
         "assert not hit"
     )
     assert {"w2a_tui.trace", "w2a_tui.analysis.machine"} <= modules
+
+
+def test_the_command_line_of_the_tui_imports_only_its_own_command() -> None:
+    """`w2a-tui TRACE` parses its options and checks the path with the `view` command's
+    module alone, and without the readers (they would load before Textual does)."""
+    modules = _imported_after(
+        "import w2a_tui.commands.view as view\n"
+        "from w2a_tui.trace.discover import find_trace_dirs\n"
+        "view.run = lambda args: find_trace_dirs(args.trace) and 0\n"
+        "from w2a_tui.cli import main\n"
+        f"assert main([{str(SAMPLE_TRACE)!r}]) == 0"
+    )
+    commands = {m for m in modules if m.startswith("w2a_tui.commands.")}
+    assert commands <= {f"w2a_tui.commands.{m}" for m in ("view", "workers", "output")}, commands
+    assert "w2a_tui.trace.discover" in modules
+    assert not {"w2a_tui.trace.source", "w2a_tui.trace.fastctf", "bt2"} & modules
