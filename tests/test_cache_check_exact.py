@@ -132,3 +132,15 @@ def test_checkpoints_shifted_together_are_refused(small: tuple[Columns, list[int
     first_lane_rows = int(-(-sizes[0] // EVERY) + 1)
     columns["checkpoints"][:first_lane_rows, 2] += 1
     assert not _matches(columns, ends) and not _accepted(columns, ends, n_evidence)
+
+
+def test_group_offsets_whose_differences_wrap_around_are_refused(
+    small: tuple[Columns, list[int], int],
+) -> None:
+    """Differences of 2**62 each add up to n modulo 2**64: the offsets must rise."""
+    original, ends, n_evidence = small
+    columns = {name: array.copy() for name, array in original.items()}
+    n = int(columns["lane_off"][1])
+    crafted = [0, 2**62, -(2**63), -(2**62)] + [n] * (N_STATES - 3)
+    columns["group_off"][0] = np.array(crafted, dtype=np.int64)
+    assert not _accepted(columns, ends, n_evidence)
