@@ -71,6 +71,6 @@ def test_analyze_from_the_cache_does_not_read_the_pcpu_lanes(
     def refuse(*_: object) -> None:
         raise AssertionError("the pCPU sidecar was read")
 
-    monkeypatch.setattr(pipeline, "load_pcpu", refuse)
+    monkeypatch.setattr(pipeline, "pcpu_loader", refuse)
     again, cached = pipeline.load_store(trace, with_pcpu=False)
     assert cached and len(again.lanes) == len(store.lanes)

@@ -21,13 +21,13 @@ from w2a_tui.tui.screens.summary import (
     cause_text,
     histogram,
     reason_tabs,
-    vm_labels,
     wait_durations,
 )
 from w2a_tui.tui.screens.warnings import readable, warnings_text
 from w2a_tui.tui.view.chrome import header_text, legend_text, status_text
 from w2a_tui.tui.view.details import describe, meaning, thread_roles
 from w2a_tui.tui.view.looks import LOOKS, NO_DATA
+from w2a_tui.tui.view.names import vm_labels
 from w2a_tui.tui.view.numbers import stacked_bar
 from w2a_tui.tui.view.render import (
     CURSOR_GLYPH,

@@ -34,7 +34,9 @@ CONTRACT_NOTE = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with `only`, that command alone (its module alone is imported:
+    `w2a-tui TRACE` starts the TUI sooner). `w2a-tui -h` lists them all."""
     parser = argparse.ArgumentParser(
         prog="w2a-tui",
         description="What every vCPU of every KVM guest was doing, from the host kernel trace.",
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=CONTRACT_NOTE)
         module = importlib.import_module(f"w2a_tui.commands.{name}")
         module.add_arguments(p)
@@ -59,7 +63,8 @@ def _with_default_command(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = _with_default_command(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
+    command = args_list[0] if args_list and args_list[0] in COMMANDS else None
+    parser = build_parser(only=command)
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help(sys.stderr)

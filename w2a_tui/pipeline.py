@@ -5,21 +5,22 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from w2a_tui.analysis import NEEDED_KINDS, Analyzer
-from w2a_tui.analysis.guest import guest_evidence
-from w2a_tui.analysis.pcpu import PcpuTracker
-from w2a_tui.analysis.runs import RunConflict, pack_runs
 from w2a_tui.errors import NoKvmActivityError
-from w2a_tui.events import Batch
 from w2a_tui.model import AnalysisResult, Reason
 from w2a_tui.store import StateStore
 from w2a_tui.store.cache import load_or_analyze, save_store, trace_identity
 from w2a_tui.store.cache import load_store as load_cached_store
-from w2a_tui.store.pcpu import load_pcpu, pcpu_store, save_pcpu
-from w2a_tui.trace import ReadProgress, TraceSource, read_trace
+from w2a_tui.store.pcpu import pcpu_loader, pcpu_store, save_pcpu
 
-ProgressCallback = Callable[[ReadProgress], None]
+# The reader and the analysis are imported when a trace is analysed: opening one from its
+# cache (the TUI's first frame) needs neither.
+if TYPE_CHECKING:
+    from w2a_tui.events import Batch
+    from w2a_tui.trace import ReadProgress, TraceSource
+
+ProgressCallback = Callable[["ReadProgress"], None]
 
 # Decoding processes when a caller does not say (`--workers`): None is one per core
 # (capped, see trace.parallel.default_workers) for traces big enough to pay the processes'
@@ -63,6 +64,11 @@ def analyze_trace(
 
     Raises BadTraceError (unreadable trace) or NoKvmActivityError (nothing to analyse).
     """
+    from w2a_tui.analysis import NEEDED_KINDS, Analyzer
+    from w2a_tui.analysis.guest import guest_evidence
+    from w2a_tui.analysis.pcpu import PcpuTracker
+    from w2a_tui.analysis.runs import RunConflict, pack_runs
+    from w2a_tui.trace import read_trace
     from w2a_tui.trace.parallel import (
         NotParallel,
         can_decode_in_parallel,
@@ -145,7 +151,8 @@ def load_store(
     non-default `vector_table` bypasses the cache (see load_result). The store carries
     the host CPUs' lanes as `store.pcpu` (cached beside it); `with_pcpu=False` (the
     commands that report vCPUs only) does not read them from a cache, but a fresh
-    analysis still builds and caches them, so the TUI opens that trace at once later."""
+    analysis still builds and caches them, so the TUI opens that trace at once later.
+    From a cache, `store.pcpu` is read at its first use (`StateStore.defer_pcpu`)."""
     cached = use_cache and vector_table is None
     identity = trace_identity(path) if cached else []
     if cached:
@@ -153,9 +160,11 @@ def load_store(
         if store is not None and not with_pcpu:
             return store, True
         if store is not None:
-            # A cache written before pCPU lanes existed has no sidecar: analyse again.
-            store.pcpu = load_pcpu(path, identity)
-            if store.pcpu is not None:
+            # The pCPU lanes are read (and checked) at their first use, not before the
+            # first frame. A cache written before they existed has no sidecar: analyse again.
+            load_pcpu = pcpu_loader(path, identity)
+            if load_pcpu is not None:
+                store.defer_pcpu(load_pcpu)
                 return store, True
     pcpu: list[StateStore] = []
     result = analyze_trace(path, progress=progress, vector_table=vector_table, pcpu_out=pcpu)

@@ -114,8 +114,10 @@ def _gather(
 
 def _warm_up() -> None:
     """Load the analysis modules on a worker (numpy, the reader, the state machine)."""
+    import w2a_tui.analysis.machine
     import w2a_tui.analysis.totals
-    import w2a_tui.pipeline  # noqa: F401
+    import w2a_tui.pipeline
+    import w2a_tui.trace  # noqa: F401
 
 
 def trace_size(trace: str) -> int:

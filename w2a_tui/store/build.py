@@ -167,10 +167,29 @@ def _group_keys(states: U8, key_shift: int, gkey: AnyInts) -> I64:
 def checkpoint_rows(starts: I64, states: U8, end_ns: int, every: int, rows: I64) -> None:
     """Fill `rows` (shape `(ceil(n / every) + 1, N_STATES)`): row m is the ns per state
     before interval `min(m * every, n)`."""
-    n = len(starts)
     rows.fill(0)
-    if n:
-        durations = np.diff(starts, append=np.int64(end_ns))
-        cells = np.arange(n, dtype=np.int64) // every * N_STATES + states
-        np.add.at(rows[1:].reshape(-1), cells, durations)
+    if len(starts):
+        block_sums(starts, states, end_ns, every, rows[1:])
         np.cumsum(rows, axis=0, out=rows)
+
+
+def block_sums(starts: I64, states: U8, end_ns: int, every: int, out: I64) -> None:
+    """Add to `out` (shape `(ceil(n / every), N_STATES)`, n > 0) the ns per state spent in
+    each block of `every` intervals: what two checkpoint rows differ by."""
+    n = len(starts)
+    durations = np.empty(n, dtype=np.int64)
+    np.subtract(starts[1:], starts[:-1], out=durations[:-1])
+    durations[-1] = end_ns - int(starts[-1])
+    # Interval i adds to cell (i // every, state): the whole blocks in one broadcast.
+    blocks = n // every
+    whole = blocks * every
+    cells = np.empty(n, dtype=np.intp)
+    base = np.arange(0, blocks * N_STATES, N_STATES, dtype=np.intp)
+    np.add(
+        states[:whole].reshape(blocks, every),
+        base[:, None],
+        out=cells[:whole].reshape(blocks, every),
+    )
+    cells[whole:] = states[whole:]
+    cells[whole:] += blocks * N_STATES
+    np.add.at(out.reshape(-1), cells, durations)

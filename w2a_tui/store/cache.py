@@ -47,6 +47,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
@@ -201,9 +202,13 @@ def trace_identity(trace_path: str | os.PathLike[str]) -> Identity:
     under the path, or of an ftrace file and its saved_tgids, sorted; empty when the path
     holds no trace."""
     root = Path(trace_path)
-    from w2a_tui.trace.ftrace.source import ftrace_files
+    files: list[Path] = []
+    # A folder is an ftrace trace only through the trace.dat in it (`dat_target`): a CTF
+    # folder is told apart without importing the readers (the TUI's first frame).
+    if not root.is_dir() or (root / "trace.dat").exists():
+        from w2a_tui.trace.ftrace.source import ftrace_files
 
-    files = ftrace_files(root)  # a trace.dat or ftrace text, and the saved_tgids beside it
+        files = ftrace_files(root)  # a trace.dat or ftrace text, and its saved_tgids
     if files:
         base = root if root.is_dir() else root.parent
         found_files: Identity = []
@@ -422,6 +427,17 @@ def _read_exact(fd: int, size: int, offset: int) -> npt.NDArray[np.uint8]:
 
 
 def _read(path: Path, identity: Identity, trusted: set[int]) -> StateStore:
+    """The store in the file, every byte of it checked (raises one of `_MISS` if not)."""
+    fd, size = _open_trusted(path, trusted)
+    try:
+        header, start = _parse_header(fd, size, identity)
+        return _parse_payload(fd, header, start)
+    finally:
+        os.close(fd)
+
+
+def _open_trusted(path: Path, trusted: set[int]) -> tuple[int, int]:
+    """(fd, size) of a regular file owned by a trusted uid; a symlink is not followed."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
@@ -429,12 +445,27 @@ def _read(path: Path, identity: Identity, trusted: set[int]) -> StateStore:
             raise CacheInvalid("not a regular file")
         if st.st_uid not in trusted:
             raise CacheInvalid(f"owned by uid {st.st_uid}, not by us or the trace's owner")
-        return _parse(fd, st.st_size, identity)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st.st_size
+
+
+def check_head(path: Path, identity: Identity, trusted: set[int]) -> os.stat_result:
+    """The file's status, if it looks like a current cache of this trace: owner,
+    versions, header (checksum and content), identity and size; else raise one of
+    `_MISS`. Its arrays are neither read nor checked: `_read` does all of it again before
+    anything is built."""
+    fd, size = _open_trusted(path, trusted)
+    try:
+        _parse_header(fd, size, identity)
+        return os.fstat(fd)
     finally:
         os.close(fd)
 
 
-def _parse(fd: int, size: int, identity: Identity) -> StateStore:
+def _parse_header(fd: int, size: int, identity: Identity) -> tuple[dict[str, Any], int]:
+    """The checked JSON header and where the payload starts."""
     if size < _PREAMBLE.size:
         raise CacheInvalid("short")
     magic, fmt, analysis, hlen, hcrc = _PREAMBLE.unpack(os.pread(fd, _PREAMBLE.size, 0))
@@ -459,16 +490,38 @@ def _parse(fd: int, size: int, identity: Identity) -> StateStore:
     trace_bytes = sum(entry[1] for entry in identity)
     if payload_size > _PAYLOAD_PER_TRACE_BYTE * trace_bytes + (1 << 20):
         raise CacheInvalid("payload far bigger than the trace")
-    payload = _read_exact(fd, payload_size, start)
+    return header, start
+
+
+def _parse_payload(fd: int, header: dict[str, Any], start: int) -> StateStore:
+    """The store built from the payload's arrays, once both their checksums and their
+    content (`cache_check`, which needs no checksum to be safe) pass. The checksums run
+    in a thread of their own meanwhile: zlib releases the GIL, so a second core halves
+    the wait."""
+    payload = _read_exact(fd, header["payload_size"], start)
     arrays: dict[str, npt.NDArray[Any]] = {}
     for name, entry in header["arrays"].items():
         dtype = np.dtype(entry["dtype"])
         count = int(np.prod(entry["shape"], dtype=np.int64))
         data = payload[entry["offset"] : entry["offset"] + count * dtype.itemsize].view(dtype)
-        if zlib.crc32(_raw(data)) != entry["crc32"]:
-            raise CacheInvalid(f"array {name} checksum")
         arrays[name] = data.reshape(entry["shape"])
-    return _build(header, arrays)
+    with ThreadPoolExecutor(1) as pool:
+        checksums = pool.submit(_bad_checksum, header, arrays)
+        try:
+            store = _build(header, arrays)
+        finally:
+            bad = checksums.result()
+    if bad:
+        raise CacheInvalid(f"array {bad} checksum")
+    return store
+
+
+def _bad_checksum(header: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> str:
+    """The name of the first array whose CRC-32 is not the header's ("" if none)."""
+    for name, entry in header["arrays"].items():
+        if zlib.crc32(_raw(arrays[name])) != entry["crc32"]:
+            return str(name)
+    return ""
 
 
 def _build(header: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> StateStore:

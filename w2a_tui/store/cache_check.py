@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from w2a_tui.model import N_STATES, TraceMeta, VmInfo
-from w2a_tui.store.build import checkpoint_rows
+from w2a_tui.store.build import block_sums
 from w2a_tui.store.evidence_table import INT_FIELDS, STR_FIELDS
 
 _I64_MIN: Final = -(2**63)
@@ -259,31 +259,68 @@ def check_columns(
 def _check_groups(
     store: Mapping[str, AnyInts], sizes: AnyInts, end_ns: AnyInts, every: int
 ) -> None:
-    """`gkey`, `group_off` and `checkpoints` rebuilt lane by lane and compared."""
+    """`gkey`, `group_off` and `checkpoints` checked lane by lane against what the
+    lane's starts and states imply (see `_check_lane_groups`, `_check_lane_checkpoints`)."""
     lane_off = store["lane_off"]
-    states = store["states"]
-    gkey = store["gkey"]
     group_off = store["group_off"]
     if group_off.shape != (len(sizes), N_STATES + 1):
         _fail("group_off", "does not match the lanes")
     ck_rows = -(-sizes // every) + 1
-    if store["checkpoints"].shape != (int(ck_rows.sum()), N_STATES):
+    checkpoints = store["checkpoints"]
+    if checkpoints.shape != (int(ck_rows.sum()), N_STATES):
         _fail("checkpoints", "do not match the lanes")
     ck = 0
-    rows = np.empty((int(ck_rows.max()) if len(ck_rows) else 0, N_STATES), dtype=np.int64)
     for lane, n in enumerate(sizes.tolist()):
         a = int(lane_off[lane])
-        lane_states = states[a : a + n]
-        counts = np.bincount(lane_states, minlength=N_STATES)
-        if group_off[lane, 0] != 0 or np.any(group_off[lane, 1:] != np.cumsum(counts)):
-            _fail("group_off", f"lane {lane} does not count its states")
-        order = np.argsort(lane_states, kind="stable")
-        order += np.repeat(N_STATES * (a + lane) + np.arange(N_STATES) * (n + 1), counts)
-        if not np.array_equal(gkey[a : a + n], order):
-            _fail("gkey", f"lane {lane} is not grouped by state")
+        states = store["states"][a : a + n]
+        shift = N_STATES * (a + lane)
+        _check_lane_groups(lane, states, store["gkey"][a : a + n], group_off[lane], shift)
         m = int(ck_rows[lane])
-        lane_starts = store["starts"][a : a + n]
-        checkpoint_rows(lane_starts, lane_states, int(end_ns[lane]), every, rows[:m])
-        if not np.array_equal(store["checkpoints"][ck : ck + m], rows[:m]):
-            _fail("checkpoints", f"lane {lane} does not add up")
+        starts = store["starts"][a : a + n]
+        _check_lane_checkpoints(
+            lane, starts, states, int(end_ns[lane]), every, checkpoints[ck : ck + m]
+        )
         ck += m
+
+
+def _check_lane_groups(
+    lane: int, states: AnyInts, gkey: AnyInts, group_off: AnyInts, shift: int
+) -> None:
+    """`gkey` and `group_off` are what `build._group_keys` makes of `states`, checked
+    without sorting: position p of group s (`group_off[s] <= p < group_off[s + 1]`) holds
+    `shift + s * (n + 1) + i` with `states[i] == s` and i rising within the group. Every
+    group is then a subset, in time order, of its state's intervals, and as the groups
+    hold n keys in all, each is all of them: the stable sort of the states by value."""
+    n = len(states)
+    # Compared, not subtracted first: differences of crafted values could wrap around.
+    rising_off = np.all(group_off[1:] >= group_off[:-1])
+    if int(group_off[0]) != 0 or int(group_off[-1]) != n or not rising_off:
+        _fail("group_off", f"lane {lane} does not count its states")
+    counts = np.diff(group_off)  # each in 0..n, n in all
+    if not n:
+        return
+    group = np.repeat(np.arange(N_STATES, dtype=np.uint8), counts)
+    key_of_first = shift + np.arange(N_STATES, dtype=np.int64) * (n + 1)
+    index = np.subtract(gkey, np.repeat(key_of_first, counts), dtype=np.int64)
+    if int(index.min()) < 0 or int(index.max()) >= n:
+        _fail("gkey", f"lane {lane} is not grouped by state")
+    rising = np.greater(index[1:], index[:-1])
+    firsts = group_off[1:-1]
+    rising[firsts[(firsts > 0) & (firsts < n)] - 1] = True  # a new group starts anew
+    if not rising.all() or not np.array_equal(states[index], group):
+        _fail("gkey", f"lane {lane} is not grouped by state")
+
+
+def _check_lane_checkpoints(
+    lane: int, starts: AnyInts, states: AnyInts, end_ns: int, every: int, rows: AnyInts
+) -> None:
+    """`rows` are what `build.checkpoint_rows` makes: the first is zero, and each differs
+    from the next by the ns per state of the `every` intervals between them."""
+    if np.any(rows[0]):
+        _fail("checkpoints", f"lane {lane} does not add up")
+    if not len(starts):
+        return
+    sums = np.zeros((len(rows) - 1, N_STATES), dtype=np.int64)
+    block_sums(starts, states, end_ns, every, sums)
+    if not np.array_equal(np.subtract(rows[1:], rows[:-1]), sums):
+        _fail("checkpoints", f"lane {lane} does not add up")

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from w2a_tui.analysis.pcpu import lost_windows
@@ -59,6 +62,45 @@ def load_pcpu(
             with contextlib.suppress(Exception):
                 return cache._read(path, identity, trusted)
     return None
+
+
+def pcpu_loader(
+    trace_path: str | os.PathLike[str], identity: cache.Identity
+) -> Callable[[], StateStore | None] | None:
+    """A reader of the cached pCPU store of this trace, when a sidecar's header says it is
+    a current one (None: no such sidecar). Its arrays are read and checked, every byte as
+    `load_pcpu` does, only when the reader is called (`StateStore.defer_pcpu`): opening a
+    trace does not wait for them. A sidecar of ours that fails then is removed, so the
+    next opening analyses the trace again and writes a sound one."""
+    if not identity:
+        return None
+    trusted = cache._trusted_uids(trace_path)
+    for path in _sidecars(trace_path):
+        try:
+            seen = cache.check_head(path, identity, trusted)
+        except Exception:
+            continue
+        return partial(_read_or_discard, path, identity, trusted, _version(seen))
+    return None
+
+
+def _version(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_uid)
+
+
+def _read_or_discard(
+    path: Path, identity: cache.Identity, trusted: set[int], seen: tuple[int, ...]
+) -> StateStore | None:
+    """The sidecar's store; None if it fails, and then the file is removed when it is
+    still the one whose header was checked (not one written since) and ours."""
+    try:
+        return cache._read(path, identity, trusted)
+    except Exception:
+        with contextlib.suppress(OSError):
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode) and _version(st) == seen and st.st_uid == os.geteuid():
+                os.unlink(path)
+        return None
 
 
 def cpu_running(pcpu: StateStore, tid: int, t: int) -> int | None:

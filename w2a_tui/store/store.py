@@ -17,6 +17,9 @@ the store import them from one place.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 from w2a_tui.model import AnalysisResult, LaneData, TraceMeta, VmInfo
 from w2a_tui.store.build import build_columns
 from w2a_tui.store.cursor import CursorQueries
@@ -54,9 +57,45 @@ class StateStore(FrameQueries, CursorQueries, IntervalStatistics):
     All are exact; none walks a lane interval by interval.
 
     `pcpu` is the store of the host CPUs' lanes (`store.pcpu`), when the analysis kept
-    them; it answers the same queries."""
+    them; it answers the same queries. A cache's pCPU lanes may be read on first use
+    (`defer_pcpu`), so that opening a trace does not wait for them."""
 
-    pcpu: StateStore | None = None
+    _pcpu: StateStore | None = None
+    _pcpu_load: Callable[[], StateStore | None] | None = None
+    _pcpu_lock: threading.Lock | None = None
+    _pcpu_damaged = False
+
+    @property
+    def pcpu(self) -> StateStore | None:
+        """The host CPUs' lanes (None: none kept); the first use of a deferred one reads
+        it (any thread; the others wait for that reading)."""
+        if self._pcpu_load is not None and self._pcpu_lock is not None:
+            with self._pcpu_lock:
+                load = self._pcpu_load
+                if load is not None:
+                    self._pcpu = load()
+                    self._pcpu_load = None
+                    self._pcpu_damaged = self._pcpu is None
+        return self._pcpu
+
+    @pcpu.setter
+    def pcpu(self, store: StateStore | None) -> None:
+        self._pcpu, self._pcpu_load = store, None
+
+    def defer_pcpu(self, load: Callable[[], StateStore | None]) -> None:
+        """`pcpu` is what `load()` returns, called once, at its first use."""
+        self._pcpu_lock = threading.Lock()
+        self._pcpu, self._pcpu_load = None, load
+
+    @property
+    def pcpu_damaged(self) -> bool:
+        """The deferred pCPU lanes failed their checks when read (so `pcpu` is None)."""
+        return self._pcpu_damaged
+
+    @property
+    def pcpu_pending(self) -> bool:
+        """The pCPU lanes are deferred and not read yet (`pcpu` would read them)."""
+        return self._pcpu_load is not None
 
     @classmethod
     def from_result(

@@ -16,7 +16,6 @@ from textual.widgets import Footer, Static
 from w2a_tui.analysis.capabilities import header_note
 from w2a_tui.analysis.pcpu import Occupancy
 from w2a_tui.errors import W2AError
-from w2a_tui.export.perfetto import export_range_beside
 from w2a_tui.model import WAIT_STATES, State
 from w2a_tui.printable import printable
 from w2a_tui.store import Interval, StateStore
@@ -26,11 +25,10 @@ from w2a_tui.tui.keys import bindings
 from w2a_tui.tui.screens.bookmarks import BookmarksScreen
 from w2a_tui.tui.screens.help import HelpScreen
 from w2a_tui.tui.screens.prompt import Prompt
-from w2a_tui.tui.screens.results import ResultsScreen
-from w2a_tui.tui.screens.summary import SummaryScreen, vm_labels
 from w2a_tui.tui.screens.warnings import WarningsScreen
 from w2a_tui.tui.view.chrome import header_text, legend_text, status_text
 from w2a_tui.tui.view.details import describe, thread_roles
+from w2a_tui.tui.view.names import vm_labels
 from w2a_tui.tui.view.pcpu import describe_pcpu, occupancy, occupant_text, pcpu_legend
 from w2a_tui.tui.view.search import Matches, Query, parse_query
 from w2a_tui.tui.view.timefmt import WALL_CLOCK_FROM, format_time, parse_time, wall_clock
@@ -109,6 +107,8 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.timeline.focus()
+        if self.store.pcpu_pending:  # from a cache: read them once the lanes are shown
+            self.call_after_refresh(self._read_pcpu)
         if self.trace_path is not None:
             tl = self.timeline
             for t, lane in load_bookmarks(self.trace_path):
@@ -346,9 +346,11 @@ class MainScreen(Screen[None]):
     def action_pcpu(self) -> None:
         tl = self.timeline
         if not tl.toggle_pcpu():
-            self.notify(
-                "no host CPU lanes: reopen the trace with --no-cache to build them", timeout=3
-            )
+            if self.store.pcpu_damaged:
+                why = "their cache was damaged (removed if ours): reopen the trace to rebuild them"
+            else:
+                why = "reopen the trace with --no-cache to build them"
+            self.notify(f"no host CPU lanes: {why}", timeout=3)
 
     # --- actions --------------------------------------------------------------------------
     def action_zoom_in(self) -> None:
@@ -556,6 +558,8 @@ class MainScreen(Screen[None]):
                 self.match_at = (iv.lane, iv.start, matches.position(iv))
                 self.refresh_status()
 
+        from w2a_tui.tui.screens.results import ResultsScreen  # not before the first frame
+
         self.app.push_screen(ResultsScreen(self.store, matches, self.vm_label), done)
 
     def _find_status(self) -> str:
@@ -571,6 +575,8 @@ class MainScreen(Screen[None]):
         return f"/{matches.query.text} {rank}/{matches.total:,}"
 
     def action_summary(self) -> None:
+        from w2a_tui.tui.screens.summary import SummaryScreen  # not before the first frame
+
         def done(iv: Interval | None) -> None:
             if iv is not None:
                 self._vcpu_view()
@@ -600,12 +606,21 @@ class MainScreen(Screen[None]):
         self.notify("exporting the range for Perfetto…", timeout=2)
         self._export_range(start, end)
 
+    @work(thread=True, exclusive=True, group="pcpu", exit_on_error=False)
+    def _read_pcpu(self) -> None:
+        """Read (and check) the cache's pCPU lanes off the UI thread, after the first frame:
+        `p` (which would otherwise wait for them) and the ruler's `!` marks need them."""
+        _ = self.store.pcpu
+        self.app.call_from_thread(self.timeline.pcpu_read)
+
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _export_range(self, start: int, end: int) -> None:
         folder = Path.cwd()
         trace = Path(self.store.meta.path).resolve()
         if folder == trace or trace in folder.parents:
             folder = trace.parent
+        from w2a_tui.export.perfetto import export_range_beside
+
         try:
             path, summary = export_range_beside(self.store, folder, start, end)
         except W2AError as err:

@@ -25,7 +25,7 @@ from w2a_tui.store import Interval, StateStore
 from w2a_tui.store.range_totals import range_totals
 from w2a_tui.tui.view.chrome import legend_text
 from w2a_tui.tui.view.looks import LOOKS
-from w2a_tui.tui.view.names import vector_short
+from w2a_tui.tui.view.names import vector_short, vm_labels
 from w2a_tui.tui.view.numbers import vm_numbers
 from w2a_tui.tui.view.timefmt import format_duration, format_time
 
@@ -55,17 +55,6 @@ def wait_durations(
     summarises at once)."""
     t0, t1 = window if window is not None else (None, None)
     return {s: store.durations(list(lanes), {s}, t0, t1) for s in WAITS}
-
-
-def vm_labels(store: StateStore) -> dict[int, str]:
-    """How tables name each VM: its name, with the QEMU pid when two VMs share a name
-    (QEMU without `-name`: every VM is `qemu-system-x86`)."""
-    names = [vm.name for vm in store.vms]
-    shown = {vm.pid: printable(vm.name) for vm in store.vms}
-    return {
-        vm.pid: shown[vm.pid] if names.count(vm.name) == 1 else f"{shown[vm.pid]} [{vm.pid}]"
-        for vm in store.vms
-    }
 
 
 def wait_table(

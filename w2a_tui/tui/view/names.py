@@ -6,7 +6,12 @@ absent or lacks a name (a number is always shown; the name is a bonus)."""
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from w2a_tui.printable import printable
+
+if TYPE_CHECKING:
+    from w2a_tui.store import StateStore
 
 
 def _tables() -> Any:
@@ -58,3 +63,14 @@ def vector_short(vector: int) -> str:
     if not name:
         return base
     return f"{base} {name.split(' (')[0].removesuffix('_VECTOR')}"
+
+
+def vm_labels(store: StateStore) -> dict[int, str]:
+    """How tables name each VM: its name, with the QEMU pid when two VMs share a name
+    (QEMU without `-name`: every VM is `qemu-system-x86`)."""
+    names = [vm.name for vm in store.vms]
+    shown = {vm.pid: printable(vm.name) for vm in store.vms}
+    return {
+        vm.pid: shown[vm.pid] if names.count(vm.name) == 1 else f"{shown[vm.pid]} [{vm.pid}]"
+        for vm in store.vms
+    }

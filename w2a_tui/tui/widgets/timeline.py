@@ -164,7 +164,8 @@ class Timeline(Widget, can_focus=True):
         self.highlight: Sequence[npt.NDArray[np.int64]] | None = None
         self.highlight_store: StateStore | None = None
         self._vcpu_lane = 0  # the vCPU lane current when `p` left the vCPU view
-        self.lost = lost_windows_of(store.pcpu)  # marked `!` on the ruler
+        # Marked `!` on the ruler; from the pCPU lanes, once read (`pcpu_read`).
+        self.lost = [] if store.pcpu_pending else lost_windows_of(store.pcpu)
         self._moving = 0  # depth of nested `@announces` moves
         self._announce_pending = False
 
@@ -459,6 +460,11 @@ class Timeline(Widget, can_focus=True):
         self.lane_filter = None
         self._rebuild_rows()
         self.row = row_of_lane(self.rows, lane)
+
+    def pcpu_read(self) -> None:
+        """The store's deferred pCPU lanes are read: mark their lost windows."""
+        self.lost = lost_windows_of(self.vcpu_store.pcpu)
+        self.refresh()
 
     @announces
     def toggle_pcpu(self) -> bool:
