@@ -361,7 +361,12 @@ async def test_q_quits_with_status_zero(store: StateStore) -> None:
 
 
 async def _wait_for_verdict(app: W2AApp, pilot: Pilot[int]) -> LoadingScreen:
-    """The loading screen once the worker has failed (the reader takes about a second)."""
+    """The loading screen once the worker has failed (the reader takes about a second;
+    the screen comes after `W2AApp.LOADING_AFTER_S`, or with the error if sooner)."""
+    for _ in range(600):
+        if isinstance(app.screen, LoadingScreen):
+            break
+        await pilot.pause(0.05)
     screen = app.screen
     assert isinstance(screen, LoadingScreen)
     for _ in range(600):

@@ -134,3 +134,20 @@ def test_a_sidecar_changed_after_its_header_was_checked_is_not_removed(
     os.utime(sidecar, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     assert store.pcpu is None and store.pcpu_damaged
     assert sidecar.exists()
+
+
+def test_serve_rebuilds_a_damaged_sidecar_before_serving(
+    cached_sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve` warms the cache for every tab it will open: the pCPU lanes too."""
+    import textual_serve.server
+
+    from w2a_tui.cli import main
+
+    _damage_an_array(_sidecar(cached_sample))
+    served: list[str] = []
+    monkeypatch.setattr(
+        textual_serve.server.Server, "serve", lambda self, debug=False: served.append("x")
+    )
+    assert main(["serve", str(cached_sample), "--port", "8124"]) == 0
+    assert served and load_pcpu(cached_sample) is not None  # sound again

@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
     from w2a_tui.pipeline import load_store
 
     table = resolve_vector_table(args.vectors)
-    load_store(args.trace, vector_table=table)  # errors now, and a warm cache for every tab
+    store, _ = load_store(args.trace, vector_table=table)  # errors now, a warm cache for every tab
+    if store.pcpu is None and store.pcpu_damaged:  # read in full: a damaged sidecar is
+        load_store(args.trace, vector_table=table)  # removed, and rebuilt here, once
     try:
         from textual_serve.server import Server
     except ImportError as err:

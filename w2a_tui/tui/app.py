@@ -17,6 +17,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.markup import escape
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from w2a_tui.errors import EXIT_FAILURE, EXIT_OK, W2AError
@@ -40,6 +41,10 @@ class W2AApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
     # Toasts cover the legend and the drill-down: 3 s, not Textual's 5, when not given.
     NOTIFICATION_TIMEOUT = 3
+    # The loading screen comes only when the load takes longer than this: a cached trace
+    # opens straight onto the main screen, and the loading screen's own start (about
+    # 40 ms of the UI thread, which the loading worker needs too) is not paid for it.
+    LOADING_AFTER_S = 0.3
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit_app", "quit", show=False),
         Binding("ctrl+c", "quit_app", "quit", show=False, priority=True),
@@ -68,6 +73,8 @@ class W2AApp(App[int]):
         self.mono = no_color if mono is None else mono
         self.status = EXIT_OK
         self.error_message = ""  # the load error shown in the app, for the CLI to repeat
+        self._loading_timer: Timer | None = None
+        self._stage = ""  # the loading stage last announced
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         if isinstance(screen, MainScreen):
@@ -88,8 +95,24 @@ class W2AApp(App[int]):
             self.push_screen(MainScreen(self.store, mono=self.mono))
             return
         assert self.path is not None
-        self.push_screen(LoadingScreen(self.path))
         self.load(self.path)
+        self._loading_timer = self.set_timer(self.LOADING_AFTER_S, self._show_loading)
+
+    def _stop_loading_timer(self) -> None:
+        if self._loading_timer is not None:
+            self._loading_timer.stop()
+
+    def _show_loading(self) -> LoadingScreen | None:
+        """The loading screen, pushed now if it is not up yet (None once the main screen
+        is): the load takes a while, or failed."""
+        if (screen := self._loading_screen()) is not None or self.store is not None:
+            return screen
+        assert self.path is not None
+        screen = LoadingScreen(self.path)
+        self.push_screen(screen)
+        if self._stage:
+            screen.show_stage(self._stage)
+        return screen
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self, path: str) -> tuple[StateStore, bool]:
@@ -128,6 +151,7 @@ class W2AApp(App[int]):
             screen.show_progress(status)
 
     def _show_stage(self, text: str) -> None:
+        self._stage = text  # for a loading screen pushed later
         if (screen := self._loading_screen()) is not None:
             screen.show_stage(text)
 
@@ -141,9 +165,12 @@ class W2AApp(App[int]):
             store, from_cache = loaded
             assert isinstance(store, StateStore)
             self.store = store
-            self.switch_screen(
-                MainScreen(store, mono=self.mono, from_cache=from_cache, trace_path=self.path)
-            )
+            self._stop_loading_timer()
+            main = MainScreen(store, mono=self.mono, from_cache=from_cache, trace_path=self.path)
+            if self._loading_screen() is not None:
+                self.switch_screen(main)
+            else:
+                self.push_screen(main)
         elif event.state == WorkerState.ERROR:
             err = worker.error
             if isinstance(err, LoadCancelled):
@@ -154,7 +181,8 @@ class W2AApp(App[int]):
                 message = f"could not load the trace ({type(err).__name__}: {err})."
                 self.status = EXIT_FAILURE
             self.error_message = message
-            if (screen := self._loading_screen()) is not None:
+            self._stop_loading_timer()
+            if (screen := self._show_loading()) is not None:
                 screen.show_error(message)
 
     def action_quit_app(self) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -65,6 +67,22 @@ class LoadingScreen(Screen[None]):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
+        # What was shown before the screen was mounted (the app pushes it late, see
+        # `W2AApp.LOADING_AFTER_S`), applied once it is.
+        self._mounted = False
+        self._pending: list[Callable[[], None]] = []
+
+    def on_mount(self) -> None:
+        self._mounted = True
+        for call in self._pending:
+            call()
+        self._pending.clear()
+
+    def _once_mounted(self, call: Callable[[], None]) -> None:
+        if self._mounted:
+            call()
+        else:
+            self._pending.append(call)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -77,16 +95,25 @@ class LoadingScreen(Screen[None]):
             yield Label("[dim]q or Ctrl+C cancels[/]", id="loading-hint")
 
     def show_progress(self, status: LoadStatus) -> None:
+        self._once_mounted(partial(self._show_progress, status))
+
+    def _show_progress(self, status: LoadStatus) -> None:
         bar = self.query_one(ProgressBar)
         if status.fraction >= 0:
             bar.update(total=100, progress=100 * status.fraction)
         self.query_one("#loading-status", Label).update(status.describe())
 
     def show_stage(self, text: str, stage: str = "index") -> None:
+        self._once_mounted(partial(self._show_stage, text, stage))
+
+    def _show_stage(self, text: str, stage: str) -> None:
         self.query_one("#loading-stages", Label).update(stage_line(frozenset({stage})))
         self.query_one("#loading-status", Label).update(text)
 
     def show_error(self, message: str) -> None:
+        self._once_mounted(partial(self._show_error, message))
+
+    def _show_error(self, message: str) -> None:
         self.add_class("-failed")
         title = Text.assemble("Could not open ", (printable(self.path), "bold"))
         self.query_one("#loading-title", Label).update(title)

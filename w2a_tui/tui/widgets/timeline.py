@@ -200,10 +200,11 @@ class Timeline(Widget, can_focus=True):
     def _layout(self, height: int | None = None) -> tuple[int, list[tuple[int, int]]]:
         """(lines per lane, `screen_lines`), memoised per scroll position and size."""
         visible = self.visible_rows if height is None else max(1, height - RULER_ROWS)
-        key = (self.top, id(self.rows), len(self.rows), visible)
+        top = self._top_for(visible)
+        key = (top, id(self.rows), len(self.rows), visible)
         if self._lines is None or self._lines[0] != key:
             per_lane = lane_lines(self.rows, visible, mono=self.mono)
-            layout = line_layout(self.rows, self.top, visible, lane_height=per_lane)
+            layout = line_layout(self.rows, top, visible, lane_height=per_lane)
             self._lines = (key, per_lane, layout)
         return self._lines[1], self._lines[2]
 
@@ -400,12 +401,19 @@ class Timeline(Widget, can_focus=True):
             self.post_message(self.Changed(self, self.state))
 
     def _scroll_to_row(self) -> None:
-        vis = self.visible_rows
-        if self.row < self.top:
-            self.top = self.row
-        elif self.row >= self.top + vis:
-            self.top = self.row - vis + 1
-        self.top = max(0, min(self.top, max(0, len(self.rows) - vis)))
+        self.top = self._top_for(self.visible_rows)
+
+    def _top_for(self, vis: int) -> int:
+        """The first row to show in `vis` lines: the current row stays on screen, and no
+        scroll is kept that the height does not need. Drawing uses it too, so a frame
+        drawn at a new size before `on_resize` has run (the main screen mounted while the
+        terminal was still too small) shows no stale scroll."""
+        top = self.top
+        if self.row < top:
+            top = self.row
+        elif self.row >= top + vis:
+            top = self.row - vis + 1
+        return max(0, min(top, max(0, len(self.rows) - vis)))
 
     # --- actions (bound by the app) -------------------------------------------------------
     @announces
