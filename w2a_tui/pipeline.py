@@ -17,7 +17,7 @@ from w2a_tui.store.pcpu import pcpu_loader, pcpu_store, save_pcpu
 # The reader and the analysis are imported when a trace is analysed: opening one from its
 # cache (the TUI's first frame) needs neither.
 if TYPE_CHECKING:
-    from w2a_tui.events import Batch
+    from w2a_tui.events import Batch, Event
     from w2a_tui.trace import ReadProgress, TraceSource
 
 ProgressCallback = Callable[["ReadProgress"], None]
@@ -35,6 +35,16 @@ _workers: int | None = None
 # process is the limit and that is what counts; with one or two on two cores the
 # workers' share weighs as much, and they do not pack.
 PACK_MIN_WORKERS = 3
+
+
+def run_packer(workers: int) -> Callable[[list[Event]], list[Event]] | None:
+    """What `workers` decoding processes do to their events before handing them over:
+    pack runs (analysis.runs.pack_runs) from PACK_MIN_WORKERS on, else nothing."""
+    if workers < PACK_MIN_WORKERS:
+        return None
+    from w2a_tui.analysis.runs import pack_runs
+
+    return pack_runs
 
 
 def use_workers(workers: int | None) -> None:
@@ -67,7 +77,7 @@ def analyze_trace(
     from w2a_tui.analysis import NEEDED_KINDS, Analyzer
     from w2a_tui.analysis.guest import guest_evidence
     from w2a_tui.analysis.pcpu import PcpuTracker
-    from w2a_tui.analysis.runs import RunConflict, pack_runs
+    from w2a_tui.analysis.runs import RunConflict
     from w2a_tui.trace import read_trace
     from w2a_tui.trace.parallel import (
         NotParallel,
@@ -85,9 +95,8 @@ def analyze_trace(
         if count is None:
             count = default_workers() if worth_parallel(source) else 0
         if count > 0 and can_decode_in_parallel(source) and may_start_workers():
-            pack = pack_runs if count >= PACK_MIN_WORKERS else None
             batches = parallel_batches(
-                source, NEEDED_KINDS, workers=count, progress=progress, pack=pack
+                source, NEEDED_KINDS, workers=count, progress=progress, pack=run_packer(count)
             )
             try:
                 with contextlib.closing(batches):

@@ -159,9 +159,6 @@ class RunClock:
     def __init__(self) -> None:
         self.until: dict[int, tuple[int, int]] = {}
 
-    def __bool__(self) -> bool:
-        return bool(self.until)
-
     def started(self, tid: int, last_ts: int, cpu: int) -> None:
         self.until[tid] = (last_ts, cpu)
 

@@ -141,11 +141,12 @@ def _worker(job: _Job, conn: Connection) -> None:
                         conn.send(("unordered", job.ports[i]))
                         return
                     last[i] = fresh[-1]
-            mixed = [p for p, d in zip(job.ports, decoders, strict=True) if len(d.cpus) > 1]
-            if job.pack is not None and mixed:
-                # A packer groups a CPU's events from its one stream: this one mixes CPUs.
-                conn.send(("mixed", mixed[0]))
-                return
+            if job.pack is not None:
+                # A packer groups a CPU's events from its one stream: not if one mixes CPUs.
+                mixed = [p for p, d in zip(job.ports, decoders, strict=True) if len(d.cpus) > 1]
+                if mixed:
+                    conn.send(("mixed", mixed[0]))
+                    return
             mark = None if reading.finished else watermark(decoders)
             ready = release(decoders, mark)
             if job.pack is not None:
@@ -285,9 +286,10 @@ def parallel_batches(
     n_ports = len(source._fast.ports())
     dirs = [(d.path, list(d.ports)) for d in source._dirs]
     wanted = wanted_set(kinds)
-    cpus = source._fast.first_cpus()
-    if len(set(cpus)) != len(cpus) or min(cpus, default=-1) < 0:
-        pack = None
+    if pack is not None:
+        cpus = source._fast.first_cpus()
+        if len(set(cpus)) != len(cpus) or min(cpus, default=-1) < 0:
+            pack = None
     context = _context()
     feeds: list[_Feed] = []
     stats = times if times is not None else StageTimes()
@@ -369,13 +371,12 @@ def stage_times(path: str | os.PathLike[str], workers: int) -> dict[str, float]:
     busiest decoder (a worker, or this process for 0): what `decode` would be on idle
     cores; `merge`, the parent's merge alone; `analysis` (and `analysis_cpu`), the
     analysis alone (its feed and finish calls) in a whole pass with as many workers (runs
-    packed from pipeline.PACK_MIN_WORKERS workers on, as `analyze` does); and
+    packed as `analyze` packs them: pipeline.run_packer); and
     of that pass, the parent's CPU seconds, everybody's, and what it would take on idle
     cores (the largest of the parent's CPU, the busiest worker's and the total CPU shared
     by the cores): `pass_parent_cpu`, `pass_total_cpu`, `pass_idle_estimate`."""
     from w2a_tui.analysis import NEEDED_KINDS, Analyzer
-    from w2a_tui.analysis.runs import pack_runs
-    from w2a_tui.pipeline import PACK_MIN_WORKERS
+    from w2a_tui.pipeline import run_packer
     from w2a_tui.trace import open_trace
 
     source = open_trace(path)
@@ -397,9 +398,10 @@ def stage_times(path: str | os.PathLike[str], workers: int) -> dict[str, float]:
     analysis = analysis_cpu = 0.0
     passed = StageTimes()
     cpu = time.process_time()
-    pack = pack_runs if workers >= PACK_MIN_WORKERS else None
     batches = (
-        parallel_batches(source, NEEDED_KINDS, workers=workers, times=passed, pack=pack)
+        parallel_batches(
+            source, NEEDED_KINDS, workers=workers, times=passed, pack=run_packer(workers)
+        )
         if workers
         else source.iter_batches(NEEDED_KINDS)
     )
