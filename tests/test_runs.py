@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.paths import SAMPLE_TRACE, real_trace, real_trace_names
+from tests.support.runs_compare import assert_same_analysis, lane_columns
 from tests.support.sim import SimTraces
 from w2a_tui import pipeline
 from w2a_tui.analysis import NEEDED_KINDS, Analyzer
-from w2a_tui.analysis.pcpu import PcpuTracker
 from w2a_tui.analysis.rows import export_rows
 from w2a_tui.analysis.runs import VCPU_RUN, RunConflict, pack_runs
 from w2a_tui.events import Batch, EventKind
-from w2a_tui.model import AnalysisResult, LaneData, TraceMeta
+from w2a_tui.model import TraceMeta
 from w2a_tui.pipeline import analyze_trace
 from w2a_tui.sim import SCENARIOS
 from w2a_tui.store import StateStore
@@ -33,60 +33,13 @@ def _batches(trace: Path) -> tuple[list[Batch], TraceMeta]:
     return batches, source.meta
 
 
-def _analyse(batches: list[Batch], meta: TraceMeta) -> tuple[Analyzer, AnalysisResult, PcpuTracker]:
-    analyzer, pcpus = Analyzer(meta), PcpuTracker()
-    for batch in batches:
-        analyzer.feed(batch)
-        pcpus.feed(batch)
-    return analyzer, analyzer.finish(), pcpus
-
-
-def _lane_columns(lane: LaneData) -> tuple[object, ...]:
-    return (
-        lane.vm_pid,
-        lane.vcpu,
-        lane.tid,
-        lane.comm,
-        lane.end_ns,
-        list(lane.starts),
-        list(lane.states),
-        list(lane.exit_reasons),
-        list(lane.evidence),
-    )
-
-
-def _facts(analyzer: Analyzer) -> tuple[object, ...]:
-    return (
-        analyzer.event_count,
-        analyzer.first_ns,
-        analyzer.last_ns,
-        analyzer.lost,
-        analyzer.seen_entry,
-        analyzer.seen_exit,
-        analyzer.seen_inj,
-        analyzer._kinds_seen(),
-    )
-
-
 def assert_packing_changes_nothing(trace: Path) -> int:
     """Analyse `trace` from its events and from its events packed; returns how many
     events the packing folded into runs."""
     batches, meta = _batches(trace)
     packed = [pack_runs(batch) for batch in batches]
-    folded = sum(map(len, batches)) - sum(map(len, packed))
-    plain_analyzer, plain, plain_pcpus = _analyse(batches, meta)
-    run_analyzer, from_runs, run_pcpus = _analyse(packed, meta)
-    assert list(export_rows(from_runs)) == list(export_rows(plain))
-    assert from_runs.warnings == plain.warnings and from_runs.vms == plain.vms
-    assert from_runs.evidence == plain.evidence
-    assert [_lane_columns(a) for a in from_runs.lanes] == [_lane_columns(a) for a in plain.lanes]
-    assert _facts(run_analyzer) == _facts(plain_analyzer)
-    assert plain_analyzer.event_count == sum(map(len, batches))
-    lanes, evidence = plain_pcpus.finish(plain.lanes)
-    run_lanes, run_evidence = run_pcpus.finish(from_runs.lanes)
-    assert run_evidence == evidence
-    assert [_lane_columns(lane) for lane in run_lanes] == [_lane_columns(lane) for lane in lanes]
-    return folded
+    assert_same_analysis(batches, packed, meta)
+    return sum(map(len, batches)) - sum(map(len, packed))
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
@@ -172,6 +125,6 @@ def test_workers_pack_and_give_the_one_process_answer(sim_traces: SimTraces) -> 
         assert len(pcpu_many) == len(pcpu_one) == 1
         cpus_one, cpus_many = pcpu_one[0].to_result(), pcpu_many[0].to_result()
         assert cpus_many.evidence == cpus_one.evidence
-        assert [_lane_columns(a) for a in cpus_many.lanes] == [
-            _lane_columns(a) for a in cpus_one.lanes
+        assert [lane_columns(a) for a in cpus_many.lanes] == [
+            lane_columns(a) for a in cpus_one.lanes
         ]

@@ -54,6 +54,10 @@ _INJ: Final = int(EventKind.KVM_INJ_VIRQ)
 _GUEST: Final = int(State.GUEST)
 
 
+# What the compiled CTF walk needs to pack runs itself (trace.fastctf.cwalk.RunFormat).
+RUN_FORMAT: Final = (VCPU_RUN, _GUEST, HYP_AFTER_EXIT)
+
+
 class RunConflict(Exception):
     """An event of another CPU touches a thread inside a packed run: the packed order
     cannot give the single-process answer (read the trace again without runs)."""

@@ -17,6 +17,9 @@ from w2a_tui.events import Event, EventKind
 LOST: int = int(EventKind.LOST_EVENTS)
 MAX_LOSS = 1 << 40  # discarded events no real trace reaches
 MIN_PLAUSIBLE_LOSS = 1 << 20  # whatever the time between the packets
+# How a decoder packs runs of guest entries (analysis.runs.RUN_FORMAT): the packed tuple's
+# kind, the guest state, the state after an exit. The analysis owns the format.
+RunFormat = tuple[int, int, int]
 
 
 class PortDecoder:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from w2a_tui.trace.graph import Reading, TraceGraph
 from w2a_tui.trace.isolate import checked_describe, in_child
 from w2a_tui.trace.merge import needy, release, watermark
 from w2a_tui.trace.plan import wanted_set
-from w2a_tui.trace.port import PortDecoder
+from w2a_tui.trace.port import PortDecoder, RunFormat
 
 # `W2A_READER` picks the decoder: `fast` (default: our own CTF decoder, which falls back
 # to `bt2` on traces it does not support), `bt2` (babeltrace2's SWIG layer; `native` is
@@ -168,19 +168,23 @@ class TraceSource:
         *,
         batch_size: int = 4096,
         progress: Callable[[ReadProgress], None] | None = None,
-    ) -> Iterator[Batch]:
+        pack: RunFormat | None = None,
+    ) -> Generator[Batch, None, None]:
         """Decoded events in time order, as lists of `w2a_tui.events` tuples.
 
         Only events of `kinds` are decoded (all known kinds if None); LOST_EVENTS tuples are
         always included, so that the caller can distrust the time they cover. Stop iterating
         at any time to cancel: the babeltrace2 graph is released with the generator. After
         a complete pass, `meta` holds the exact event total, lost events and time range.
+
+        `pack`: runs of guest entries may come packed in this format (analysis.runs), where
+        the compiled CTF walk decodes them; the caller must then take `VCPU_RUN` tuples.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
         graph = self._graph()
         wanted = wanted_set(kinds)
-        decoders = [self._new_decoder(wanted, counting=False) for _ in graph.port_names]
+        decoders = [self._new_decoder(wanted, False, pack) for _ in graph.port_names]
         reading = Reading(decoders, max(batch_size, 1024))
         begin, end = self.meta.first_ns, self.meta.last_ns
         pending: Batch = []
@@ -213,9 +217,11 @@ class TraceSource:
             return FastGraph(self._fast)
         return TraceGraph([d.path for d in self._dirs], self.meta.path)
 
-    def _new_decoder(self, wanted: frozenset[int] | None, counting: bool) -> PortDecoder:
+    def _new_decoder(
+        self, wanted: frozenset[int] | None, counting: bool, pack: RunFormat | None = None
+    ) -> PortDecoder:
         if self._fast is not None:
-            return FastPortDecoder(wanted, counting)
+            return FastPortDecoder(wanted, counting, pack)
         if self._decoder == "public":
             return PublicPortDecoder(wanted, counting)
         return NativePortDecoder(wanted, counting)

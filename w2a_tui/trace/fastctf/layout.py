@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 from w2a_tui.trace.fastctf.codegen import BadData, Compiler, Wants
@@ -230,34 +231,51 @@ class _Lazy(dict[int, Callable[..., int]]):
         return function
 
 
-def _compact_header(compiler: Compiler, header: StructType, native: str) -> bool:
-    """LTTng's compact header (5-bit id and 27-bit timestamp sharing one 32-bit word, or
-    id 31 then an extended id and full timestamp) read with one unpack instead of two
-    bit-field extractions: the hottest code of the reader. False: not that header."""
+@dataclass(frozen=True, slots=True)
+class CompactHeader:
+    """LTTng's compact event header, recognised: 5-bit id and 27-bit timestamp sharing one
+    32-bit word, or id 31 then the `extended` structure (full id and timestamp)."""
+
+    order: str  # "le" or "be"
+    align: int  # bits
+    extended: StructType
+
+
+def compact_header(header: StructType, native: str) -> CompactHeader | None:
+    """The header as a `CompactHeader`, or None when it is another layout."""
     if len(header.members) != 2 or header.align < 8:
-        return False
+        return None
     (id_name, id_type), (_, variant) = header.members
     if not (isinstance(id_type, IntType) and isinstance(variant, VariantType)):
-        return False
+        return None
     if id_name != "id" or variant.tag != "id" or id_type.size != 5 or id_type.signed:
-        return False
+        return None
     if sorted(id_type.mappings) != [("compact", 0, 30), ("extended", 31, 31)]:
-        return False
+        return None
     options = dict(variant.options)
     compact, extended = options.get("compact"), options.get("extended")
     if not isinstance(compact, StructType) or not isinstance(extended, StructType):
-        return False
+        return None
     if len(compact.members) != 1 or not isinstance(compact.members[0][1], IntType):
-        return False
+        return None
     stamp = compact.members[0][1]
     if stamp.size != 27 or stamp.align != 1 or stamp.signed or stamp.clock is None:
-        return False
+        return None
     order = id_type.byte_order or native
     if (stamp.byte_order or native) != order:
+        return None
+    return CompactHeader(order, header.align, extended)
+
+
+def _compact_header(compiler: Compiler, header: StructType, native: str) -> bool:
+    """The compact header read with one unpack instead of two bit-field extractions: the
+    hottest code of the Python reader. False: not that header."""
+    found = compact_header(header, native)
+    if found is None:
         return False
+    order, align = found.order, found.align
     word = compiler.const(struct.Struct("<I" if order == "le" else ">I").unpack_from)
     mask = (1 << 27) - 1
-    align = header.align
     compiler.emit(f"p = (p + {align - 1}) & {-align}")
     compiler.emit(f"w, = {word}(buf, p >> 3)")
     compiler.emit("cid = w & 31" if order == "le" else "cid = w >> 27")
@@ -270,7 +288,7 @@ def _compact_header(compiler: Compiler, header: StructType, native: str) -> bool
     compiler.emit("    p += 5")
     compiler.indent += 1
     compiler.start(known=1)
-    compiler.member("extended", extended, None)
+    compiler.member("extended", found.extended, None)
     compiler.flush()
     compiler.emit("pass")
     compiler.indent -= 1

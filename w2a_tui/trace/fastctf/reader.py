@@ -19,6 +19,7 @@ from typing import Any
 
 from w2a_tui.events import kind_of
 from w2a_tui.trace.fastctf.codegen import BadData
+from w2a_tui.trace.fastctf.cwalk import CompiledWalk, compiled_walk
 from w2a_tui.trace.fastctf.layout import StreamLayout, field_name
 from w2a_tui.trace.fastctf.metadata_file import metadata_text
 from w2a_tui.trace.fastctf.stream import (
@@ -33,7 +34,7 @@ from w2a_tui.trace.fastctf.timecheck import check_packets
 from w2a_tui.trace.fastctf.tsdl import parse_metadata
 from w2a_tui.trace.fastctf.types import Metadata, Unsupported
 from w2a_tui.trace.graph import Reading
-from w2a_tui.trace.port import MAX_LOSS, MIN_PLAUSIBLE_LOSS, PortDecoder
+from w2a_tui.trace.port import MAX_LOSS, MIN_PLAUSIBLE_LOSS, PortDecoder, RunFormat
 
 
 class _TraceDir:
@@ -212,9 +213,15 @@ _NO_END = 1 << 64  # a packet without timestamp_end: no bound
 class FastPortDecoder(PortDecoder):
     """Decodes one data stream straight from its files (see `PortDecoder`)."""
 
-    def __init__(self, wanted: Collection[int] | None, counting: bool) -> None:
+    def __init__(
+        self, wanted: Collection[int] | None, counting: bool, pack: RunFormat | None = None
+    ) -> None:
+        """`pack`: pack runs of guest entries (analysis.runs) in this format, where the
+        compiled walk decodes."""
         super().__init__(wanted, counting)
+        self._pack = pack
         self._layout: StreamLayout | None = None
+        self._walk: CompiledWalk | None = None
         self._clock = 0
         self._prev_discarded = -1
         self._prev_end = -1
@@ -229,6 +236,8 @@ class FastPortDecoder(PortDecoder):
             wanted = frozenset(self.wanted) if self.wanted is not None else None
             layout = reader.trace_dir.layout(wanted, reader.stream.stream_class)
             self._layout = layout
+            if not self.counting:
+                self._walk = compiled_walk(layout, self._pack)
         seen = 0
         while seen < budget:
             if self._packet is None:
@@ -265,9 +274,11 @@ class FastPortDecoder(PortDecoder):
     def _events(self, mm: Any, packet: Packet, layout: StreamLayout, limit: int) -> int:
         """Decode up to `limit` events of the current packet, from where the last call
         stopped; returns how many."""
-        out: Callable[[Any], None]
+        out: Callable[[Any], None] | list[Any]
         if self.counting:
             loop, handlers, out = layout.count_loop, layout.skips, self._class_ids.append
+        elif self._walk is not None:
+            loop, handlers, out = self._walk.decode_loop, layout.handlers, self.out
         else:
             loop, handlers, out = layout.decode_loop, layout.handlers, self.out.append
         p, end, clock, cpu = self._at, packet.content_end, self._clock, packet.cpu

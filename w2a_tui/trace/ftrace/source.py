@@ -7,7 +7,7 @@ ring buffer says events were dropped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from pathlib import Path
 
 from w2a_tui.errors import BadTraceError
@@ -15,7 +15,7 @@ from w2a_tui.events import Batch, Event, EventKind
 from w2a_tui.model import TraceMeta
 from w2a_tui.trace.merge import needy, release, watermark
 from w2a_tui.trace.plan import wanted_set
-from w2a_tui.trace.port import PortDecoder
+from w2a_tui.trace.port import PortDecoder, RunFormat
 from w2a_tui.trace.source import EventCounts, ReadProgress, TraceSource
 
 DAT_DECODER = "trace.dat"
@@ -95,7 +95,9 @@ class FtraceSource(TraceSource):
         *,
         batch_size: int = 4096,
         progress: Callable[[ReadProgress], None] | None = None,
-    ) -> Iterator[Batch]:
+        pack: RunFormat | None = None,
+    ) -> Generator[Batch, None, None]:
+        """As `TraceSource.iter_batches`; runs are never packed here (`pack` is ignored)."""
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
         ports = self._ports(wanted_set(kinds), counting=False)

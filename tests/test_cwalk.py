@@ -1,0 +1,213 @@
+"""The compiled event walk (trace.fastctf.cwalk, a C extension): built by the setup, the
+very tuples of the Python handlers on every real trace, the sample and the scenarios,
+runs packed as it decodes with the same analysis as from the events, damaged packets
+refused like the Python reader refuses them, and bad programs refused at the door."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.paths import SAMPLE_TRACE, real_trace, real_trace_names
+from tests.support.runs_compare import assert_same_analysis
+from tests.support.sim import SimTraces
+from w2a_tui.analysis import NEEDED_KINDS
+from w2a_tui.analysis.runs import RUN_FORMAT, VCPU_RUN
+from w2a_tui.errors import BadTraceError
+from w2a_tui.events import Batch
+from w2a_tui.model import TraceMeta
+from w2a_tui.pipeline import analyze_trace
+from w2a_tui.sim import SCENARIOS
+from w2a_tui.trace import open_trace
+from w2a_tui.trace.fastctf import cwalk
+from w2a_tui.trace.fastctf.stream import stream_files
+
+SCENARIOS_TRIED = ("mixed", "disk", "no-context", "lost", "svm", "old-names")
+
+
+@pytest.fixture
+def counted_walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many events each call of the compiled walk decoded."""
+    calls: list[int] = []
+    original = cwalk.CompiledWalk.decode_loop
+
+    def counting(self: cwalk.CompiledWalk, *args: Any) -> tuple[int, int, int]:
+        result = original(self, *args)
+        calls.append(result[2])
+        return result
+
+    monkeypatch.setattr(cwalk.CompiledWalk, "decode_loop", counting)
+    return calls
+
+
+def _events(trace: Path, pack: bool = False) -> tuple[list[Batch], TraceMeta]:
+    source = open_trace(trace, "fast")
+    batches = [
+        list(b)
+        for b in source.iter_batches(NEEDED_KINDS, pack=RUN_FORMAT if pack else None)
+    ]
+    return batches, source.meta
+
+
+def _flat(batches: list[Batch]) -> list[tuple[Any, ...]]:
+    return [event for batch in batches for event in batch]
+
+
+def test_the_setup_built_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI installs gcc and the Python headers: the extension must be there, and on."""
+    monkeypatch.delenv(cwalk.PURE_PYTHON_ENV, raising=False)
+    assert cwalk._cwalk is not None
+    assert cwalk.enabled()
+    monkeypatch.setenv(cwalk.PURE_PYTHON_ENV, "1")
+    assert not cwalk.enabled()
+
+
+def _traces(sim_traces: SimTraces) -> list[Path]:
+    return [SAMPLE_TRACE, *(sim_traces.get(name) for name in SCENARIOS_TRIED)]
+
+
+@pytest.mark.parametrize("name", real_trace_names())
+def test_real_traces_decode_as_in_python(
+    name: str, monkeypatch: pytest.MonkeyPatch, counted_walks: list[int]
+) -> None:
+    compiled, meta = _events(real_trace(name))
+    walked = sum(counted_walks)
+    monkeypatch.setenv(cwalk.PURE_PYTHON_ENV, "1")
+    python, python_meta = _events(real_trace(name))
+    assert _flat(compiled) == _flat(python) and compiled
+    assert meta == python_meta
+    if open_trace(real_trace(name)).decoder == "fast":
+        assert walked > 0.9 * len(_flat(compiled))
+
+
+def test_sample_and_scenarios_decode_as_in_python(
+    sim_traces: SimTraces, monkeypatch: pytest.MonkeyPatch, counted_walks: list[int]
+) -> None:
+    for trace in _traces(sim_traces):
+        counted_walks.clear()
+        compiled, meta = _events(trace)
+        assert sum(counted_walks) >= len(_flat(compiled)) > 1000
+        monkeypatch.setenv(cwalk.PURE_PYTHON_ENV, "1")
+        python, python_meta = _events(trace)
+        monkeypatch.delenv(cwalk.PURE_PYTHON_ENV)
+        assert _flat(compiled) == _flat(python), trace.name
+        assert meta == python_meta
+
+
+def _assert_packing_changes_nothing(trace: Path) -> int:
+    """Runs packed in C, analysed, against the same trace's events unpacked; returns how
+    many runs were packed."""
+    plain, meta = _events(trace)
+    packed, _ = _events(trace, pack=True)
+    runs = [event for event in _flat(packed) if event[2] == VCPU_RUN]
+    assert len(_flat(packed)) + sum(run[8] for run in runs) == len(_flat(plain))
+    assert_same_analysis(plain, packed, meta)
+    return len(runs)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_packed_walk_analyses_every_scenario_as_the_events(
+    sim_traces: SimTraces, scenario: str
+) -> None:
+    runs = _assert_packing_changes_nothing(sim_traces.get(scenario))
+    # Without a tid context nothing is packed: only the analysis knows the CPU's thread.
+    assert (runs > 0) == SCENARIOS[scenario].context
+
+
+def test_packed_walk_analyses_the_sample_as_the_events() -> None:
+    assert _assert_packing_changes_nothing(SAMPLE_TRACE) > 1000
+
+
+@pytest.mark.parametrize("name", real_trace_names())
+def test_packed_walk_analyses_real_traces_as_the_events(name: str) -> None:
+    _assert_packing_changes_nothing(real_trace(name))
+
+
+def test_analyze_in_one_process_packs_and_agrees_with_python(
+    monkeypatch: pytest.MonkeyPatch, sim_traces: SimTraces
+) -> None:
+    trace = sim_traces.get("mixed")
+    compiled = analyze_trace(trace, workers=0)
+    monkeypatch.setenv(cwalk.PURE_PYTHON_ENV, "1")
+    python = analyze_trace(trace, workers=0)
+    assert compiled.lanes and compiled.evidence == python.evidence
+    assert [(a.tid, list(a.starts), list(a.states)) for a in compiled.lanes] == [
+        (a.tid, list(a.starts), list(a.states)) for a in python.lanes
+    ]
+
+
+def _outcome(trace: Path) -> tuple[str, Any]:
+    try:
+        return "events", _flat(_events(trace)[0])
+    except BadTraceError as err:
+        return "refused", str(err).split(": undecodable event")[0]
+
+
+def test_damaged_packets_end_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random bytes written over the sample's event data: the compiled walk gives the
+    same events as the Python handlers, or refuses the same packet, never crashes."""
+    rng = random.Random(1313)
+    pristine = tmp_path / "pristine"
+    shutil.copytree(SAMPLE_TRACE, pristine)
+    files = stream_files(pristine)
+    outcomes: dict[str, int] = {}
+    for case in range(40):
+        trace = tmp_path / f"case{case}"
+        shutil.copytree(pristine, trace)
+        target = trace / rng.choice(files).name
+        data = bytearray(target.read_bytes())
+        for _ in range(rng.choice((1, 4, 32))):
+            at = rng.randrange(200, len(data))  # past the first packet's header
+            span = rng.choice((1, 2, 8, 64))
+            data[at : at + span] = bytes(rng.randrange(256) for _ in range(span))
+        target.write_bytes(data)
+        monkeypatch.delenv(cwalk.PURE_PYTHON_ENV, raising=False)
+        compiled = _outcome(trace)
+        monkeypatch.setenv(cwalk.PURE_PYTHON_ENV, "1")
+        python = _outcome(trace)
+        assert compiled == python, f"case {case}"
+        outcomes[compiled[0]] = outcomes.get(compiled[0], 0) + 1
+        shutil.rmtree(trace)
+    assert outcomes.get("refused", 0) > 0 and outcomes.get("events", 0) > 0, outcomes
+
+
+def _table() -> Any:
+    assert cwalk._cwalk is not None
+    return cwalk._cwalk.Table(True, 8, 0, b"", 4, 5, b"")
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [(3, 99, 32, 0, 1)],  # a slot beyond the table
+        [(3, 0, 24, 0, 1)],  # a 24-bit integer
+        [(1, 12, 0, 0, 0)],  # alignment not a power of two
+        [(4, 0, 16, 9, 0)],  # a text cache that does not exist
+        [(42, 0, 0, 0, 0)],  # no such step
+    ],
+)
+def test_bad_programs_are_refused(steps: list[tuple[int, ...]]) -> None:
+    blob = b"".join(v.to_bytes(8, "little", signed=True) for step in steps for v in step)
+    with pytest.raises(ValueError):
+        _table().set_class(0, blob, (0,), (), 1, 0)
+
+
+def test_a_tuple_from_an_unwritten_slot_is_refused() -> None:
+    with pytest.raises(ValueError, match="never written"):
+        _table().set_class(0, b"", (0,), (), 1, 0)
+
+
+def test_walk_stops_at_the_end_of_the_buffer() -> None:
+    """A class whose fields run past the buffer: ValueError, whatever the position."""
+    table = _table()
+    step = (3, 0, 64, 0, 1)
+    table.set_class(0, b"".join(v.to_bytes(8, "little") for v in step), (-1, -2, 0), (), 1, 0)
+    out: list[Any] = []
+    for size in range(0, 12):
+        with pytest.raises(ValueError):
+            table.walk(bytes(size), 0, 8 * max(size, 1), 0, 0, out, 10, -1, False)
+    assert out == []
