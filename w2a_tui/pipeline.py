@@ -77,7 +77,7 @@ def analyze_trace(
     from w2a_tui.analysis import NEEDED_KINDS, Analyzer
     from w2a_tui.analysis.guest import guest_evidence
     from w2a_tui.analysis.pcpu import PcpuTracker
-    from w2a_tui.analysis.runs import RunConflict
+    from w2a_tui.analysis.runs import RUN_FORMAT, RunConflict
     from w2a_tui.trace import read_trace
     from w2a_tui.trace.parallel import (
         NotParallel,
@@ -103,6 +103,15 @@ def analyze_trace(
                     return analyze_batches(source, batches)
             except (NotParallel, RunConflict):
                 pass  # read again below, in this process, without packed runs
+        else:
+            # The compiled CTF walk packs runs as it decodes (free here); a trace whose runs
+            # cannot be packed (RunConflict) is read again without.
+            packed = source.iter_batches(NEEDED_KINDS, progress=progress, pack=RUN_FORMAT)
+            try:
+                with contextlib.closing(packed):
+                    return analyze_batches(source, packed)
+            except RunConflict:
+                pass
         return analyze_batches(source, source.iter_batches(NEEDED_KINDS, progress=progress))
 
     def analyze_batches(source: TraceSource, batches: Iterable[Batch]) -> AnalysisResult:
