@@ -177,7 +177,7 @@ def test_damaged_packets_end_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def _table() -> Any:
     assert cwalk._cwalk is not None
-    return cwalk._cwalk.Table(True, 8, 0, b"", 4, 5, b"")
+    return cwalk._cwalk.Table(True, 8, 0, b"", 5, b"")
 
 
 @pytest.mark.parametrize(
@@ -186,7 +186,7 @@ def _table() -> Any:
         [(3, 99, 32, 0, 1)],  # a slot beyond the table
         [(3, 0, 24, 0, 1)],  # a 24-bit integer
         [(1, 12, 0, 0, 0)],  # alignment not a power of two
-        [(4, 0, 16, 9, 0)],  # a text cache that does not exist
+        [(4, 0, -16, 0, 0)],  # a text of negative length
         [(42, 0, 0, 0, 0)],  # no such step
     ],
 )

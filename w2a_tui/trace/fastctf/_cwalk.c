@@ -21,14 +21,15 @@ enum {
     OP_ALIGN = 1,  /* a: bits (a power of two) */
     OP_SKIP = 2,   /* a: bits */
     OP_INT = 3,    /* a: slot, b: size bits (8/16/32/64), c: signed, d: little-endian */
-    OP_TEXT = 4,   /* a: slot, b: length in bytes, c: text cache index */
+    OP_TEXT = 4,   /* a: slot, b: length in bytes */
     OP_STRING = 5, /* a: slot (-1: skipped) */
     OP_CID = 6,    /* extended header: b: size, d: little-endian -> class id */
     OP_CLOCK = 7,  /* extended header: b: size, d: little-endian -> clock */
 };
 #define OP_WIDTH 5       /* every step is 5 int64: op, a, b, c, d */
 #define MAX_SLOTS 64
-#define MAX_TEXT 64      /* text caches remember arrays up to this many bytes */
+#define MAX_TEXT 64      /* the text cache remembers arrays up to this many bytes */
+#define TEXT_CACHE 4096  /* its entries (a power of two) */
 #define MAX_CLASSES 65536
 #define EMIT_TS (-1)
 #define EMIT_CPU (-2)
@@ -67,8 +68,9 @@ typedef struct {
     Py_ssize_t next_ops;
     int64_t *compact_ops;   /* with an id of its own: the steps after any other id */
     Py_ssize_t ncompact_ops;
-    TextCache *caches;
-    Py_ssize_t ncaches;
+    /* Text arrays already seen, by their bytes: the same name is one str object, as
+     * the Python reader's TextCache gives (the analysis keeps many of them). */
+    TextCache *texts;
     /* Runs of guest entries (analysis/runs.py): the packed tuple's kind and two states. */
     PyObject *run_kind;
     int guest_state, exit_state;
@@ -96,15 +98,15 @@ static void Table_dealloc(Table *self) {
     PyMem_Free(self->exits);
     PyMem_Free(self->states);
     Py_XDECREF(self->run_kind);
-    if (self->caches != NULL) {
-        for (Py_ssize_t i = 0; i < self->ncaches; i++) Py_XDECREF(self->caches[i].text);
-        PyMem_Free(self->caches);
+    if (self->texts != NULL) {
+        for (Py_ssize_t i = 0; i < TEXT_CACHE; i++) Py_XDECREF(self->texts[i].text);
+        PyMem_Free(self->texts);
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 /* A bytes object of little-endian int64 steps, copied and checked. */
-static int64_t *read_ops(PyObject *blob, Py_ssize_t *nops, Py_ssize_t ncaches, int header) {
+static int64_t *read_ops(PyObject *blob, Py_ssize_t *nops, int header) {
     if (!PyBytes_Check(blob)) {
         PyErr_SetString(PyExc_TypeError, "steps must be bytes");
         return NULL;
@@ -133,7 +135,7 @@ static int64_t *read_ops(PyObject *blob, Py_ssize_t *nops, Py_ssize_t ncaches, i
             break;
         case OP_TEXT:
             ok = !header && s[1] >= 0 && s[1] < MAX_SLOTS && s[2] >= 0 &&
-                 s[2] < ((int64_t)1 << 24) && s[3] >= 0 && s[3] < ncaches;
+                 s[2] < ((int64_t)1 << 24);
             break;
         case OP_STRING: ok = !header && s[1] >= -1 && s[1] < MAX_SLOTS; break;
         case OP_CID:
@@ -151,7 +153,7 @@ static int64_t *read_ops(PyObject *blob, Py_ssize_t *nops, Py_ssize_t ncaches, i
     return ops;
 }
 
-/* Table(little_endian, header_align, base_ns, extended_steps, text_caches, id_bits,
+/* Table(little_endian, header_align, base_ns, extended_steps, id_bits,
  *       compact_steps): id_bits 5 is LTTng's compact header (id and 27-bit timestamp in
  * one 32-bit word; compact_steps unused), 8/16/32 an id of its own ("large" header) then
  * compact_steps, or extended_steps after the id 2^id_bits - 1. */
@@ -159,15 +161,13 @@ static int Table_init(Table *self, PyObject *args, PyObject *kwds) {
     int le, id_bits;
     long long header_align, base;
     PyObject *ext, *compact;
-    Py_ssize_t ncaches;
-    if (!PyArg_ParseTuple(args, "pLLOniO", &le, &header_align, &base, &ext, &ncaches, &id_bits,
-                          &compact))
+    if (!PyArg_ParseTuple(args, "pLLOiO", &le, &header_align, &base, &ext, &id_bits, &compact))
         return -1;
     if (id_bits != 5 && id_bits != 8 && id_bits != 16 && id_bits != 32) {
         PyErr_SetString(PyExc_ValueError, "bad id size");
         return -1;
     }
-    if (self->ext_ops != NULL || self->caches != NULL) {
+    if (self->ext_ops != NULL || self->texts != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "a table is set up once");
         return -1;
     }
@@ -177,23 +177,18 @@ static int Table_init(Table *self, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_ValueError, "bad header alignment");
         return -1;
     }
-    if (ncaches < 0 || ncaches > 4096) {
-        PyErr_SetString(PyExc_ValueError, "bad text cache count");
-        return -1;
-    }
     self->le = le;
     self->header_align = header_align;
     self->base = base;
-    self->ext_ops = read_ops(ext, &self->next_ops, 0, 1);
+    self->ext_ops = read_ops(ext, &self->next_ops, 1);
     if (self->ext_ops == NULL) return -1;
-    self->compact_ops = read_ops(compact, &self->ncompact_ops, 0, 1);
+    self->compact_ops = read_ops(compact, &self->ncompact_ops, 1);
     if (self->compact_ops == NULL) return -1;
-    self->caches = PyMem_Calloc((size_t)(ncaches ? ncaches : 1), sizeof(TextCache));
-    if (self->caches == NULL) {
+    self->texts = PyMem_Calloc(TEXT_CACHE, sizeof(TextCache));
+    if (self->texts == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    self->ncaches = ncaches;
     return 0;
 }
 
@@ -217,7 +212,7 @@ static PyObject *Table_set_class(Table *self, PyObject *args) {
     if (c == NULL) return PyErr_NoMemory();
     c->nslots = (int)nslots;
     c->role = role;
-    c->ops = read_ops(blob, &c->nops, self->ncaches, 0);
+    c->ops = read_ops(blob, &c->nops, 0);
     if (c->ops == NULL) goto fail;
     for (Py_ssize_t i = 0; i < c->nops; i++) {
         int64_t *s = c->ops + i * OP_WIDTH;
@@ -344,7 +339,10 @@ static PyObject *damaged(const char *what) {
     return NULL;
 }
 
-static PyObject *text_of(TextCache *cache, const unsigned char *raw, Py_ssize_t len) {
+static PyObject *text_of(Table *self, const unsigned char *raw, Py_ssize_t len) {
+    uint32_t hash = 2166136261u; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < len && i < MAX_TEXT; i++) hash = (hash ^ raw[i]) * 16777619u;
+    TextCache *cache = &self->texts[(hash ^ (uint32_t)len) & (TEXT_CACHE - 1)];
     if (len <= MAX_TEXT && cache->text != NULL && cache->len == len &&
         memcmp(cache->raw, raw, (size_t)len) == 0) {
         Py_INCREF(cache->text);
@@ -606,7 +604,7 @@ static PyObject *Table_walk(Table *self, PyObject *args) {
             }
             case OP_TEXT: {
                 if ((p & 7) || p + 8 * s[2] > nbits) { damaged("a text field past the end of the file"); goto done; }
-                PyObject *o = text_of(&self->caches[s[3]], buf + (p >> 3), (Py_ssize_t)s[2]);
+                PyObject *o = text_of(self, buf + (p >> 3), (Py_ssize_t)s[2]);
                 if (o == NULL) goto done;
                 p += 8 * s[2];
                 Py_XSETREF(slots[s[1]], o);

@@ -9,7 +9,6 @@ class Table:
         header_align: int,
         base_ns: int,
         extended: bytes,
-        caches: int,
         id_bits: int,
         compact: bytes,
     ) -> None: ...

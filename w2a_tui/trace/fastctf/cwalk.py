@@ -44,7 +44,6 @@ _ALIGN, _SKIP, _INT, _TEXT, _STRING, _CID, _CLOCK = 1, 2, 3, 4, 5, 6, 7
 _EMIT_TS, _EMIT_CPU = -1, -2
 _MAX_SLOTS: Final = 64
 _MAX_CLASSES: Final = 65536
-_TEXT_CACHES: Final = 256
 _INT64 = range(-(1 << 63), 1 << 63)
 _NO_END = 1 << 64
 # A class's part in runs of guest entries (analysis.runs), as the C walk numbers them.
@@ -67,9 +66,8 @@ class _NotCompiled(Exception):
 class _Steps:
     """The steps of one program, as `Compiler` would lay the same fields out."""
 
-    def __init__(self, caches: list[int]) -> None:
+    def __init__(self) -> None:
         self.words: list[int] = []
-        self.caches = caches  # [next free text cache]
 
     def add(self, op: int, a: int = 0, b: int = 0, c: int = 0, d: int = 0) -> None:
         self.words += (op, a, b, c, d)
@@ -130,11 +128,7 @@ class _Steps:
                 return
             if element.signed and not element.text:
                 raise _NotCompiled
-            cache = self.caches[0]
-            if cache >= _TEXT_CACHES:
-                raise _NotCompiled
-            self.caches[0] += 1
-            self.add(_TEXT, slot, t.length, cache)
+            self.add(_TEXT, slot, t.length)
             return
         if slot is not None:
             raise _NotCompiled
@@ -155,7 +149,7 @@ class _Steps:
 def _header_steps(layout: StreamLayout, option: StructType) -> bytes:
     """One option of the header's variant after the id: the full class id (extended)
     and the timestamp."""
-    steps = _Steps([0])
+    steps = _Steps()
     order = layout.meta.byte_order
     steps.align(option.align)
     for name, t in option.members:
@@ -226,13 +220,11 @@ class CompiledWalk:
         if convert.freq != 1_000_000_000 or convert.base not in _INT64:
             raise _NotCompiled
         self.layout = layout
-        self.caches = [0]
         self.table = _cwalk.Table(
             header.order == "le",
             header.align,
             convert.base,
             _header_steps(layout, header.extended),
-            _TEXT_CACHES,
             header.id_bits,
             _header_steps(layout, header.compact) if header.compact is not None else b"",
         )
@@ -255,7 +247,7 @@ class CompiledWalk:
         if decoded and plan.cpu >= 0:
             return False
         order = layout.meta.byte_order
-        steps = _Steps(self.caches)
+        steps = _Steps()
         context_slots: dict[int, int] = {}
         payload_slots: dict[int, int] = {}
         consts: list[Any] = []
@@ -283,7 +275,6 @@ class CompiledWalk:
             emit = (_EMIT_TS, _EMIT_CPU, const(plan.kind), *values)
         if len(context_slots) + len(payload_slots) > _MAX_SLOTS:
             return False
-        saved = self.caches[0]
         try:
             for scope, slots in (
                 (layout.stream.event_context, context_slots),
@@ -296,7 +287,6 @@ class CompiledWalk:
                 for index, (_, member) in enumerate(scope.members):
                     steps.member(member, slots.get(index), order)
         except (_NotCompiled, RecursionError):
-            self.caches[0] = saved
             return False
         role = _ROLES.get(plan.kind, 0) if decoded else 0
         self.table.set_class(
