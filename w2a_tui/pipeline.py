@@ -24,7 +24,8 @@ ProgressCallback = Callable[["ReadProgress"], None]
 
 # Decoding processes when a caller does not say (`--workers`): None is one per core
 # (capped, see trace.parallel.default_workers) for traces big enough to pay the processes'
-# start, else 0; 0 decodes in this process.
+# start and read in Python (trace.parallel.worth_parallel), else 0; 0 decodes in this
+# process.
 _workers: int | None = None
 
 

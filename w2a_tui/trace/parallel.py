@@ -48,6 +48,7 @@ from typing import Any, Final
 
 from w2a_tui.errors import BadTraceError
 from w2a_tui.events import Batch, Event, EventKind
+from w2a_tui.trace.fastctf.cwalk import enabled as compiled_walk_enabled
 from w2a_tui.trace.fastctf.reader import FastPortDecoder, FastTrace, PortReader
 from w2a_tui.trace.graph import Reading
 from w2a_tui.trace.merge import needy, release, watermark
@@ -90,8 +91,13 @@ def can_decode_in_parallel(source: TraceSource) -> bool:
 
 
 def worth_parallel(source: TraceSource) -> bool:
-    """Big enough for worker processes to pay for their start."""
-    if not can_decode_in_parallel(source):
+    """Big enough for worker processes to pay for their start, and decoded in Python.
+
+    With the compiled walk (fastctf.cwalk) decoding costs this process less than taking
+    the events over from workers would (unpickling alone is more), and it packs runs of
+    guest entries for free: analyze --no-cache on 1 M events took 1.3 s in one process
+    against 2.5 s with two workers on two cores. Workers stay for `--workers N`."""
+    if not can_decode_in_parallel(source) or compiled_walk_enabled():
         return False
     assert source._fast is not None
     size = sum(f.path.stat().st_size for _, s in source._fast.ports() for f in s.files)
