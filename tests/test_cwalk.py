@@ -211,3 +211,14 @@ def test_walk_stops_at_the_end_of_the_buffer() -> None:
         with pytest.raises(ValueError):
             table.walk(bytes(size), 0, 8 * max(size, 1), 0, 0, out, 10, -1, False)
     assert out == []
+
+
+def test_no_packing_when_two_streams_share_a_cpu(tmp_path: Path) -> None:
+    """Two trace folders of one host with the same CPUs (two LTTng channels, say): a run
+    in one stream could hide its CPU's events in the other, so nothing is packed."""
+    shutil.copytree(SAMPLE_TRACE, tmp_path / "channel-a")
+    shutil.copytree(SAMPLE_TRACE, tmp_path / "channel-b")
+    both, _ = _events(tmp_path, pack=True)
+    assert both and not any(event[2] == VCPU_RUN for event in _flat(both))
+    alone, _ = _events(tmp_path / "channel-a", pack=True)
+    assert any(event[2] == VCPU_RUN for event in _flat(alone))

@@ -145,6 +145,18 @@ class FastTrace:
                     return True
         return False
 
+    def cpus_apart(self) -> bool:
+        """Every CPU's events come from one data stream (no two streams share a CPU, and
+        each packet names its CPU): what packing runs of guest entries needs, since a
+        run ends at its CPU's next other event, which must be in the same stream."""
+        owner: dict[int, int] = {}
+        for index, (_, stream) in enumerate(self.ports()):
+            for stream_file in stream.files:
+                for packet in stream_file.packets:
+                    if packet.cpu < 0 or owner.setdefault(packet.cpu, index) != index:
+                        return False
+        return True
+
     def first_cpus(self) -> list[int]:
         return [s.files[0].packets[0].cpu for _, s in self.ports()]
 
