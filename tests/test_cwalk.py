@@ -222,3 +222,20 @@ def test_no_packing_when_two_streams_share_a_cpu(tmp_path: Path) -> None:
     assert both and not any(event[2] == VCPU_RUN for event in _flat(both))
     alone, _ = _events(tmp_path / "channel-a", pack=True)
     assert any(event[2] == VCPU_RUN for event in _flat(alone))
+
+
+def test_workers_pack_in_c_and_analyse_alike(sim_traces: SimTraces) -> None:
+    """A decoding worker's compiled walk packs runs; the parent's analysis is the same as
+    in one process."""
+    from w2a_tui.trace.parallel import parallel_batches
+
+    trace = sim_traces.get("mixed")
+    plain, meta = _events(trace)
+    source = open_trace(trace, "fast")
+    packed = list(parallel_batches(source, NEEDED_KINDS, workers=2, run_format=RUN_FORMAT))
+    assert any(event[2] == VCPU_RUN for event in _flat(packed))
+    assert_same_analysis(plain, packed, meta)
+    one = analyze_trace(trace, workers=0)
+    two = analyze_trace(trace, workers=2)
+    assert one.evidence == two.evidence and one.warnings == two.warnings
+    assert [list(a.starts) for a in one.lanes] == [list(a.starts) for a in two.lanes]

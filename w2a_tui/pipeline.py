@@ -40,8 +40,11 @@ PACK_MIN_WORKERS = 3
 
 def run_packer(workers: int) -> Callable[[list[Event]], list[Event]] | None:
     """What `workers` decoding processes do to their events before handing them over:
-    pack runs (analysis.runs.pack_runs) from PACK_MIN_WORKERS on, else nothing."""
-    if workers < PACK_MIN_WORKERS:
+    pack runs (analysis.runs.pack_runs) from PACK_MIN_WORKERS on, else nothing. Nothing
+    either when their compiled walk packs them (trace.fastctf.cwalk)."""
+    from w2a_tui.trace.fastctf.cwalk import enabled
+
+    if workers < PACK_MIN_WORKERS or enabled():
         return None
     from w2a_tui.analysis.runs import pack_runs
 
@@ -79,6 +82,7 @@ def analyze_trace(
     from w2a_tui.analysis.guest import guest_evidence
     from w2a_tui.analysis.pcpu import PcpuTracker
     from w2a_tui.analysis.runs import RUN_FORMAT, RunConflict
+    from w2a_tui.memory import map_large_blocks
     from w2a_tui.trace import read_trace
     from w2a_tui.trace.parallel import (
         NotParallel,
@@ -90,6 +94,7 @@ def analyze_trace(
     )
 
     chosen = _workers if workers is None else workers
+    map_large_blocks()
 
     def analyze(source: TraceSource) -> AnalysisResult:
         count = chosen
@@ -97,7 +102,12 @@ def analyze_trace(
             count = default_workers() if worth_parallel(source) else 0
         if count > 0 and can_decode_in_parallel(source) and may_start_workers():
             batches = parallel_batches(
-                source, NEEDED_KINDS, workers=count, progress=progress, pack=run_packer(count)
+                source,
+                NEEDED_KINDS,
+                workers=count,
+                progress=progress,
+                pack=run_packer(count),
+                run_format=RUN_FORMAT,
             )
             try:
                 with contextlib.closing(batches):

@@ -21,9 +21,9 @@ def add_workers_argument(parser: argparse.ArgumentParser) -> None:
         type=_count,
         default=None,
         metavar="N",
-        help="processes decoding the trace (default 0, decoding in this process, which "
-        "is fastest with the compiled reader; without it: one per core, up to 8, for "
-        "traces over 16 MiB)",
+        help="processes decoding the trace, for traces over 16 MiB (default: one beside "
+        "the analysis, or one per core up to 8 when the reader's C part is not built; "
+        "0: decode in this process)",
     )
 
 

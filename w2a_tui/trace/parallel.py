@@ -53,7 +53,7 @@ from w2a_tui.trace.fastctf.reader import FastPortDecoder, FastTrace, PortReader
 from w2a_tui.trace.graph import Reading
 from w2a_tui.trace.merge import needy, release, watermark
 from w2a_tui.trace.plan import wanted_set
-from w2a_tui.trace.port import PortDecoder
+from w2a_tui.trace.port import PortDecoder, RunFormat
 from w2a_tui.trace.source import ReadProgress, TraceSource
 
 # Events per stream per decoding step, as in the single-process path.
@@ -67,11 +67,19 @@ class NotParallel(Exception):
 
 
 def default_workers() -> int:
-    """Decoding processes by default: the cores this process may use, capped."""
+    """Decoding processes by default.
+
+    With the compiled walk (fastctf.cwalk), one beside the analysing process, which is
+    the limit: the worker's walk, merge and pickling of runs packed in C cost less than
+    the analysis of what it sends. analyze --no-cache on 2 cores, 1 M / 10 M events:
+    0.96 / 7.8 s with one worker, 1.04 / 8.2 s with two, 1.25 / 10.5 s in one process.
+    In Python, decoding is the larger cost: the cores this process may use, capped."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
+    if compiled_walk_enabled():
+        return 1 if cores > 1 else 0
     return max(1, min(cores, MAX_DEFAULT_WORKERS))
 
 
@@ -91,13 +99,8 @@ def can_decode_in_parallel(source: TraceSource) -> bool:
 
 
 def worth_parallel(source: TraceSource) -> bool:
-    """Big enough for worker processes to pay for their start, and decoded in Python.
-
-    With the compiled walk (fastctf.cwalk) decoding costs this process less than taking
-    the events over from workers would (unpickling alone is more), and it packs runs of
-    guest entries for free: analyze --no-cache on 1 M events took 1.3 s in one process
-    against 2.5 s with two workers on two cores. Workers stay for `--workers N`."""
-    if not can_decode_in_parallel(source) or compiled_walk_enabled():
+    """Big enough for worker processes to pay for their start."""
+    if not can_decode_in_parallel(source):
         return False
     assert source._fast is not None
     size = sum(f.path.stat().st_size for _, s in source._fast.ports() for f in s.files)
@@ -119,6 +122,7 @@ class _Job:
     ports: list[int]  # indexes into FastTrace.ports(), contiguous
     wanted: frozenset[int] | None
     pack: Packer | None = None
+    run_format: RunFormat | None = None  # the compiled walk packs runs (cwalk)
 
 
 def _worker(job: _Job, conn: Connection) -> None:
@@ -133,7 +137,7 @@ def _worker(job: _Job, conn: Connection) -> None:
         trace = FastTrace.open(job.dirs)
         ports = trace.ports()
         mine = [ports[i] for i in job.ports]
-        decoders = [FastPortDecoder(job.wanted, counting=False) for _ in mine]
+        decoders = [FastPortDecoder(job.wanted, False, job.run_format) for _ in mine]
         readers = [PortReader(trace_dir, stream) for trace_dir, stream in mine]
         reading = Reading(decoders, STEP_EVENTS)
         last = [-1] * len(decoders)
@@ -276,6 +280,7 @@ def parallel_batches(
     progress: Callable[[ReadProgress], None] | None = None,
     times: StageTimes | None = None,
     pack: Packer | None = None,
+    run_format: RunFormat | None = None,
 ) -> Generator[Batch, None, None]:
     """`source.iter_batches(kinds, batch_size=..., progress=...)` decoded by `workers`
     processes: the same events in the same order, and the same `source.meta` after a
@@ -283,7 +288,9 @@ def parallel_batches(
     trace must be read in one process, BadTraceError when a stream is damaged.
 
     With `pack`, each worker passes its merged events through it (see Packer); only when
-    every stream holds one CPU of its own, so that each CPU's events are in one worker."""
+    every stream holds one CPU of its own, so that each CPU's events are in one worker.
+    With `run_format`, the workers' compiled walk packs runs as it decodes (see
+    `TraceSource.iter_batches`), when every CPU's events are in one stream."""
     if not can_decode_in_parallel(source):
         raise NotParallel("the trace is read by babeltrace2")
     assert source._fast is not None
@@ -296,6 +303,8 @@ def parallel_batches(
         cpus = source._fast.first_cpus()
         if len(set(cpus)) != len(cpus) or min(cpus, default=-1) < 0:
             pack = None
+    if run_format is not None and not source._fast.cpus_apart():
+        run_format = None
     context = _context()
     feeds: list[_Feed] = []
     stats = times if times is not None else StageTimes()
@@ -304,7 +313,9 @@ def parallel_batches(
             ours, theirs = context.Pipe(duplex=False)
             _widen(ours)
             process = context.Process(
-                target=_worker, args=(_Job(dirs, group, wanted, pack), theirs), daemon=True
+                target=_worker,
+                args=(_Job(dirs, group, wanted, pack, run_format), theirs),
+                daemon=True,
             )
             process.start()
             theirs.close()
