@@ -1,7 +1,8 @@
 """Reader speed: events/s of w2a-tui's decoders against `babeltrace2 -o dummy` on the same
 trace, reported as ratios measured in the same run (machines differ; ratios travel).
 
-    .venv/bin/python benchmarks/reader_bench.py [TRACE ...] [--readers fast,bt2] [--repeat N]
+    .venv/bin/python benchmarks/reader_bench.py [TRACE ...] [--readers fast,fast-py,bt2]
+        [--repeat N]
 
 Without TRACE: the largest real trace, tracevizlab-yum, when a corpus of real traces is at
 hand (`$W2A_TRACE_CORPUS`, else `../shared/traces/real` beside the repository, as for the
@@ -9,8 +10,9 @@ tests), else the largest bundled one babeltrace2 reads whole (tc-bug446190, 31 k
 small for steady figures); and a generated 1 M-event KVM host trace (`mixed` scenario, 3.2 s,
 seed 1; written once under the temp directory). Three
 passes per decoder: count only (what `info` does), decode the W2A kinds (what the analysis
-does), decode all known kinds. Decoders: `fast` (our CTF decoder), `bt2` (babeltrace2's
-SWIG layer), `public` (babeltrace2's public API).
+does), decode all known kinds. Decoders: `fast` (our CTF decoder, with its compiled walk),
+`fast-py` (the same without it: pure Python), `bt2` (babeltrace2's SWIG layer), `public`
+(babeltrace2's public API).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from w2a_tui.events import EventKind  # noqa: E402
 from w2a_tui.sim.generate import generate  # noqa: E402
 from w2a_tui.sim.scenarios import get_scenario, with_overrides  # noqa: E402
 from w2a_tui.trace import TraceSource, open_trace  # noqa: E402
+from w2a_tui.trace.fastctf.cwalk import PURE_PYTHON_ENV  # noqa: E402
 
 CORPUS_VAR = "W2A_TRACE_CORPUS"
 BUNDLED_TRACE = REPO / "tests" / "data" / "real" / "tc-bug446190"
@@ -100,7 +103,8 @@ def bench(path: str, readers: list[str], repeat: int) -> None:
     else:
         print(f"  babeltrace2 -o dummy                 {total / bt_time:>12,.0f} events/s  (1.00)")
     for reader in readers:
-        os.environ["W2A_READER"] = reader
+        os.environ["W2A_READER"] = "fast" if reader == "fast-py" else reader
+        os.environ[PURE_PYTHON_ENV] = "1" if reader == "fast-py" else "0"
         source = open_trace(path)
         note = f" (declined: {source.fast_declined})" if source.fast_declined else ""
         print(f"  decoder {reader} -> {source.decoder}{note}")
@@ -119,7 +123,9 @@ def bench(path: str, readers: list[str], repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("traces", nargs="*")
-    parser.add_argument("--readers", default="fast,bt2", help="comma-separated decoders")
+    parser.add_argument(
+        "--readers", default="fast,fast-py,bt2", help="comma-separated decoders"
+    )
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     traces = args.traces or [str(default_trace()), mixed_trace()]

@@ -1,8 +1,8 @@
 """Issue 13's figures, end to end through the command line, each against a baseline
 measured in the same run (the machines here are shared and noisy: the ratios travel).
 
-    .venv/bin/python benchmarks/speed_bench.py [--events 1000000,10000000] [--workers 1,2]
-        [--traces DIR] [--repeat N] [--quick] [--no-stages]
+    .venv/bin/python benchmarks/speed_bench.py [--events 1000000,10000000] [--workers 0,1,2]
+        [--traces DIR] [--repeat N] [--quick] [--no-stages] [--pure-python]
 
 The 100 M-event figures: `--events 100000000 --workers 0,2 --repeat 1 --no-stages
 --traces DIR` (generating that trace takes about 6 minutes and 5.3 GB, once).
@@ -33,7 +33,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+PACKAGE = ROOT / "w2a_tui"
 sys.path.insert(0, str(ROOT))
+
+from w2a_tui.trace.fastctf.cwalk import PURE_PYTHON_ENV, enabled  # noqa: E402
 
 # Events per simulated second of the `mixed` scenario.
 MIXED_EVENTS_PER_S = 320_000
@@ -225,11 +228,22 @@ def main() -> int:
         action="store_true",
         help="skip the decode/merge/analysis stage passes (for 100 M events: they take long)",
     )
+    parser.add_argument(
+        "--pure-python",
+        action="store_true",
+        help=f"read without the compiled walk ({PURE_PYTHON_ENV}=1), for comparison",
+    )
     args = parser.parse_args()
+    if args.pure_python:
+        os.environ[PURE_PYTHON_ENV] = "1"
+    # The modules' bytecode, as an installed package has it (PYTHONDONTWRITEBYTECODE, set
+    # on some machines, would otherwise make every run compile every module again).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(PACKAGE)], check=True)
     sizes = [200_000] if args.quick else [int(x) for x in args.events.split(",")]
     repeat = 1 if args.quick else args.repeat
     workers = [int(x) for x in args.workers.split(",")]
-    print(f"{os.cpu_count()} CPUs; best of {repeat} run(s) each")
+    walk = "compiled walk" if enabled() else "pure Python (no compiled walk)"
+    print(f"{os.cpu_count()} CPUs; reader: {walk}; best of {repeat} run(s) each")
     with tempfile.TemporaryDirectory(prefix="w2a-traces-") as tmp:
         folder = args.traces or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)

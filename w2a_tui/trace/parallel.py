@@ -388,11 +388,12 @@ def stage_times(path: str | os.PathLike[str], workers: int) -> dict[str, float]:
     busiest decoder (a worker, or this process for 0): what `decode` would be on idle
     cores; `merge`, the parent's merge alone; `analysis` (and `analysis_cpu`), the
     analysis alone (its feed and finish calls) in a whole pass with as many workers (runs
-    packed as `analyze` packs them: pipeline.run_packer); and
+    packed as `analyze` packs them: by the compiled walk, else pipeline.run_packer); and
     of that pass, the parent's CPU seconds, everybody's, and what it would take on idle
     cores (the largest of the parent's CPU, the busiest worker's and the total CPU shared
     by the cores): `pass_parent_cpu`, `pass_total_cpu`, `pass_idle_estimate`."""
     from w2a_tui.analysis import NEEDED_KINDS, Analyzer
+    from w2a_tui.analysis.runs import RUN_FORMAT
     from w2a_tui.pipeline import run_packer
     from w2a_tui.trace import open_trace
 
@@ -417,10 +418,15 @@ def stage_times(path: str | os.PathLike[str], workers: int) -> dict[str, float]:
     cpu = time.process_time()
     batches = (
         parallel_batches(
-            source, NEEDED_KINDS, workers=workers, times=passed, pack=run_packer(workers)
+            source,
+            NEEDED_KINDS,
+            workers=workers,
+            times=passed,
+            pack=run_packer(workers),
+            run_format=RUN_FORMAT,
         )
         if workers
-        else source.iter_batches(NEEDED_KINDS)
+        else source.iter_batches(NEEDED_KINDS, pack=RUN_FORMAT)
     )
     for batch in batches:
         t, c = time.perf_counter(), time.process_time()
