@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,7 @@ def _table() -> Any:
     ],
 )
 def test_bad_programs_are_refused(steps: list[tuple[int, ...]]) -> None:
-    blob = b"".join(v.to_bytes(8, "little", signed=True) for step in steps for v in step)
+    blob = b"".join(struct.pack("=5q", *step) for step in steps)
     with pytest.raises(ValueError):
         _table().set_class(0, blob, (0,), (), 1, 0)
 
@@ -205,7 +206,7 @@ def test_walk_stops_at_the_end_of_the_buffer() -> None:
     """A class whose fields run past the buffer: ValueError, whatever the position."""
     table = _table()
     step = (3, 0, 64, 0, 1)
-    table.set_class(0, b"".join(v.to_bytes(8, "little") for v in step), (-1, -2, 0), (), 1, 0)
+    table.set_class(0, struct.pack("=5q", *step), (-1, -2, 0), (), 1, 0)
     out: list[Any] = []
     for size in range(0, 12):
         with pytest.raises(ValueError):
@@ -239,3 +240,12 @@ def test_workers_pack_in_c_and_analyse_alike(sim_traces: SimTraces) -> None:
     two = analyze_trace(trace, workers=2)
     assert one.evidence == two.evidence and one.warnings == two.warnings
     assert [list(a.starts) for a in one.lanes] == [list(a.starts) for a in two.lanes]
+
+
+def test_a_table_not_initialised_is_refused() -> None:
+    assert cwalk._cwalk is not None
+    bare = cwalk._cwalk.Table.__new__(cwalk._cwalk.Table)
+    with pytest.raises(RuntimeError):
+        bare.walk(b"", 0, 0, 0, 0, [], 1, -1, False)
+    with pytest.raises(RuntimeError):
+        bare.set_class(0, b"", None, (), 0, 0)

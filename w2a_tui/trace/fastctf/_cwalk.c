@@ -105,7 +105,7 @@ static void Table_dealloc(Table *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* A bytes object of little-endian int64 steps, copied and checked. */
+/* A bytes object of int64 steps (native order), copied and checked. */
 static int64_t *read_ops(PyObject *blob, Py_ssize_t *nops, int header) {
     if (!PyBytes_Check(blob)) {
         PyErr_SetString(PyExc_TypeError, "steps must be bytes");
@@ -193,7 +193,10 @@ static int Table_init(Table *self, PyObject *args, PyObject *kwds) {
 }
 
 /* set_class(class_id, steps, emit or None, consts, slots, role) */
+static int ready(Table *self);
+
 static PyObject *Table_set_class(Table *self, PyObject *args) {
+    if (!ready(self)) return NULL;
     Py_ssize_t cid, nslots;
     int role;
     PyObject *blob, *emit, *consts;
@@ -489,8 +492,17 @@ static inline int same_object(PyObject *a, PyObject *b) {
  * before that event), or -2 for a clock the walk does not take (beyond 64 bits).
  * `pack`: runs of one thread's kvm_entry/kvm_exit/kvm_inj_virq become one tuple each.
  */
+static int ready(Table *self) {
+    if (self->texts == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the table was not initialised");
+        return 0;
+    }
+    return 1;
+}
+
 static PyObject *Table_walk(Table *self, PyObject *args) {
     Py_buffer view;
+    if (!ready(self)) return NULL;
     long long p_in, end_in, limit, cpu_in;
     int pack;
     PyObject *clock_obj, *last_obj, *out;

@@ -83,7 +83,7 @@ class _Steps:
             self.add(_SKIP, bits)
 
     def blob(self) -> bytes:
-        return struct.pack(f"<{len(self.words)}q", *self.words)
+        return struct.pack(f"={len(self.words)}q", *self.words)  # C reads int64_t
 
     def member(self, t: FieldType, slot: int | None, order: str) -> None:
         """One field; `slot`: where its value goes when the tuple wants it."""
