@@ -249,3 +249,17 @@ def test_a_table_not_initialised_is_refused() -> None:
         bare.walk(b"", 0, 0, 0, 0, [], 1, -1, False)
     with pytest.raises(RuntimeError):
         bare.set_class(0, b"", None, (), 0, 0)
+
+
+@pytest.mark.parametrize(("load", "expected"), [(0.2, 1), (0.9, 1), (1.5, 0), (7.0, 0)])
+def test_one_worker_by_default_only_on_an_idle_core(
+    monkeypatch: pytest.MonkeyPatch, load: float, expected: int
+) -> None:
+    from w2a_tui.trace import parallel
+
+    monkeypatch.delenv(cwalk.PURE_PYTHON_ENV, raising=False)
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda _pid: {0, 1})
+    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (load, load, load))
+    assert parallel.default_workers() == expected
+    monkeypatch.setenv(cwalk.PURE_PYTHON_ENV, "1")
+    assert parallel.default_workers() == 2  # decoding in Python: one per core

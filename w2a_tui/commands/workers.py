@@ -22,8 +22,8 @@ def add_workers_argument(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="processes decoding the trace, for traces over 16 MiB (default: one beside "
-        "the analysis, or one per core up to 8 when the reader's C part is not built; "
-        "0: decode in this process)",
+        "the analysis when a core is idle, else 0; one per core up to 8 when the "
+        "reader's C part is not built; 0: decode in this process)",
     )
 
 

@@ -69,18 +69,29 @@ class NotParallel(Exception):
 def default_workers() -> int:
     """Decoding processes by default.
 
-    With the compiled walk (fastctf.cwalk), one beside the analysing process, which is
-    the limit: the worker's walk, merge and pickling of runs packed in C cost less than
-    the analysis of what it sends. analyze --no-cache on 2 cores, 1 M / 10 M events:
-    0.96 / 7.8 s with one worker, 1.04 / 8.2 s with two, 1.25 / 10.5 s in one process.
-    In Python, decoding is the larger cost: the cores this process may use, capped."""
+    With the compiled walk (fastctf.cwalk), one beside the analysing process when a core
+    is idle: the analysing process is the limit, and the worker's walk, merge and
+    pickling of runs packed in C cost less than the analysis of what it sends. On 2 idle
+    cores, analyze --no-cache, 1 M / 10 M events: 0.96 / 7.8 s with one worker, 1.04 /
+    8.2 s with two, 1.25 / 10.5 s in one process. In Python, decoding is the larger cost:
+    the cores this process may use, capped."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     if compiled_walk_enabled():
-        return 1 if cores > 1 else 0
+        return 1 if cores - _load() >= 1 else 0
     return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
+def _load() -> float:
+    """Runnable threads on average over the last minute (0 where unknown). The worker
+    adds about 40 % to the total CPU (forking, pickling, unpickling): it pays only on an
+    idle core. On a busy hypervisor host, the one process is faster."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
 
 
 # Stream data below which worker processes cost more than they save (by default).
