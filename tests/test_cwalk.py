@@ -5,6 +5,7 @@ refused like the Python reader refuses them, and bad programs refused at the doo
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import struct
@@ -258,8 +259,8 @@ def test_one_worker_by_default_only_on_an_idle_core(
     from w2a_tui.trace import parallel
 
     monkeypatch.delenv(cwalk.PURE_PYTHON_ENV, raising=False)
-    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda _pid: {0, 1})
-    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     assert parallel.default_workers() == expected
     monkeypatch.setenv(cwalk.PURE_PYTHON_ENV, "1")
     assert parallel.default_workers() == 2  # decoding in Python: one per core
