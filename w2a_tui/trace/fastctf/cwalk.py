@@ -3,10 +3,11 @@
 The generated Python handlers of layout.py cost about a microsecond per event, most of it
 the interpreter's. `_cwalk.Table.walk` runs the same decoding in C from small programs of
 steps compiled here, one per event class, and builds the very same tuples. It covers what
-real kernel traces use (LTTng's compact header, integers, text arrays, strings); an event
-of any class it has no program for is decoded by the Python handlers, one at a time, and
-the walk resumes after it. So the two always agree, and the Python reader remains whole:
-it is used alone when the extension was not built, or when `W2A_PURE_PYTHON=1`.
+real kernel traces use (LTTng's compact and large headers, integers, text arrays,
+strings); an event of any class it has no program for is decoded by the Python handlers,
+one at a time, and the walk resumes after it. So the two always agree, and the Python
+reader remains whole: it is used alone when the extension was not built, or when
+`W2A_PURE_PYTHON=1`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from w2a_tui.trace.fastctf.types import (
     StructType,
     VariantType,
 )
-from w2a_tui.trace.plan import COMMON_CONTEXT, PAYLOAD_SCOPE
+from w2a_tui.trace.plan import COMMON_CONTEXT, PAYLOAD_SCOPE, ClassPlan
 from w2a_tui.trace.port import RunFormat
 
 _cwalk: ModuleType | None
@@ -208,6 +209,45 @@ def _header(layout: StreamLayout) -> _Header:
     return _Header(id_type.byte_order or native, header.align, size, compact_option, extended)
 
 
+class _TupleShape:
+    """Where each position of a class's tuple comes from, in the C walk's codes: the
+    timestamp, the CPU, a constant, or the slot a field is read into (`emit`; None for a
+    class that is only skipped). The same plan as layout.StreamLayout's handlers."""
+
+    def __init__(self, plan: ClassPlan | None) -> None:
+        self.context_slots: dict[int, int] = {}
+        self.payload_slots: dict[int, int] = {}
+        self.consts: list[Any] = []
+        self.emit: tuple[int, ...] | None = None
+        if plan is None:
+            return
+        values = [self._bind(plan.tid), self._bind(plan.pid), self._bind(plan.procname)]
+        for index, default in zip(plan.payload, plan.defaults, strict=True):
+            values.append(
+                self._const(default) if index < 0 else self._bind((PAYLOAD_SCOPE, index))
+            )
+        if plan.procname[0] < 0:
+            values[2] = self._const("")
+        self.emit = (_EMIT_TS, _EMIT_CPU, self._const(plan.kind), *values)
+
+    @property
+    def slot_count(self) -> int:
+        return len(self.context_slots) + len(self.payload_slots)
+
+    def _const(self, value: Any) -> int:
+        self.consts.append(value)
+        return -3 - (len(self.consts) - 1)
+
+    def _bind(self, where: tuple[int, int]) -> int:
+        scope, index = where
+        if scope < 0:
+            return self._const(-1)
+        slots = self.context_slots if scope == COMMON_CONTEXT else self.payload_slots
+        if index not in slots:
+            slots[index] = self.slot_count
+        return slots[index]
+
+
 class CompiledWalk:
     """`decode_loop` of one StreamLayout, in C where the steps reach."""
 
@@ -246,40 +286,16 @@ class CompiledWalk:
         decoded = plan.kind >= 0 and plan.wanted
         if decoded and plan.cpu >= 0:
             return False
-        order = layout.meta.byte_order
-        steps = _Steps()
-        context_slots: dict[int, int] = {}
-        payload_slots: dict[int, int] = {}
-        consts: list[Any] = []
-
-        def const(value: Any) -> int:
-            consts.append(value)
-            return -3 - (len(consts) - 1)
-
-        def bind(where: tuple[int, int]) -> int:
-            scope, index = where
-            if scope < 0:
-                return const(-1)
-            slots = context_slots if scope == COMMON_CONTEXT else payload_slots
-            if index not in slots:
-                slots[index] = len(context_slots) + len(payload_slots)
-            return slots[index]
-
-        emit: tuple[int, ...] | None = None
-        if decoded:
-            values = [bind(plan.tid), bind(plan.pid), bind(plan.procname)]
-            for index, default in zip(plan.payload, plan.defaults, strict=True):
-                values.append(const(default) if index < 0 else bind((PAYLOAD_SCOPE, index)))
-            if plan.procname[0] < 0:
-                values[2] = const("")
-            emit = (_EMIT_TS, _EMIT_CPU, const(plan.kind), *values)
-        if len(context_slots) + len(payload_slots) > _MAX_SLOTS:
+        shape = _TupleShape(plan if decoded else None)
+        if shape.slot_count > _MAX_SLOTS:
             return False
+        steps = _Steps()
+        order = layout.meta.byte_order
         try:
             for scope, slots in (
-                (layout.stream.event_context, context_slots),
+                (layout.stream.event_context, shape.context_slots),
                 (event.context, {}),
-                (event.payload, payload_slots),
+                (event.payload, shape.payload_slots),
             ):
                 if scope is None:
                     continue
@@ -290,12 +306,7 @@ class CompiledWalk:
             return False
         role = _ROLES.get(plan.kind, 0) if decoded else 0
         self.table.set_class(
-            class_id,
-            steps.blob(),
-            emit,
-            tuple(consts),
-            len(context_slots) + len(payload_slots),
-            role,
+            class_id, steps.blob(), shape.emit, tuple(shape.consts), shape.slot_count, role
         )
         return True
 
