@@ -29,12 +29,13 @@ ProgressCallback = Callable[["ReadProgress"], None]
 _workers: int | None = None
 
 
-# Decoding processes from which they also pack runs of guest entries (analysis.runs).
+# Without the compiled walk (which packs runs of guest entries as it decodes, for free),
+# decoding processes from which they pack them in Python (analysis.runs.pack_runs).
 # Packing moves work from this process (the analysis, alone in it) to the workers: 1 M
 # events of the `mixed` scenario cost the workers about 0.15-0.25 s more in all and this
-# process 0.3 s less (its unpickling, merge and analysis: -28 %). With more workers than two, this
-# process is the limit and that is what counts; with one or two on two cores the
-# workers' share weighs as much, and they do not pack.
+# process 0.3 s less (its unpickling, merge and analysis: -28 %). With more workers than
+# two, this process is the limit and that is what counts; with one or two on two cores
+# the workers' share weighs as much, and they do not pack.
 PACK_MIN_WORKERS = 3
 
 
