@@ -3,10 +3,11 @@
  * `Table.walk` decodes the events of one packet, from a bit position, into the same
  * tuples the generated Python handlers of layout.py build, and appends them to a list.
  * What each event class reads is a small program of steps (align, skip, integer, text
- * array, string) compiled in Python from the metadata; the header is LTTng's compact
- * one. Anything else (an unknown class, a class without a program) stops the walk
+ * array, string) compiled in Python from the metadata; the header is LTTng's compact or
+ * large one. Anything else (an unknown class, a class without a program) stops the walk
  * *before* that event, and the Python reader decodes it: both readers always agree on
- * where an event starts.
+ * where an event starts. Asked to, the walk also packs runs of guest entries the way
+ * analysis/runs.py describes, so that those events never become tuples.
  *
  * The input is untrusted: every read is checked against the buffer's length, positions
  * are 64-bit bit offsets that cannot wrap for buffers below 2^60 bytes, and all damage
@@ -57,7 +58,7 @@ enum { HAS_EXIT = 1, HAS_INJ = 2 };
 
 typedef struct {
     PyObject_HEAD
-    int le;                 /* byte order of the compact header */
+    int le;                 /* byte order of the header's id (and compact word) */
     int64_t header_align;   /* bits */
     int64_t base;           /* ns of clock value 0 */
     ClassProg **classes;    /* by class id, NULL: no program */
