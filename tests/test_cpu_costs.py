@@ -1,15 +1,19 @@
-"""What every command pays before its first event: the command line must not load numpy
-(and start a BLAS thread pool) before it has told OpenBLAS to use one thread."""
+"""Fixed CPU costs the commands avoid: a BLAS thread pool nobody uses (the command line
+must not load numpy before it has told OpenBLAS to use one thread), and young-generation
+garbage collections every 700 allocations while a trace is decoded and analysed."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
 
 import pytest
 
+from tests.support.paths import SAMPLE_TRACE
 from w2a_tui.cli import single_threaded_blas
+from w2a_tui.pipeline import ANALYSIS_GC_THRESHOLD, analyze_trace, fewer_collections
 
 
 def test_cli_import_does_not_load_numpy() -> None:
@@ -45,3 +49,39 @@ def test_numpy_starts_no_thread_after_it() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "1"
+
+
+def test_fewer_collections_while_analysing_then_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[int, int, int]] = []
+    import w2a_tui.trace as trace
+
+    real = trace.read_trace
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(gc.get_threshold())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trace, "read_trace", spy)
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        result = analyze_trace(SAMPLE_TRACE, workers=0)
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
+    assert result.lanes
+    assert seen == [(ANALYSIS_GC_THRESHOLD, 10, 10)]
+
+
+def test_fewer_collections_keeps_a_callers_choice() -> None:
+    before = gc.get_threshold()
+    try:
+        for mine in ((0, 10, 10), (50_000, 5, 5)):  # 0: collection off
+            gc.set_threshold(*mine)
+            with fewer_collections():
+                assert gc.get_threshold() == mine
+            assert gc.get_threshold() == mine
+    finally:
+        gc.set_threshold(*before)
