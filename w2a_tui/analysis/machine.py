@@ -31,10 +31,11 @@ from w2a_tui.analysis.devices import (
     CLASS_LABEL,
     DISK,
     NET,
+    NO_CHAIN,
+    ChainParts,
     DeviceChains,
     VectorVotes,
     cause_class,
-    chain_text,
     merged,
 )
 from w2a_tui.analysis.evidence import EvidenceTable
@@ -660,7 +661,7 @@ class Analyzer(ExitlessEvents):
         if c.labels:  # interrupt context: the VM is the one whose vCPU it wakes next
             cause = self.chains.context_cause(ts, cpu, c)
             cls = cause_class(cause)
-            chain = chain_text(vec, CLASS_LABEL[cls], "", cause) if cls else ""
+            chain = (vec, CLASS_LABEL[cls], "", cause) if cls else NO_CHAIN
             label = c.labels[-1]
             item = PendingAccept(ts, apicid, vec, tid, comm, label, cpu, -1, cls, chain, NO_CLASS)
             pending = c.pending[-1]
@@ -689,7 +690,7 @@ class Analyzer(ExitlessEvents):
             self._learn(vm, vec, cls, tid, chain)
         if known_vm and (vm, apicid) in self.vcpus:
             accept = PendingAccept(
-                ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm, NO_CLASS, "", own
+                ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm, NO_CLASS, NO_CHAIN, own
             )
             self._apply_accept(vm, accept)
             return
@@ -700,7 +701,7 @@ class Analyzer(ExitlessEvents):
             if not self.identity.pseudo_vms:
                 return
             item = PendingAccept(
-                ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm, NO_CLASS, "", own
+                ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm, NO_CLASS, NO_CHAIN, own
             )
         else:  # a shared host thread (kworker) or another process: the vCPU it wakes next
             item = PendingAccept(ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, -1, cls, chain, own)
@@ -709,7 +710,9 @@ class Analyzer(ExitlessEvents):
         else:
             c.task_pending.append(item)
 
-    def _learn(self, vm: int, vec: int, cls: int, tid: int, chain: str = "") -> None:
+    def _learn(
+        self, vm: int, vec: int, cls: int, tid: int, chain: ChainParts | None = NO_CHAIN
+    ) -> None:
         """Teach the VM a vector (`tid`: the delivering thread, -1 for an interrupt context);
         what most deliveries teach wins (devices.VectorVotes)."""
         self.votes.vote(vm, vec, cls, tid, chain)

@@ -33,7 +33,8 @@ class PendingAccept(NamedTuple):
     # (an accept held while its target vCPU is not tied to that VM yet).
     vm: int
     taught: int  # class its delivery teaches the VM once known (devices.py), 0 = none
-    chain: str  # how that was learned, for the drill-down (devices.chain_text)
+    # How that was learned, for the drill-down: devices.chain_text's arguments, or None.
+    chain: tuple[int, str, str, Any] | None
     own_class: int  # class it gives this very wait (rule 2's emitter), 0 = none
 
 
