@@ -238,38 +238,47 @@ class Analyzer(ExitlessEvents):
         on_waking = chains.on_waking
         device_work = chains.device_work
         last_accept = chains.last_accept
+        # Constants as locals: cheaper than a global per event.
+        k_exit, k_entry, hyp_after_exit, guest = _K_EXIT, _K_ENTRY, HYP_AFTER_EXIT, _GUEST
+        k_switch, k_inj, k_waking, k_wakeup = _K_SWITCH, _K_INJ, _K_WAKING, _K_WAKEUP
         for ev in batch:
             kind = ev[2]
             if open_lost and ev[1] in open_lost and kind != _K_LOST:
                 open_lost.pop(ev[1]).lost_end = ev[0]  # the first event recorded after a loss
-            if kind == _K_EXIT:
+            if kind == k_exit:
                 tid = ev[3]
                 if tid < 0:
                     tid = current_tid(ev[1])
-                v = by_tid.get(tid)
+                try:  # a KeyError is rare (a thread's first KVM event): no .get() call
+                    v = by_tid[tid]
+                except KeyError:
+                    v = None
                 if v is None or v.gap is not None or v.cpu != ev[1] or v.exitless:
                     self._exit_slow(ev, tid, v)
                     continue
                 r = ev[6]
                 v.last_exit = r
                 v.last_isa = ev[7]
-                v.append_start(ev[0])
-                v.append_state(HYP_AFTER_EXIT)
-                v.append_exit(r)
-                v.state = HYP_AFTER_EXIT
-            elif kind == _K_ENTRY:
+                v.starts.append(ev[0])
+                v.states.append(hyp_after_exit)
+                v.exits.append(r)
+                v.state = hyp_after_exit
+            elif kind == k_entry:
                 tid = ev[3]
                 if tid < 0:
                     tid = current_tid(ev[1])
-                v = by_tid.get(tid)
+                try:
+                    v = by_tid[tid]
+                except KeyError:
+                    v = None
                 if v is None or v.gap is not None or v.vcpu_id < 0 or v.cpu != ev[1] or v.exitless:
                     self._entry_slow(ev, tid, v)
-                elif v.state != _GUEST:
-                    v.append_start(ev[0])
-                    v.append_state(_GUEST)
-                    v.append_exit(-1)
-                    v.state = _GUEST
-            elif kind == _K_SWITCH:
+                elif v.state != guest:
+                    v.starts.append(ev[0])
+                    v.states.append(guest)
+                    v.exits.append(-1)
+                    v.state = guest
+            elif kind == k_switch:
                 c = cpus.get(ev[1])
                 if c is None:
                     c = self.identity.new_cpu(ev[1])
@@ -294,7 +303,7 @@ class Analyzer(ExitlessEvents):
                 v = by_tid.get(nxt)
                 if v is not None:
                     self._switch_in(v, ev)
-            elif kind == _K_INJ:
+            elif kind == k_inj:
                 self.seen_inj = True
                 tid = ev[3]
                 if tid < 0:
@@ -302,7 +311,7 @@ class Analyzer(ExitlessEvents):
                 v = by_tid.get(tid)
                 if v is not None and v.gap is not None:
                     self._inj_virq(v, ev)
-            elif kind == _K_WAKING:
+            elif kind == k_waking:
                 self.seen_waking = True
                 c = cpus.get(ev[1])
                 if c is not None:
@@ -315,7 +324,7 @@ class Analyzer(ExitlessEvents):
                         self._wake(ev)
                     else:
                         self._early_wake(v, ev)
-            elif kind == _K_WAKEUP:
+            elif kind == k_wakeup:
                 self.seen_wakeup = True
                 if not self.seen_waking:
                     c = cpus.get(ev[1])

@@ -192,9 +192,6 @@ class VcpuTrack:
     """One vCPU `(vm, vcpu_id)` and its thread: current state, last exit, lane columns."""
 
     __slots__ = (
-        "append_exit",
-        "append_start",
-        "append_state",
         "closed_gaps",
         "comm",
         "cpu",
@@ -223,10 +220,6 @@ class VcpuTrack:
         self.starts: array[int] = array("q")
         self.states: array[int] = array("B")
         self.exits: array[int] = array("q")
-        # Bound appends: the hot loop calls these directly.
-        self.append_start: Callable[[int], None] = self.starts.append
-        self.append_state: Callable[[int], None] = self.states.append
-        self.append_exit: Callable[[int], None] = self.exits.append
         self.state = -1
         self.last_exit = -1
         self.last_isa = -1
@@ -246,9 +239,6 @@ class VcpuTrack:
         self.starts = array("q")
         self.states = array("B")
         self.exits = array("q")
-        self.append_start = self.starts.append
-        self.append_state = self.states.append
-        self.append_exit = self.exits.append
         self.closed_gaps = GapLog()
         self.marks = []
 
@@ -292,11 +282,12 @@ class VcpuTrack:
 
     def push(self, ts: int, state: State | int, exit_reason: int) -> int:
         """Start a new interval at `ts`; returns its index."""
-        self.append_start(ts)
-        self.append_state(state)
-        self.append_exit(exit_reason)
+        starts = self.starts
+        starts.append(ts)
+        self.states.append(state)
+        self.exits.append(exit_reason)
         self.state = state
-        return len(self.starts) - 1
+        return len(starts) - 1
 
 
 class CpuTrack:
