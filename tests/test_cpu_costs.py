@@ -1,6 +1,8 @@
 """Fixed CPU costs the commands avoid: a BLAS thread pool nobody uses (the command line
-must not load numpy before it has told OpenBLAS to use one thread), and young-generation
-garbage collections every 700 allocations while a trace is decoded and analysed."""
+must not load numpy before it has told OpenBLAS to use one thread), young-generation
+garbage collections every 700 allocations while a trace is decoded and analysed, and the
+interpreter's teardown after `analyze`, `export` and `info` (same output, same status,
+atexit handlers still run)."""
 
 from __future__ import annotations
 
@@ -85,3 +87,47 @@ def test_fewer_collections_keeps_a_callers_choice() -> None:
             assert gc.get_threshold() == mine
     finally:
         gc.set_threshold(*before)
+
+
+def _program(prelude: str, argv: list[str] | None) -> subprocess.CompletedProcess[str]:
+    """Run `main` in a fresh interpreter: as the program (argv None, from sys.argv) or
+    called with `argv` (no quick exit), after `prelude`."""
+    call = "main()" if argv is None else f"main({argv!r})"
+    program = ["w2a-tui", "analyze", "--no-cache", "--workers", "0", str(SAMPLE_TRACE)]
+    code = (
+        f"import sys\n{prelude}\nsys.argv = {program!r}\n"
+        f"from w2a_tui.cli import main\nsys.exit({call})\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_quick_exit_keeps_output_status_and_atexit_handlers() -> None:
+    prelude = "import atexit; atexit.register(lambda: print('atexit handler ran'))"
+    quick = _program(prelude, None)
+    args = ["analyze", "--no-cache", "--workers", "0", str(SAMPLE_TRACE)]
+    usual = _program(prelude, args)
+    assert quick.returncode == usual.returncode == 0
+    assert quick.stdout.endswith("atexit handler ran\n")
+    assert quick.stdout == usual.stdout
+    assert "VM qemu:db01" in quick.stdout
+
+
+def test_quick_exit_waits_for_a_running_thread() -> None:
+    prelude = (
+        "import threading, time\n"
+        "threading.Thread(target=lambda: (time.sleep(0.5), print('thread done'))).start()"
+    )
+    out = _program(prelude, None)
+    assert out.returncode == 0
+    assert out.stdout.endswith("thread done\n")
+
+
+def test_quick_exit_keeps_the_bad_input_status(tmp_path: os.PathLike[str]) -> None:
+    missing = os.path.join(tmp_path, "nothing-here")
+    out = subprocess.run(
+        [sys.executable, "-m", "w2a_tui", "analyze", "--no-cache", missing],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith("w2a-tui: ") and "Traceback" not in out.stderr
