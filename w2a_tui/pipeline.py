@@ -10,15 +10,14 @@ from typing import TYPE_CHECKING
 
 from w2a_tui.errors import NoKvmActivityError
 from w2a_tui.model import AnalysisResult, Reason
-from w2a_tui.store import StateStore
-from w2a_tui.store.cache import load_or_analyze, save_store, trace_identity
-from w2a_tui.store.cache import load_store as load_cached_store
 from w2a_tui.store.pcpu import pcpu_loader, pcpu_store, save_pcpu
 
 # The reader and the analysis are imported when a trace is analysed: opening one from its
-# cache (the TUI's first frame) needs neither.
+# cache (the TUI's first frame) needs neither. The cache is imported when it is used:
+# `analyze --no-cache` needs none of it (nor its hashlib, threads and checks).
 if TYPE_CHECKING:
     from w2a_tui.events import Batch, Event
+    from w2a_tui.store import StateStore
     from w2a_tui.trace import ReadProgress, TraceSource
 
 ProgressCallback = Callable[["ReadProgress"], None]
@@ -162,11 +161,11 @@ def load_result(
     A non-default `vector_table` (`--vectors`) bypasses the cache both ways: the cache key
     does not include the table, so a cached result could hold another table's reasons.
     """
-    result, _ = load_or_analyze(
-        path,
-        lambda: analyze_trace(path, progress=progress, vector_table=vector_table),
-        use_cache=use_cache and vector_table is None,
-    )
+    if not use_cache or vector_table is not None:
+        return analyze_trace(path, progress=progress, vector_table=vector_table)
+    from w2a_tui.store.cache import load_or_analyze
+
+    result, _ = load_or_analyze(path, lambda: analyze_trace(path, progress=progress))
     return result
 
 
@@ -185,6 +184,10 @@ def load_store(
     commands that report vCPUs only) does not read them from a cache, but a fresh
     analysis still builds and caches them, so the TUI opens that trace at once later.
     From a cache, `store.pcpu` is read at its first use (`StateStore.defer_pcpu`)."""
+    from w2a_tui.store import StateStore
+    from w2a_tui.store.cache import load_store as load_cached_store
+    from w2a_tui.store.cache import save_store, trace_identity
+
     cached = use_cache and vector_table is None
     identity = trace_identity(path) if cached else []
     if cached:
