@@ -118,6 +118,9 @@ _RUNNING: Final = int(State.RUNNING)
 _K_ACCEPT: Final = int(EventKind.KVM_APIC_ACCEPT_IRQ)
 _UNKNOWN: Final = int(State.UNKNOWN)
 _READY: Final = int(State.READY)
+_PREEMPTED: Final = int(State.PREEMPTED)
+_BLOCKED: Final = int(State.BLOCKED)
+_WAIT_UNKNOWN: Final = int(State.WAIT_UNKNOWN)
 _MAX_CONTEXT_DEPTH: Final = 16
 
 # Every kind the analysis reads: readers may skip decoding the others.
@@ -208,6 +211,7 @@ class Analyzer(ExitlessEvents):
         # Where packed runs (runs.py) end, for the check that no other CPU touches their
         # thread meanwhile; empty (and never consulted) when the reader packs nothing.
         self.run_clock = RunClock()
+        self.run_until = self.run_clock.until  # empty: no _touch needed (the hot handlers)
 
     # ------------------------------------------------------------------ hot loop
 
@@ -321,7 +325,7 @@ class Analyzer(ExitlessEvents):
                 v = by_tid.get(ev[7])
                 if v is not None:
                     if v.gap is not None or v.cpu < 0:
-                        self._wake(ev)
+                        self._wake(ev, v)
                     else:
                         self._early_wake(v, ev)
             elif kind == k_wakeup:
@@ -335,7 +339,7 @@ class Analyzer(ExitlessEvents):
                     v = by_tid.get(ev[7])
                     if v is not None:
                         if v.gap is not None or v.cpu < 0:
-                            self._wake(ev)
+                            self._wake(ev, v)
                         else:
                             self._early_wake(v, ev)
             else:
@@ -442,7 +446,8 @@ class Analyzer(ExitlessEvents):
         return self.identity.new_track(ev[TS], ev[CPU], ev, tid, vcpu_id, self.first_ns)
 
     def _switch_out(self, v: VcpuTrack, ev: Event) -> None:
-        self._touch(ev[SWITCH_PREV_TID], ev)
+        if self.run_until:
+            self._touch(ev[SWITCH_PREV_TID], ev)
         ts, cpu = ev[TS], ev[CPU]
         if v.cpu != cpu:
             self._resync(v, cpu, ts)
@@ -457,7 +462,7 @@ class Analyzer(ExitlessEvents):
             v.comm = ev[SWITCH_PREV_COMM]
         if runnable:
             v.early_wake = None
-            index = v.push(ts, State.PREEMPTED, v.last_exit)
+            index = v.push(ts, _PREEMPTED, v.last_exit)
             evidence = Evidence(next_tid=ev[SWITCH_NEXT_TID], next_comm=ev[SWITCH_NEXT_COMM])
             v.marks.append((index, self.evidence.intern(evidence)))
             return
@@ -467,16 +472,17 @@ class Analyzer(ExitlessEvents):
         if v.exitless:
             gap = self._candidate_out(v, ts)
         elif v.last_exit < 0:  # no exit seen yet: wait or blocked cannot be told apart
-            index = v.push(ts, State.UNKNOWN, -1) if v.state != _UNKNOWN else len(v.starts) - 1
+            index = v.push(ts, _UNKNOWN, -1) if v.state != _UNKNOWN else len(v.starts) - 1
             gap = v.gap = Gap(index, False)  # still off-CPU: a wake-up proves `ready`
         else:
-            index = v.push(ts, State.WAIT_UNKNOWN if is_wait else State.BLOCKED, v.last_exit)
+            index = v.push(ts, _WAIT_UNKNOWN if is_wait else _BLOCKED, v.last_exit)
             gap = v.gap = Gap(index, is_wait)
         if early is not None and early[0] == gap.index:  # woken during its switch-out
             self._mark_woken(v, gap, ts, early[1])
 
     def _switch_in(self, v: VcpuTrack, ev: Event) -> None:
-        self._touch(ev[SWITCH_NEXT_TID], ev)
+        if self.run_until:
+            self._touch(ev[SWITCH_NEXT_TID], ev)
         if ev[SWITCH_NEXT_COMM]:
             v.comm = ev[SWITCH_NEXT_COMM]
         v.cpu = ev[CPU]
@@ -532,11 +538,10 @@ class Analyzer(ExitlessEvents):
 
     # ------------------------------------------------------------------ wake-ups
 
-    def _wake(self, ev: Event) -> None:
-        self._touch(ev[WAKE_TID], ev)
-        v = self.by_tid.get(ev[WAKE_TID])
-        if v is None:
-            return
+    def _wake(self, ev: Event, v: VcpuTrack) -> None:
+        """`v`, the track of the woken thread (WAKE_TID), is woken."""
+        if self.run_until:
+            self._touch(ev[WAKE_TID], ev)
         gap = v.gap
         if gap is not None and gap.candidate and gap.switched_in and v.cpu >= 0:
             self._early_wake(v, ev)  # a halt candidate runs again: as for a thread on-CPU
@@ -554,7 +559,9 @@ class Analyzer(ExitlessEvents):
     def _waker(self, v: VcpuTrack, ev: Event) -> WakeInfo:
         """Who woke `v` and in which context (rule 3), taking the accepts that context
         emitted for the VM it wakes (rule 2 attribution)."""
-        c = self.identity.cpu(ev[CPU])
+        c = self.cpus.get(ev[CPU])
+        if c is None:
+            c = self.identity.new_cpu(ev[CPU])
         if c.labels:
             context = c.labels[-1]
             pending = c.pending[-1]
@@ -593,9 +600,9 @@ class Analyzer(ExitlessEvents):
         gap.wake_ts = ts
         gap.waker_tid, gap.waker_comm, gap.waker_ctx, gap.waker_reason, gap.waker_cpu = waker
         if not self.open_lost:
-            gap.ready_index = v.push(ts, State.READY, -1)
+            gap.ready_index = v.push(ts, _READY, -1)
         elif v.state != _UNKNOWN:  # a CPU losing events may switch it in unseen
-            gap.ready_index = v.push(ts, State.UNKNOWN, -1)
+            gap.ready_index = v.push(ts, _UNKNOWN, -1)
         else:
             gap.ready_index = len(v.starts) - 1
 
@@ -604,7 +611,8 @@ class Analyzer(ExitlessEvents):
         to schedule(). If its next switch-out still reports it blocked (ttwu ran after
         __schedule read the state), it was woken before it left: `ready` from then on.
         Remembered with the lane length, so any kvm_exit/entry since voids it."""
-        self._touch(ev[WAKE_TID], ev)
+        if self.run_until:
+            self._touch(ev[WAKE_TID], ev)
         v.early_wake = (len(v.starts), self._waker(v, ev))
 
     def _rewake(self, v: VcpuTrack, ts: int) -> bool:
