@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 
 from tests.support.paths import SAMPLE_TRACE
+from w2a_tui import single_threaded_blas
 from w2a_tui.analysis.totals import percentiles
-from w2a_tui.cli import single_threaded_blas
 from w2a_tui.pipeline import ANALYSIS_GC_THRESHOLD, analyze_trace, fewer_collections
 
 
 def test_cli_import_does_not_load_numpy() -> None:
+    """Nor the package: its __init__ sets OpenBLAS's threads before any numpy import."""
     code = "import sys, w2a_tui.cli; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -41,10 +42,10 @@ def test_one_blas_thread_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_numpy_starts_no_thread_after_it() -> None:
-    """The process that imports numpy after it stays single-threaded (OpenBLAS would
+    """A process that imports numpy after w2a_tui stays single-threaded (OpenBLAS would
     start one thread per core of this machine)."""
     code = (
-        "import os, w2a_tui.cli as cli; cli.single_threaded_blas(); import numpy;"
+        "import os, w2a_tui.store; import numpy;"  # any module of ours, then numpy
         "print(len(os.listdir('/proc/self/task')))"
     )
     unset = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")

@@ -65,15 +65,6 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return argv
 
 
-def single_threaded_blas() -> None:
-    """No BLAS thread pool: nothing here multiplies matrices, yet numpy's OpenBLAS starts
-    one thread per core at import and they spin (on 2 cores, 50-110 ms of CPU per command;
-    on a 64-core host, 64 threads). Set before numpy is imported, so decoding workers
-    inherit it; a user's own OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is kept."""
-    if "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ:
-        os.environ["OPENBLAS_NUM_THREADS"] = "1"
-
-
 # Commands run as the program (`w2a-tui analyze ...`, `python -m w2a_tui info ...`) whose
 # process ends without the interpreter's teardown once their output is flushed and the
 # atexit handlers ran: freeing every module and object and a last full collection cost
@@ -82,7 +73,6 @@ QUICK_EXIT: frozenset[str] = frozenset({"analyze", "export", "info"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    single_threaded_blas()
     args_list = _with_default_command(list(sys.argv[1:] if argv is None else argv))
     command = args_list[0] if args_list and args_list[0] in COMMANDS else None
     status = _run(args_list, command)
