@@ -116,9 +116,14 @@ def test_quick_exit_keeps_output_status_and_atexit_handlers() -> None:
 
 
 def test_quick_exit_waits_for_a_running_thread() -> None:
+    """A thread still running when the command ends: the usual exit joins it. It ends
+    only when that exit begins (threading's own exit hooks run before the join), so it is
+    alive whenever the command ends, however loaded the machine."""
     prelude = (
-        "import threading, time\n"
-        "threading.Thread(target=lambda: (time.sleep(0.5), print('thread done'))).start()"
+        "import threading\n"
+        "release = threading.Event()\n"
+        "threading._register_atexit(release.set)\n"
+        "threading.Thread(target=lambda: (release.wait(), print('thread done'))).start()"
     )
     out = _program(prelude, None)
     assert out.returncode == 0
