@@ -156,3 +156,49 @@ def test_percentiles_are_numpys_to_the_last_bit() -> None:
             assert percentiles(unsigned, qs) == expected, (n, high)
     floats = rng.random(17) * 1e6
     assert percentiles(floats, qs) == [float(p) for p in np.percentile(floats, qs)]
+
+
+def test_gap_log_packs_rows_as_it_reads_them() -> None:
+    """GapLog.append packs a gap's ints with struct (not array.extend): what finish()
+    reads back is every field as it was, negative and 62-bit values included."""
+    from w2a_tui.analysis.tracks import Gap, GapLog
+
+    gaps = []
+    for i in range(3):
+        gap = Gap(7 + i, is_wait=bool(i % 2))
+        gap.ready_index, gap.wake_ts, gap.waker_tid = -1, 2**62 + i, 4100 + i
+        gap.waker_reason, gap.acc_vec, gap.acc_tid, gap.acc_class = 3, 0xEC, -1, i
+        gap.inj_vec, gap.waker_cpu, gap.acc_cpu = -1 - i, 5, -1
+        gap.waker_comm, gap.waker_ctx, gap.acc_comm, gap.acc_ctx = f"w{i}", "task", "", "hrtimer"
+        gap.woken, gap.open_at_end = True, i == 2
+        gaps.append(gap)
+    log = GapLog()
+    for gap in gaps:
+        log.append(gap)
+    back = list(log)
+    assert len(log) == 3
+    for gap, row in zip(gaps, back, strict=True):
+        assert row.interval == gap.index and row.ready_index == gap.ready_index
+        assert (row.wake_ts, row.waker_tid, row.waker_reason) == (
+            gap.wake_ts,
+            gap.waker_tid,
+            gap.waker_reason,
+        )
+        assert (row.acc_vec, row.acc_tid, row.acc_class, row.inj_vec) == (
+            gap.acc_vec,
+            gap.acc_tid,
+            gap.acc_class,
+            gap.inj_vec,
+        )
+        assert (row.waker_cpu, row.acc_cpu) == (gap.waker_cpu, gap.acc_cpu)
+        assert (row.waker_comm, row.waker_ctx, row.acc_comm, row.acc_ctx) == (
+            gap.waker_comm,
+            gap.waker_ctx,
+            gap.acc_comm,
+            gap.acc_ctx,
+        )
+        assert (row.is_wait, row.woken, row.open_at_end) == (
+            gap.is_wait,
+            gap.woken,
+            gap.open_at_end,
+        )

@@ -7,6 +7,7 @@ there and in which interrupt context (for rule 2 attribution and rule 3).
 
 from __future__ import annotations
 
+import struct
 from array import array
 from collections.abc import Callable, Iterator
 from typing import Any, Final, NamedTuple
@@ -125,6 +126,8 @@ class ClosedGap(NamedTuple):
 
 _INT_FIELDS: Final = 11  # ClosedGap's int fields, in order, one row of GapLog._ints
 _STR_FIELDS: Final = 4
+# One row of GapLog._ints as bytes: native int64s, the layout of array("q").
+_PACK_INTS: Final = struct.Struct(f"@{_INT_FIELDS}q").pack
 
 
 class GapLog:
@@ -143,8 +146,9 @@ class GapLog:
         self._flags: array[int] = array("B")
 
     def append(self, gap: Gap) -> None:
-        self._ints.extend(
-            (
+        # One struct.pack + frombytes: half the CPU of extend() over a tuple.
+        self._ints.frombytes(
+            _PACK_INTS(
                 gap.index,
                 gap.ready_index,
                 gap.wake_ts,
