@@ -202,3 +202,24 @@ def test_gap_log_packs_rows_as_it_reads_them() -> None:
             gap.woken,
             gap.open_at_end,
         )
+
+
+def test_uncached_vcpu_only_load_builds_no_pcpu_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`export --no-cache` (use_cache=False, with_pcpu=False) has no use for the host CPUs'
+    lanes: no PcpuTracker pass over the batches. The TUI's load (with_pcpu) still gets them."""
+    import w2a_tui.analysis.pcpu as pcpu_lanes
+    from w2a_tui.pipeline import load_store
+
+    trackers: list[object] = []
+    real = pcpu_lanes.PcpuTracker
+
+    def counted() -> object:
+        tracker = real()
+        trackers.append(tracker)
+        return tracker
+
+    monkeypatch.setattr(pcpu_lanes, "PcpuTracker", counted)
+    store, cached = load_store(SAMPLE_TRACE, use_cache=False, with_pcpu=False)
+    assert not cached and store.lanes and store.pcpu is None and trackers == []
+    store, cached = load_store(SAMPLE_TRACE, use_cache=False)
+    assert not cached and store.pcpu is not None and len(trackers) == 1

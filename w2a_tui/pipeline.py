@@ -182,8 +182,9 @@ def load_store(
     non-default `vector_table` bypasses the cache (see load_result). The store carries
     the host CPUs' lanes as `store.pcpu` (cached beside it); `with_pcpu=False` (the
     commands that report vCPUs only) does not read them from a cache, but a fresh
-    analysis still builds and caches them, so the TUI opens that trace at once later.
-    From a cache, `store.pcpu` is read at its first use (`StateStore.defer_pcpu`)."""
+    analysis still builds and caches them, so the TUI opens that trace at once later
+    (uncached, `use_cache=False` or a `vector_table`, it builds none: `store.pcpu` is
+    None). From a cache, `store.pcpu` is read at its first use (`StateStore.defer_pcpu`)."""
     from w2a_tui.store import StateStore
     from w2a_tui.store.cache import load_store as load_cached_store
     from w2a_tui.store.cache import save_store, trace_identity
@@ -202,7 +203,10 @@ def load_store(
                 store.defer_pcpu(load_pcpu)
                 return store, True
     pcpu: list[StateStore] = []
-    result = analyze_trace(path, progress=progress, vector_table=vector_table, pcpu_out=pcpu)
+    # The pCPU lanes are built for a caller that shows them or for the cache, not for
+    # `export --no-cache` (a second pass over every batch and a store of their own).
+    pcpu_out = pcpu if with_pcpu or cached else None
+    result = analyze_trace(path, progress=progress, vector_table=vector_table, pcpu_out=pcpu_out)
     store = StateStore.from_result(result, release=True)
     store.pcpu = pcpu[-1] if pcpu else None
     if cached:
