@@ -8,8 +8,12 @@ Each subcommand lives in `w2a_tui.commands.<name>` with `add_arguments(parser)` 
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
+import os
 import sys
+import threading
 from collections.abc import Sequence
 
 from w2a_tui import __version__
@@ -61,9 +65,44 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return argv
 
 
+# Commands run as the program (`w2a-tui analyze ...`, `python -m w2a_tui info ...`) whose
+# process ends without the interpreter's teardown once their output is flushed and the
+# atexit handlers ran: freeing every module and object and a last full collection cost
+# 20-45 ms of CPU, a tenth of `analyze` on a small trace. Not the TUI (Textual's own exit).
+QUICK_EXIT: frozenset[str] = frozenset({"analyze", "export", "info"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = _with_default_command(list(sys.argv[1:] if argv is None else argv))
     command = args_list[0] if args_list and args_list[0] in COMMANDS else None
+    status = _run(args_list, command)
+    if argv is None and command in QUICK_EXIT:
+        end_process(status)
+    return status
+
+
+def end_process(status: int) -> None:
+    """Run the atexit handlers and end the process with `status` (os._exit), skipping the
+    interpreter's teardown. Returns (the usual exit follows) when the output cannot be
+    flushed, when another thread still runs, or while child processes are alive."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return  # the usual exit reports it
+    if threading.active_count() > 1:
+        return
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None and mp.active_children():
+        return
+    atexit._run_exitfuncs()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(status)
+
+
+def _run(args_list: list[str], command: str | None) -> int:
     parser = build_parser(only=command)
     args = parser.parse_args(args_list)
     if args.command is None:

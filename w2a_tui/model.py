@@ -81,7 +81,10 @@ class Source(IntEnum):
         return "" if self is Source.EMPTY else self.name.lower()
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each of its 13 fields through object.__setattr__, about
+# 1 us per record, and finish() builds two per wake-up (tens of thousands per million
+# events). Records are never changed once built (they are interned by value: hashable).
+@dataclass(slots=True, unsafe_hash=True)
 class Evidence:
     """What decided an interval's state: kept for waits, `blocked`, `ready` and `preempted`.
 

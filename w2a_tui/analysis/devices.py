@@ -45,6 +45,11 @@ ACCEPT_WAKE_NS: Final = 5_000
 _DISK_IRQ: Final = re.compile(r"^(nvme|ahci|ata|virtio\d+-req|megasas|mpt|scsi|sd)")
 _NET_IRQ: Final = re.compile(r"^(eth|en[pso]|mlx|ixgbe|i40e|ice|bnxt|virtio\d+-(in|out)put)")
 
+# How a delivery taught its class, not rendered yet: chain_text's arguments. Most
+# deliveries repeat a (VM, vector, class) already explained, whose text is never needed.
+ChainParts = tuple[int, str, str, "Cause | None"]
+NO_CHAIN: Final[ChainParts | None] = None
+
 # Why a thread was last woken, as a plain tuple (one per thread, built per sched_waking):
 # (time, class, text, number, is_context, parent cause, hops). `text`/`number` are the
 # context label and CPU, or the waker's comm and tid; `parent` is the waker's own cause
@@ -129,30 +134,30 @@ class DeviceChains:
 
     def delivery_class(
         self, ts: int, tid: int, comm: str, vm: int, vec: int, apicid: int, sender: int
-    ) -> tuple[int, str, int]:
+    ) -> tuple[int, ChainParts | None, int]:
         """What a delivery from task context teaches its VM, the chain shown for it, and
         the class it gives its own wait (rule 2's emitter). `sender` is the vcpu_id of the
         delivering thread when it runs a vCPU of the VM, else -1. Another vCPU sends an IPI
         (task); the destination's own thread right after a timer wake-up delivers its timer;
         any other thread the device that woke it (disk, net: counted per VM and the
-        majority decides, so its own wait takes the VM's vote), else what its name hints."""
+        majority decides, so its own wait takes the VM's vote), else what its name hints.
+        The chain comes as chain_text's arguments (render_chain)."""
         if sender >= 0:
             if sender != apicid:
-                return TASK_CLASS, f"0x{vec:02x} task <- vCPU {sender} tid {tid}", TASK_CLASS
+                return TASK_CLASS, (vec, "task", f"vCPU {sender} tid {tid}", None), TASK_CLASS
             cause = self.cause_of(tid, ts)
             if cause_class(cause) == TIMER:
-                who = f"vCPU {apicid} itself, tid {tid}"
-                return TIMER, chain_text(vec, "timer", who, cause), NO_CLASS
-            return NO_CLASS, "", NO_CLASS
+                return TIMER, (vec, "timer", f"vCPU {apicid} itself, tid {tid}", cause), NO_CLASS
+            return NO_CLASS, NO_CHAIN, NO_CLASS
         who = f"{comm or '?'} tid {tid}"
         cause = self.cause_of(tid, ts)
         cls = cause_class(cause)
         if cls in (DISK, NET):
-            return cls, chain_text(vec, CLASS_LABEL[cls], who, cause), NO_CLASS
+            return cls, (vec, CLASS_LABEL[cls], who, cause), NO_CLASS
         cls = thread_class(tid, comm, vm, is_other_vcpu=False)
         if cls == NO_CLASS:
-            return NO_CLASS, "", NO_CLASS
-        return cls, f"0x{vec:02x} {CLASS_LABEL[cls]} <- {who} (by its name)", cls
+            return NO_CLASS, NO_CHAIN, NO_CLASS
+        return cls, (vec, CLASS_LABEL[cls], f"{who} (by its name)", None), cls
 
     def cause_of(self, tid: int, ts: int) -> Cause | None:
         """What woke `tid` last, if that was shortly before `ts`."""
@@ -193,6 +198,10 @@ def _cause_text(cause: Cause) -> str:
     return f"{work.strip(' ()') or 'task'} on CPU {number}"
 
 
+def render_chain(parts: ChainParts) -> str:
+    return chain_text(*parts)
+
+
 def chain_text(vector: int, reason: str, deliverer: str, cause: Cause | None) -> str:
     """`0x43 net <- minivm tid 31791 <- NET_RX softirq on CPU 0`."""
     parts = [f"0x{vector:02x} {reason}"]
@@ -217,11 +226,11 @@ class VectorVotes:
         self._threads: dict[int, dict[int, dict[int, int]]] = {}  # vm -> tid -> class -> n
         self._chains: dict[tuple[int, int, int], str] = {}  # (vm, vector, class) -> first
 
-    def vote(self, vm: int, vec: int, cls: int, tid: int, chain: str) -> None:
+    def vote(self, vm: int, vec: int, cls: int, tid: int, chain: ChainParts | None) -> None:
         counts = self._vectors.setdefault(vm, {}).setdefault(vec, {})
         counts[cls] = counts.get(cls, 0) + 1
-        if chain:
-            self._chains.setdefault((vm, vec, cls), chain)
+        if chain is not None and (vm, vec, cls) not in self._chains:
+            self._chains[(vm, vec, cls)] = render_chain(chain)  # the first one is kept
         if tid >= 0 and cls in (DISK, NET):
             by_class = self._threads.setdefault(vm, {}).setdefault(tid, {})
             by_class[cls] = by_class.get(cls, 0) + 1

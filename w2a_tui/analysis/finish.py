@@ -142,57 +142,78 @@ class ResultBuilder:
     ) -> None:
         """Rules 1-4 of the contract, in order, for a wait; waker evidence for `blocked`
         (an off-CPU `unknown` gap, after lost events, only gives its `ready` the waker)."""
-        if gap.woken:
+        # One unpacking instead of a named-tuple attribute lookup per field.
+        (
+            interval,
+            ready_index,
+            wake_ts,
+            waker_tid,
+            waker_reason,
+            acc_vec,
+            acc_tid,
+            acc_class,
+            inj_vec,
+            waker_cpu,
+            acc_cpu,
+            waker_comm,
+            waker_ctx,
+            acc_comm,
+            acc_ctx,
+            is_wait,
+            woken,
+            open_at_end,
+        ) = gap
+        if woken:
             waker = Evidence(
-                waker_tid=gap.waker_tid,
-                waker_comm=gap.waker_comm,
-                waker_context=gap.waker_ctx,
-                wakeup_ns=gap.wake_ts,
-                waker_cpu=gap.waker_cpu,
+                waker_tid=waker_tid,
+                waker_comm=waker_comm,
+                waker_context=waker_ctx,
+                wakeup_ns=wake_ts,
+                waker_cpu=waker_cpu,
             )
-            evidence[gap.ready_index] = self.table.add(waker)
-            if not gap.is_wait and states[gap.interval] == _BLOCKED:
-                evidence[gap.interval] = evidence[gap.ready_index]
-        if not gap.is_wait:
+            evidence[ready_index] = self.table.add(waker)
+            if not is_wait and states[interval] == _BLOCKED:
+                evidence[interval] = evidence[ready_index]
+        if not is_wait:
             return
         vector = -1
         taught = 0
-        if gap.inj_vec >= 0:
+        if inj_vec >= 0:
             source = Source.INJ_VIRQ
-            vector = gap.inj_vec
-            taught = gap.acc_class if gap.acc_vec == vector else 0
-        elif gap.acc_vec >= 0:
+            vector = inj_vec
+            taught = acc_class if acc_vec == vector else 0
+        elif acc_vec >= 0:
             source = Source.APIC_ACCEPT_IRQ
-            vector = gap.acc_vec
-            taught = gap.acc_class
-        elif gap.waker_reason:
+            vector = acc_vec
+            taught = acc_class
+        elif waker_reason:
             source = Source.WAKER
-        elif gap.open_at_end and not gap.woken:
+        elif open_at_end and not woken:
             source = Source.OPEN  # it did not wake: no rule has anything to explain
         else:
             source = Source.NONE
         if vector >= 0:
             reason = classify_vector(vector, table, learned, taught)
         elif source is Source.WAKER:
-            reason = Reason(gap.waker_reason)
+            reason = Reason(waker_reason)
         else:
             reason = Reason.UNKNOWN
-        states[gap.interval] = int(reason)
-        has_emitter = gap.acc_vec >= 0
+        states[interval] = int(reason)
+        has_emitter = acc_vec >= 0
         record = Evidence(
             source=source,
             vector=vector,
-            emitter_tid=gap.acc_tid if has_emitter else -1,
-            emitter_comm=gap.acc_comm if has_emitter else "",
-            emitter_context=gap.acc_ctx if has_emitter else "",
-            emitter_cpu=gap.acc_cpu if has_emitter else -1,
-            waker_tid=gap.waker_tid if gap.woken else -1,
-            waker_comm=gap.waker_comm if gap.woken else "",
-            waker_context=gap.waker_ctx if gap.woken else "",
-            wakeup_ns=gap.wake_ts if gap.woken else -1,
-            waker_cpu=gap.waker_cpu if gap.woken else -1,
+            emitter_tid=acc_tid if has_emitter else -1,
+            emitter_comm=acc_comm if has_emitter else "",
+            emitter_context=acc_ctx if has_emitter else "",
+            emitter_cpu=acc_cpu if has_emitter else -1,
+            waker_tid=waker_tid if woken else -1,
+            waker_comm=waker_comm if woken else "",
+            waker_context=waker_ctx if woken else "",
+            wakeup_ns=wake_ts if woken else -1,
+            waker_cpu=waker_cpu if woken else -1,
         )
-        evidence[gap.interval] = self.table.add(record)
+        evidence[interval] = self.table.add(record)
 
 
 def _hlt_exits_unknown(states: array[int], exits: array[int], isa: int) -> None:

@@ -31,10 +31,11 @@ from w2a_tui.analysis.devices import (
     CLASS_LABEL,
     DISK,
     NET,
+    NO_CHAIN,
+    ChainParts,
     DeviceChains,
     VectorVotes,
     cause_class,
-    chain_text,
     merged,
 )
 from w2a_tui.analysis.evidence import EvidenceTable
@@ -117,6 +118,9 @@ _RUNNING: Final = int(State.RUNNING)
 _K_ACCEPT: Final = int(EventKind.KVM_APIC_ACCEPT_IRQ)
 _UNKNOWN: Final = int(State.UNKNOWN)
 _READY: Final = int(State.READY)
+_PREEMPTED: Final = int(State.PREEMPTED)
+_BLOCKED: Final = int(State.BLOCKED)
+_WAIT_UNKNOWN: Final = int(State.WAIT_UNKNOWN)
 _MAX_CONTEXT_DEPTH: Final = 16
 
 # Every kind the analysis reads: readers may skip decoding the others.
@@ -207,6 +211,7 @@ class Analyzer(ExitlessEvents):
         # Where packed runs (runs.py) end, for the check that no other CPU touches their
         # thread meanwhile; empty (and never consulted) when the reader packs nothing.
         self.run_clock = RunClock()
+        self.run_until = self.run_clock.until  # empty: no _touch needed (the hot handlers)
 
     # ------------------------------------------------------------------ hot loop
 
@@ -237,38 +242,47 @@ class Analyzer(ExitlessEvents):
         on_waking = chains.on_waking
         device_work = chains.device_work
         last_accept = chains.last_accept
+        # Constants as locals: cheaper than a global per event.
+        k_exit, k_entry, hyp_after_exit, guest = _K_EXIT, _K_ENTRY, HYP_AFTER_EXIT, _GUEST
+        k_switch, k_inj, k_waking, k_wakeup = _K_SWITCH, _K_INJ, _K_WAKING, _K_WAKEUP
         for ev in batch:
             kind = ev[2]
             if open_lost and ev[1] in open_lost and kind != _K_LOST:
                 open_lost.pop(ev[1]).lost_end = ev[0]  # the first event recorded after a loss
-            if kind == _K_EXIT:
+            if kind == k_exit:
                 tid = ev[3]
                 if tid < 0:
                     tid = current_tid(ev[1])
-                v = by_tid.get(tid)
+                try:  # a KeyError is rare (a thread's first KVM event): no .get() call
+                    v = by_tid[tid]
+                except KeyError:
+                    v = None
                 if v is None or v.gap is not None or v.cpu != ev[1] or v.exitless:
                     self._exit_slow(ev, tid, v)
                     continue
                 r = ev[6]
                 v.last_exit = r
                 v.last_isa = ev[7]
-                v.append_start(ev[0])
-                v.append_state(HYP_AFTER_EXIT)
-                v.append_exit(r)
-                v.state = HYP_AFTER_EXIT
-            elif kind == _K_ENTRY:
+                v.starts.append(ev[0])
+                v.states.append(hyp_after_exit)
+                v.exits.append(r)
+                v.state = hyp_after_exit
+            elif kind == k_entry:
                 tid = ev[3]
                 if tid < 0:
                     tid = current_tid(ev[1])
-                v = by_tid.get(tid)
+                try:
+                    v = by_tid[tid]
+                except KeyError:
+                    v = None
                 if v is None or v.gap is not None or v.vcpu_id < 0 or v.cpu != ev[1] or v.exitless:
                     self._entry_slow(ev, tid, v)
-                elif v.state != _GUEST:
-                    v.append_start(ev[0])
-                    v.append_state(_GUEST)
-                    v.append_exit(-1)
-                    v.state = _GUEST
-            elif kind == _K_SWITCH:
+                elif v.state != guest:
+                    v.starts.append(ev[0])
+                    v.states.append(guest)
+                    v.exits.append(-1)
+                    v.state = guest
+            elif kind == k_switch:
                 c = cpus.get(ev[1])
                 if c is None:
                     c = self.identity.new_cpu(ev[1])
@@ -293,7 +307,7 @@ class Analyzer(ExitlessEvents):
                 v = by_tid.get(nxt)
                 if v is not None:
                     self._switch_in(v, ev)
-            elif kind == _K_INJ:
+            elif kind == k_inj:
                 self.seen_inj = True
                 tid = ev[3]
                 if tid < 0:
@@ -301,7 +315,7 @@ class Analyzer(ExitlessEvents):
                 v = by_tid.get(tid)
                 if v is not None and v.gap is not None:
                     self._inj_virq(v, ev)
-            elif kind == _K_WAKING:
+            elif kind == k_waking:
                 self.seen_waking = True
                 c = cpus.get(ev[1])
                 if c is not None:
@@ -311,10 +325,10 @@ class Analyzer(ExitlessEvents):
                 v = by_tid.get(ev[7])
                 if v is not None:
                     if v.gap is not None or v.cpu < 0:
-                        self._wake(ev)
+                        self._wake(ev, v)
                     else:
                         self._early_wake(v, ev)
-            elif kind == _K_WAKEUP:
+            elif kind == k_wakeup:
                 self.seen_wakeup = True
                 if not self.seen_waking:
                     c = cpus.get(ev[1])
@@ -325,7 +339,7 @@ class Analyzer(ExitlessEvents):
                     v = by_tid.get(ev[7])
                     if v is not None:
                         if v.gap is not None or v.cpu < 0:
-                            self._wake(ev)
+                            self._wake(ev, v)
                         else:
                             self._early_wake(v, ev)
             else:
@@ -432,7 +446,8 @@ class Analyzer(ExitlessEvents):
         return self.identity.new_track(ev[TS], ev[CPU], ev, tid, vcpu_id, self.first_ns)
 
     def _switch_out(self, v: VcpuTrack, ev: Event) -> None:
-        self._touch(ev[SWITCH_PREV_TID], ev)
+        if self.run_until:
+            self._touch(ev[SWITCH_PREV_TID], ev)
         ts, cpu = ev[TS], ev[CPU]
         if v.cpu != cpu:
             self._resync(v, cpu, ts)
@@ -447,7 +462,7 @@ class Analyzer(ExitlessEvents):
             v.comm = ev[SWITCH_PREV_COMM]
         if runnable:
             v.early_wake = None
-            index = v.push(ts, State.PREEMPTED, v.last_exit)
+            index = v.push(ts, _PREEMPTED, v.last_exit)
             evidence = Evidence(next_tid=ev[SWITCH_NEXT_TID], next_comm=ev[SWITCH_NEXT_COMM])
             v.marks.append((index, self.evidence.intern(evidence)))
             return
@@ -457,16 +472,17 @@ class Analyzer(ExitlessEvents):
         if v.exitless:
             gap = self._candidate_out(v, ts)
         elif v.last_exit < 0:  # no exit seen yet: wait or blocked cannot be told apart
-            index = v.push(ts, State.UNKNOWN, -1) if v.state != _UNKNOWN else len(v.starts) - 1
+            index = v.push(ts, _UNKNOWN, -1) if v.state != _UNKNOWN else len(v.starts) - 1
             gap = v.gap = Gap(index, False)  # still off-CPU: a wake-up proves `ready`
         else:
-            index = v.push(ts, State.WAIT_UNKNOWN if is_wait else State.BLOCKED, v.last_exit)
+            index = v.push(ts, _WAIT_UNKNOWN if is_wait else _BLOCKED, v.last_exit)
             gap = v.gap = Gap(index, is_wait)
         if early is not None and early[0] == gap.index:  # woken during its switch-out
             self._mark_woken(v, gap, ts, early[1])
 
     def _switch_in(self, v: VcpuTrack, ev: Event) -> None:
-        self._touch(ev[SWITCH_NEXT_TID], ev)
+        if self.run_until:
+            self._touch(ev[SWITCH_NEXT_TID], ev)
         if ev[SWITCH_NEXT_COMM]:
             v.comm = ev[SWITCH_NEXT_COMM]
         v.cpu = ev[CPU]
@@ -522,11 +538,10 @@ class Analyzer(ExitlessEvents):
 
     # ------------------------------------------------------------------ wake-ups
 
-    def _wake(self, ev: Event) -> None:
-        self._touch(ev[WAKE_TID], ev)
-        v = self.by_tid.get(ev[WAKE_TID])
-        if v is None:
-            return
+    def _wake(self, ev: Event, v: VcpuTrack) -> None:
+        """`v`, the track of the woken thread (WAKE_TID), is woken."""
+        if self.run_until:
+            self._touch(ev[WAKE_TID], ev)
         gap = v.gap
         if gap is not None and gap.candidate and gap.switched_in and v.cpu >= 0:
             self._early_wake(v, ev)  # a halt candidate runs again: as for a thread on-CPU
@@ -544,7 +559,9 @@ class Analyzer(ExitlessEvents):
     def _waker(self, v: VcpuTrack, ev: Event) -> WakeInfo:
         """Who woke `v` and in which context (rule 3), taking the accepts that context
         emitted for the VM it wakes (rule 2 attribution)."""
-        c = self.identity.cpu(ev[CPU])
+        c = self.cpus.get(ev[CPU])
+        if c is None:
+            c = self.identity.new_cpu(ev[CPU])
         if c.labels:
             context = c.labels[-1]
             pending = c.pending[-1]
@@ -583,9 +600,9 @@ class Analyzer(ExitlessEvents):
         gap.wake_ts = ts
         gap.waker_tid, gap.waker_comm, gap.waker_ctx, gap.waker_reason, gap.waker_cpu = waker
         if not self.open_lost:
-            gap.ready_index = v.push(ts, State.READY, -1)
+            gap.ready_index = v.push(ts, _READY, -1)
         elif v.state != _UNKNOWN:  # a CPU losing events may switch it in unseen
-            gap.ready_index = v.push(ts, State.UNKNOWN, -1)
+            gap.ready_index = v.push(ts, _UNKNOWN, -1)
         else:
             gap.ready_index = len(v.starts) - 1
 
@@ -594,7 +611,8 @@ class Analyzer(ExitlessEvents):
         to schedule(). If its next switch-out still reports it blocked (ttwu ran after
         __schedule read the state), it was woken before it left: `ready` from then on.
         Remembered with the lane length, so any kvm_exit/entry since voids it."""
-        self._touch(ev[WAKE_TID], ev)
+        if self.run_until:
+            self._touch(ev[WAKE_TID], ev)
         v.early_wake = (len(v.starts), self._waker(v, ev))
 
     def _rewake(self, v: VcpuTrack, ts: int) -> bool:
@@ -660,7 +678,7 @@ class Analyzer(ExitlessEvents):
         if c.labels:  # interrupt context: the VM is the one whose vCPU it wakes next
             cause = self.chains.context_cause(ts, cpu, c)
             cls = cause_class(cause)
-            chain = chain_text(vec, CLASS_LABEL[cls], "", cause) if cls else ""
+            chain = (vec, CLASS_LABEL[cls], "", cause) if cls else NO_CHAIN
             label = c.labels[-1]
             item = PendingAccept(ts, apicid, vec, tid, comm, label, cpu, -1, cls, chain, NO_CLASS)
             pending = c.pending[-1]
@@ -689,7 +707,7 @@ class Analyzer(ExitlessEvents):
             self._learn(vm, vec, cls, tid, chain)
         if known_vm and (vm, apicid) in self.vcpus:
             accept = PendingAccept(
-                ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm, NO_CLASS, "", own
+                ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm, NO_CLASS, NO_CHAIN, own
             )
             self._apply_accept(vm, accept)
             return
@@ -700,7 +718,7 @@ class Analyzer(ExitlessEvents):
             if not self.identity.pseudo_vms:
                 return
             item = PendingAccept(
-                ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm, NO_CLASS, "", own
+                ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, vm, NO_CLASS, NO_CHAIN, own
             )
         else:  # a shared host thread (kworker) or another process: the vCPU it wakes next
             item = PendingAccept(ts, apicid, vec, tid, comm, TASK_CONTEXT, cpu, -1, cls, chain, own)
@@ -709,7 +727,9 @@ class Analyzer(ExitlessEvents):
         else:
             c.task_pending.append(item)
 
-    def _learn(self, vm: int, vec: int, cls: int, tid: int, chain: str = "") -> None:
+    def _learn(
+        self, vm: int, vec: int, cls: int, tid: int, chain: ChainParts | None = NO_CHAIN
+    ) -> None:
         """Teach the VM a vector (`tid`: the delivering thread, -1 for an interrupt context);
         what most deliveries teach wins (devices.VectorVotes)."""
         self.votes.vote(vm, vec, cls, tid, chain)

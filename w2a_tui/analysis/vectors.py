@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -93,6 +92,8 @@ def resolve_vector_table(spec: str | None) -> dict[int, Reason] | None:
 
 
 def _table_from_file(path: Path) -> dict[int, Reason]:
+    import tomllib  # here: every command imports this module, few read a file
+
     try:
         text = path.read_text(encoding="utf-8")
         data: Any = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)

@@ -37,17 +37,14 @@ folder and its cache are moved together.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import secrets
 import stat
 import struct
 import sys
 import time
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
@@ -99,6 +96,8 @@ def _beside_path(trace: Path) -> Path:
 
 
 def _xdg_path(trace: Path) -> Path:
+    import hashlib  # hashlib, secrets, concurrent.futures: when used (not by --no-cache)
+
     digest = hashlib.sha256(str(trace).encode()).hexdigest()[:16]
     return _xdg_cache_dir() / f"{trace.name}-{digest}{SUFFIX}"
 
@@ -168,6 +167,8 @@ def _say_once_if_unsafe(folder: Path, instead: Path) -> None:
 def _digest(path: str, size: int, whole_up_to: int) -> str:
     """BLAKE2 of the file's content (sampled when big, see the module doc); "" when the
     file cannot be opened as a regular file."""
+    import hashlib
+
     h = hashlib.blake2b(digest_size=16)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -307,6 +308,8 @@ def _temp_prefix(final_name: str) -> str:
 def _create_temp(dir_fd: int, final_name: str) -> tuple[str, int]:
     """A new, empty file of ours in the folder: `O_EXCL|O_NOFOLLOW` under a random name,
     so no file or symlink planted in advance can be opened in its place."""
+    import secrets
+
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for _ in range(100):
         name = f"{_temp_prefix(final_name)}{os.getpid()}-{secrets.token_hex(8)}"
@@ -498,6 +501,8 @@ def _parse_payload(fd: int, header: dict[str, Any], start: int) -> StateStore:
     content (`cache_check`, which needs no checksum to be safe) pass. The checksums run
     in a thread of their own meanwhile: zlib releases the GIL, so a second core halves
     the wait."""
+    from concurrent.futures import ThreadPoolExecutor
+
     payload = _read_exact(fd, header["payload_size"], start)
     arrays: dict[str, npt.NDArray[Any]] = {}
     for name, entry in header["arrays"].items():

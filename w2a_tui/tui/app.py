@@ -104,8 +104,11 @@ class W2AApp(App[int]):
 
     def _show_loading(self) -> LoadingScreen | None:
         """The loading screen, pushed now if it is not up yet (None once the main screen
-        is): the load takes a while, or failed."""
-        if (screen := self._loading_screen()) is not None or self.store is not None:
+        is): the load takes a while, or failed. The store is looked at first: a timer that
+        fired just as the load ended may run at shutdown, when no screen is left."""
+        if self.store is not None:
+            return None
+        if (screen := self._loading_screen()) is not None:
             return screen
         assert self.path is not None
         screen = LoadingScreen(self.path)
