@@ -402,7 +402,15 @@ def stage_times(path: str | os.PathLike[str], workers: int) -> dict[str, float]:
     packed as `analyze` packs them: by the compiled walk, else pipeline.run_packer); and
     of that pass, the parent's CPU seconds, everybody's, and what it would take on idle
     cores (the largest of the parent's CPU, the busiest worker's and the total CPU shared
-    by the cores): `pass_parent_cpu`, `pass_total_cpu`, `pass_idle_estimate`."""
+    by the cores): `pass_parent_cpu`, `pass_total_cpu`, `pass_idle_estimate`. With the
+    garbage collector's thresholds of `analyze` (pipeline.fewer_collections)."""
+    from w2a_tui.pipeline import fewer_collections
+
+    with fewer_collections():
+        return _measured_stages(path, workers)
+
+
+def _measured_stages(path: str | os.PathLike[str], workers: int) -> dict[str, float]:
     from w2a_tui.analysis import NEEDED_KINDS, Analyzer
     from w2a_tui.analysis.runs import RUN_FORMAT
     from w2a_tui.pipeline import run_packer
