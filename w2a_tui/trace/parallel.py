@@ -72,8 +72,8 @@ def default_workers() -> int:
     With the compiled walk (fastctf.cwalk), one beside the analysing process when a core
     is idle: the analysing process is the limit, and the worker's walk, merge and
     pickling of runs packed in C cost less than the analysis of what it sends. On 2 idle
-    cores, analyze --no-cache, 1 M / 10 M events: 0.96 / 7.8 s with one worker, 1.04 /
-    8.2 s with two, 1.25 / 10.5 s in one process. In Python, decoding is the larger cost:
+    cores, analyze --no-cache, 1 M / 10 M events: 0.80 / 6.2 s with one worker, 0.90 /
+    6.3 s with two, 0.98 / 9.5 s in one process. In Python, decoding is the larger cost:
     the cores this process may use, capped."""
     try:
         cores = len(os.sched_getaffinity(0))
