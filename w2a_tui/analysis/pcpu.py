@@ -27,6 +27,8 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 from enum import IntEnum
+from itertools import islice
+from operator import lt
 from typing import Final
 
 import numpy as np
@@ -34,6 +36,7 @@ import numpy.typing as npt
 
 from w2a_tui.analysis.runs import RUN_LAST_TS, RUN_LEAD, RUN_STARTS, RUN_STATES, VCPU_RUN
 from w2a_tui.analysis.tables import SOFTIRQ_NAMES
+from w2a_tui.analysis.tracks import HYP_AFTER_EXIT
 from w2a_tui.events import Batch, Event, EventKind
 from w2a_tui.model import Evidence, LaneData, State
 
@@ -81,6 +84,9 @@ _KINDS: Final = frozenset(
     {_SWITCH, _ENTRY, _EXIT, _IRQ_IN, _IRQ_OUT, _SOFT_IN, _SOFT_OUT, _LOST, VCPU_RUN}
 )
 _GUEST_STATE: Final = int(State.GUEST)
+# A run's states when each exit is followed by an entry (runs.py's columns), long enough
+# for any run a buffer of the reader holds.
+_EXIT_THEN_ENTRY: Final = bytes((HYP_AFTER_EXIT, _GUEST_STATE)) * (1 << 16)
 
 # An occupant before VMs are known: (what, tid or irq number, name).
 _Key = tuple[int, int, str]
@@ -186,13 +192,44 @@ class PcpuTracker:
 
     def _run(self, cpu: _Cpu, ev: Event) -> None:
         """A packed run (analysis.runs): its lead, then its guest/hypervisor changes."""
-        self.feed([ev[RUN_LEAD]])
-        tid = ev[3]
-        guest = self._guest_ids[tid]  # its lead entered the guest
+        lead = ev[RUN_LEAD]
+        tid = lead[3]  # a lead always names its thread
+        guest = self._guest_ids.get(tid)  # as `feed` takes a kvm_entry, written out
+        if guest is None:
+            key = (Occupancy.GUEST, tid, lead[5] or cpu.thread[1])
+            guest = self._guest_ids[tid] = self._occupant(key)
+        if cpu.stack:
+            cpu.stack[0] = guest
+        else:
+            self._set(cpu, lead[0], guest)
         hyp = self._hyp_ids.get(tid)
         starts = array("q")
         starts.frombytes(ev[RUN_STARTS])
-        for ts, state in zip(starts, ev[RUN_STATES], strict=True):
+        states = ev[RUN_STATES]
+        n = len(states)
+        if (
+            n
+            and not cpu.stack
+            and cpu.current == guest
+            and states == _EXIT_THEN_ENTRY[:n]
+            and (not cpu.starts or starts[0] != cpu.starts[-1])
+            and all(map(lt, starts, islice(starts, 1, None)))
+        ):
+            # The usual run: exit, entry, exit... at distinct times, each change drawn:
+            # its columns as they are, without a call per change (0.35 s -> 0.1 s per 1 M
+            # events of the mixed host).
+            if hyp is None:
+                key = (Occupancy.HYPERVISOR, tid, ev[5] or cpu.thread[1])
+                hyp = self._hyp_ids[tid] = self._occupant(key)
+            cpu.starts.extend(starts)
+            pair = array("q", (hyp, guest))
+            cpu.occupants.extend(pair * (n // 2))
+            if n % 2:
+                cpu.occupants.append(hyp)
+            cpu.current = hyp if n % 2 else guest
+            self.last_ns = max(self.last_ns, ev[RUN_LAST_TS])
+            return
+        for ts, state in zip(starts, states, strict=True):
             if state == _GUEST_STATE:
                 oid = guest
             else:
