@@ -22,6 +22,7 @@ from w2a_tui.pipeline import analyze_trace
 from w2a_tui.sim import SCENARIOS
 from w2a_tui.store import StateStore
 from w2a_tui.trace import open_trace
+from w2a_tui.trace.fastctf.cwalk import PURE_PYTHON_ENV
 
 ENTRY, EXIT, INJ = int(EventKind.KVM_ENTRY), int(EventKind.KVM_EXIT), int(EventKind.KVM_INJ_VIRQ)
 WAKING, SWITCH = int(EventKind.SCHED_WAKING), int(EventKind.SCHED_SWITCH)
@@ -113,7 +114,14 @@ def test_a_conflict_makes_the_pipeline_read_in_one_process(
     assert list(export_rows(three)) == list(export_rows(one))
 
 
-def test_workers_pack_and_give_the_one_process_answer(sim_traces: SimTraces) -> None:
+@pytest.mark.parametrize("pure_python", [False, True])
+def test_workers_pack_and_give_the_one_process_answer(
+    sim_traces: SimTraces, monkeypatch: pytest.MonkeyPatch, pure_python: bool
+) -> None:
+    """Workers pack in C, or, without the compiled walk, with `pack_runs`."""
+    if pure_python:
+        monkeypatch.setenv(PURE_PYTHON_ENV, "1")
+        assert pipeline.run_packer(pipeline.PACK_MIN_WORKERS) is pack_runs
     for scenario in ("mixed", "two-vms", "lost", "late-statedump"):
         trace = sim_traces.get(scenario)
         pcpu_one: list[StateStore] = []

@@ -5,9 +5,11 @@ events of its CPU a vCPU thread enters and leaves the guest several times in a r
 the analysis does with such a *run* is known in advance: after its first kvm_entry (the
 *lead*), every kvm_exit opens a `hypervisor` interval with its exit reason, every
 kvm_entry after an exit a `guest` one, and a kvm_inj_virq of a running vCPU decides
-nothing. So a decoding worker (trace.parallel) packs each run into one tuple, `VCPU_RUN`,
-holding the lead event whole and the lane columns the rest would append; the parent then
-unpickles, merges and analyses one object per run instead of one per event.
+nothing. So the reader packs each run into one tuple, `VCPU_RUN`, holding the lead event
+whole and the lane columns the rest would append: the compiled CTF walk as it decodes
+(trace.fastctf.cwalk, in the analysing process or a decoding worker), else `pack_runs`
+in decoding workers (trace.parallel). The analysis then handles one object per run
+instead of one per event.
 
 A run is analysed at its lead's place in time. Its later events come before the other
 CPUs' events recorded meanwhile, which is the same answer as long as none of those acts
@@ -15,8 +17,8 @@ on what the run changes (the thread's lane, state and last exit): a vCPU thread 
 entering and leaving its guest is not woken, switched, forked or exec'd elsewhere (a
 statedump naming it reads none of that). The analysis checks that (`RunClock`) and, if
 some damaged trace does, raises `RunConflict`: the pipeline then reads the trace again
-without runs, in one process. The single-process reader never packs: it stays the reference the
-packed path is tested against.
+without runs, in one process. Reading without runs (`iter_batches` without `pack`) stays
+the reference the packed paths are tested against.
 
 Layout of a `VCPU_RUN` tuple (positions below): the usual `(ts, cpu, kind, tid, pid,
 procname)` of its lead, then the lead itself, the last event's time, how many events

@@ -19,9 +19,9 @@ The analysis stays one sequential state machine in the parent; the parent's cost
 is unpickling a tuple and the analysis itself, the decoding (about half of the
 single-process time) moves to the workers. With more cores than it takes to keep the
 analysis fed, the analysis is the limit: the merge costs a stable sort of nearly sorted
-runs per chunk. There the workers also pack runs of guest entries (`pack`, see
-analysis.runs), which takes a quarter of the parent's work over to them
-(docs/design.md, "Speed and cores", has the figures).
+runs per chunk. The workers also pack runs of guest entries (`run_format` for the
+compiled walk, else `pack`; see analysis.runs), which leaves the parent about a third as
+many objects (docs/design.md, "Speed and cores", has the figures).
 
 Equivalence: with every stream in time order (LTTng kernel traces), the order of the
 single-process merge is exactly (time, stream, position in the stream) whatever the
@@ -162,12 +162,6 @@ def _worker(job: _Job, conn: Connection) -> None:
                         conn.send(("unordered", job.ports[i]))
                         return
                     last[i] = fresh[-1]
-            if job.pack is not None:
-                # A packer groups a CPU's events from its one stream: not if one mixes CPUs.
-                mixed = [p for p, d in zip(job.ports, decoders, strict=True) if len(d.cpus) > 1]
-                if mixed:
-                    conn.send(("mixed", mixed[0]))
-                    return
             mark = None if reading.finished else watermark(decoders)
             ready = release(decoders, mark)
             if job.pack is not None:
@@ -276,8 +270,6 @@ class _Feed(PortDecoder):
             raise BadTraceError(message[1])
         elif kind == "unordered":
             raise NotParallel(f"stream {message[1]} goes back in time")
-        elif kind == "mixed":
-            raise NotParallel(f"stream {message[1]} holds the events of several CPUs")
         else:
             raise NotParallel(f"a decoding process failed ({message[1]})")
 
@@ -310,10 +302,9 @@ def parallel_batches(
     n_ports = len(source._fast.ports())
     dirs = [(d.path, list(d.ports)) for d in source._dirs]
     wanted = wanted_set(kinds)
-    if pack is not None:
-        cpus = source._fast.first_cpus()
-        if len(set(cpus)) != len(cpus) or min(cpus, default=-1) < 0:
-            pack = None
+    # Packing needs each CPU's events in one stream, known from the packet index.
+    if pack is not None and not source._fast.cpus_apart(one_per_stream=True):
+        pack = None
     if run_format is not None and not source._fast.cpus_apart():
         run_format = None
     context = _context()

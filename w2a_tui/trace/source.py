@@ -184,7 +184,7 @@ class TraceSource:
             raise ValueError("batch_size must be positive")
         graph = self._graph()
         wanted = wanted_set(kinds)
-        if self._fast is None or not self._fast.cpus_apart():
+        if pack is not None and (self._fast is None or not self._fast.cpus_apart()):
             pack = None
         decoders = [self._new_decoder(wanted, False, pack) for _ in graph.port_names]
         reading = Reading(decoders, max(batch_size, 1024))

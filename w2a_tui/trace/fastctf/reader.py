@@ -145,16 +145,19 @@ class FastTrace:
                     return True
         return False
 
-    def cpus_apart(self) -> bool:
+    def cpus_apart(self, one_per_stream: bool = False) -> bool:
         """Every CPU's events come from one data stream (no two streams share a CPU, and
         each packet names its CPU): what packing runs of guest entries needs, since a
-        run ends at its CPU's next other event, which must be in the same stream."""
+        run ends at its CPU's next other event, which must be in the same stream. With
+        `one_per_stream`, also no stream holds two CPUs (the decoding workers' packer
+        has always asked for that)."""
         owner: dict[int, int] = {}
         for index, (_, stream) in enumerate(self.ports()):
-            for stream_file in stream.files:
-                for packet in stream_file.packets:
-                    if packet.cpu < 0 or owner.setdefault(packet.cpu, index) != index:
-                        return False
+            cpus = {packet.cpu for f in stream.files for packet in f.packets}
+            if min(cpus, default=0) < 0 or (one_per_stream and len(cpus) > 1):
+                return False
+            if any(owner.setdefault(cpu, index) != index for cpu in cpus):
+                return False
         return True
 
     def first_cpus(self) -> list[int]:
