@@ -250,19 +250,12 @@ class Compiler:
             return
         if want is not None:
             raise Unsupported(f"array field {name!r} wanted")
-        count = t.length
-        while isinstance(element, ArrayType):  # int x[2][3]: six ints in a row
-            count *= element.length
-            element = element.element
-        if isinstance(element, IntType):
-            stride = -(-element.size // element.align) * element.align
-            if count and (stride == element.size or count == t.length):
-                self.align(element.align)
-                self.state.offset += (count - 1) * stride + element.size
-                return
-            if not count:
-                return
-        self.loop(str(t.length), t.element)
+        span = int_array_span(t)
+        if span is None:
+            self.loop(str(t.length), t.element)
+        elif span[1]:
+            self.align(span[0])
+            self.state.offset += span[1]
 
     def sequence(self, t: SequenceType, want: str | None) -> None:
         ref = t.length_ref.split(".")[-1]
@@ -354,6 +347,25 @@ class Compiler:
         function: Callable[..., Any] = self.ns[name]
         function.__source__ = source  # type: ignore[attr-defined]
         return function
+
+
+def int_array_span(t: ArrayType) -> tuple[int, int] | None:
+    """(alignment, bits) of an array of integers (nested arrays flattened: int x[2][3] is
+    six ints in a row) skipped by arithmetic; (1, 0) when it holds none; None when its
+    elements must be walked one by one (not integers, or padded between them)."""
+    element: FieldType = t.element
+    count = t.length
+    while isinstance(element, ArrayType):
+        count *= element.length
+        element = element.element
+    if not isinstance(element, IntType):
+        return None
+    if not count:
+        return (1, 0)
+    stride = -(-element.size // element.align) * element.align
+    if stride == element.size or count == t.length:
+        return (element.align, (count - 1) * stride + element.size)
+    return None
 
 
 def _bitfield(position: str, size: int, order: str, signed: bool) -> str:

@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any, Final
 
 from w2a_tui.events import EventKind
+from w2a_tui.trace.fastctf.codegen import int_array_span
 from w2a_tui.trace.fastctf.layout import StreamLayout, compact_header
 from w2a_tui.trace.fastctf.types import (
     ArrayType,
@@ -131,20 +132,12 @@ class _Steps:
                 raise _NotCompiled
             self.add(_TEXT, slot, t.length)
             return
-        if slot is not None:
+        span = int_array_span(t)
+        if slot is not None or span is None:
             raise _NotCompiled
-        count = t.length
-        while isinstance(element, ArrayType):
-            count *= element.length
-            element = element.element
-        if not isinstance(element, IntType):
-            raise _NotCompiled
-        stride = -(-element.size // element.align) * element.align
-        if count and (stride == element.size or count == t.length):
-            self.align(element.align)
-            self.skip((count - 1) * stride + element.size)
-        elif count:
-            raise _NotCompiled
+        if span[1]:
+            self.align(span[0])
+            self.skip(span[1])
 
 
 def _header_steps(layout: StreamLayout, option: StructType) -> bytes:
