@@ -192,16 +192,9 @@ class PcpuTracker:
 
     def _run(self, cpu: _Cpu, ev: Event) -> None:
         """A packed run (analysis.runs): its lead, then its guest/hypervisor changes."""
-        lead = ev[RUN_LEAD]
-        tid = lead[3]  # a lead always names its thread
-        guest = self._guest_ids.get(tid)  # as `feed` takes a kvm_entry, written out
-        if guest is None:
-            key = (Occupancy.GUEST, tid, lead[5] or cpu.thread[1])
-            guest = self._guest_ids[tid] = self._occupant(key)
-        if cpu.stack:
-            cpu.stack[0] = guest
-        else:
-            self._set(cpu, lead[0], guest)
+        self.feed([ev[RUN_LEAD]])
+        tid = ev[3]
+        guest = self._guest_ids[tid]  # its lead entered the guest
         hyp = self._hyp_ids.get(tid)
         starts = array("q")
         starts.frombytes(ev[RUN_STARTS])
@@ -219,8 +212,7 @@ class PcpuTracker:
             # its columns as they are, without a call per change (0.35 s -> 0.1 s per 1 M
             # events of the mixed host).
             if hyp is None:
-                key = (Occupancy.HYPERVISOR, tid, ev[5] or cpu.thread[1])
-                hyp = self._hyp_ids[tid] = self._occupant(key)
+                hyp = self._hypervisor(cpu, tid, ev[5])
             cpu.starts.extend(starts)
             pair = array("q", (hyp, guest))
             cpu.occupants.extend(pair * (n // 2))
@@ -234,14 +226,19 @@ class PcpuTracker:
                 oid = guest
             else:
                 if hyp is None:
-                    key = (Occupancy.HYPERVISOR, tid, ev[5] or cpu.thread[1])
-                    hyp = self._hyp_ids[tid] = self._occupant(key)
+                    hyp = self._hypervisor(cpu, tid, ev[5])
                 oid = hyp
             if cpu.stack:
                 cpu.stack[0] = oid
             else:
                 self._set(cpu, ts, oid)
         self.last_ns = max(self.last_ns, ev[RUN_LAST_TS])
+
+    def _hypervisor(self, cpu: _Cpu, tid: int, comm: str) -> int:
+        """The new hypervisor occupant of vCPU thread `tid` (named as `feed` names it)."""
+        key = (Occupancy.HYPERVISOR, tid, comm or cpu.thread[1])
+        oid = self._hyp_ids[tid] = self._occupant(key)
+        return oid
 
     def _in_key_order(self) -> None:
         """Number the occupants in the order of their keys, not of their first event: the
