@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from w2a_tui.events import EventKind
 from w2a_tui.trace.fastctf.codegen import int_array_span
-from w2a_tui.trace.fastctf.layout import StreamLayout, compact_header
+from w2a_tui.trace.fastctf.layout import StreamLayout, compact_header, id_variant
 from w2a_tui.trace.fastctf.types import (
     ArrayType,
     FieldType,
@@ -29,7 +29,6 @@ from w2a_tui.trace.fastctf.types import (
     IntType,
     StringType,
     StructType,
-    VariantType,
 )
 from w2a_tui.trace.plan import COMMON_CONTEXT, PAYLOAD_SCOPE, ClassPlan
 from w2a_tui.trace.port import RunFormat
@@ -182,24 +181,14 @@ def _header(layout: StreamLayout) -> _Header:
     if compact is not None:
         return _Header(compact.order, compact.align, 5, None, compact.extended)
     # LTTng's "large" header: a 16-bit id (65535: extended), then a variant on it.
-    if len(header.members) != 2 or header.align < 8:
+    found = id_variant(header)
+    if found is None:
         raise _NotCompiled
-    (id_name, id_type), (_, variant) = header.members
-    if not (isinstance(id_type, IntType) and isinstance(variant, VariantType)):
+    id_type = found.id_type
+    if id_type.size not in (8, 16, 32) or id_type.align < 8 or header.align % id_type.align:
         raise _NotCompiled
-    size = id_type.size
-    if id_name != "id" or variant.tag != "id" or size not in (8, 16, 32) or id_type.signed:
-        raise _NotCompiled
-    top = (1 << size) - 1
-    if sorted(id_type.mappings) != [("compact", 0, top - 1), ("extended", top, top)]:
-        raise _NotCompiled
-    if id_type.align < 8 or header.align % id_type.align:
-        raise _NotCompiled
-    options = dict(variant.options)
-    compact_option, extended = options.get("compact"), options.get("extended")
-    if not isinstance(compact_option, StructType) or not isinstance(extended, StructType):
-        raise _NotCompiled
-    return _Header(id_type.byte_order or native, header.align, size, compact_option, extended)
+    order = id_type.byte_order or native
+    return _Header(order, header.align, id_type.size, found.compact, found.extended)
 
 
 class _TupleShape:

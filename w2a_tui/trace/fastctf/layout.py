@@ -241,30 +241,50 @@ class CompactHeader:
     extended: StructType
 
 
-def compact_header(header: StructType, native: str) -> CompactHeader | None:
-    """The header as a `CompactHeader`, or None when it is another layout."""
+@dataclass(frozen=True, slots=True)
+class IdVariant:
+    """An LTTng event header: an unsigned `id` whose all-ones value announces the
+    `extended` option of a variant on it, any other value the `compact` one."""
+
+    id_type: IntType
+    compact: StructType
+    extended: StructType
+
+
+def id_variant(header: StructType) -> IdVariant | None:
+    """The header as an `IdVariant` (LTTng's compact and large headers), or None."""
     if len(header.members) != 2 or header.align < 8:
         return None
     (id_name, id_type), (_, variant) = header.members
     if not (isinstance(id_type, IntType) and isinstance(variant, VariantType)):
         return None
-    if id_name != "id" or variant.tag != "id" or id_type.size != 5 or id_type.signed:
+    if id_name != "id" or variant.tag != "id" or id_type.signed:
         return None
-    if sorted(id_type.mappings) != [("compact", 0, 30), ("extended", 31, 31)]:
+    top = (1 << id_type.size) - 1
+    if sorted(id_type.mappings) != [("compact", 0, top - 1), ("extended", top, top)]:
         return None
     options = dict(variant.options)
     compact, extended = options.get("compact"), options.get("extended")
     if not isinstance(compact, StructType) or not isinstance(extended, StructType):
         return None
+    return IdVariant(id_type, compact, extended)
+
+
+def compact_header(header: StructType, native: str) -> CompactHeader | None:
+    """The header as a `CompactHeader`, or None when it is another layout."""
+    found = id_variant(header)
+    if found is None or found.id_type.size != 5:
+        return None
+    compact = found.compact
     if len(compact.members) != 1 or not isinstance(compact.members[0][1], IntType):
         return None
     stamp = compact.members[0][1]
     if stamp.size != 27 or stamp.align != 1 or stamp.signed or stamp.clock is None:
         return None
-    order = id_type.byte_order or native
+    order = found.id_type.byte_order or native
     if (stamp.byte_order or native) != order:
         return None
-    return CompactHeader(order, header.align, extended)
+    return CompactHeader(order, header.align, found.extended)
 
 
 def _compact_header(compiler: Compiler, header: StructType, native: str) -> bool:
